@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the Go library: the shared library into the Python package
+# (src/oci_client/liboci.so or .dylib) and the static archive with its
+# header into build/native/. Usage: ./build.sh [all|shared|archive]
+set -euo pipefail
+cd "$(dirname "$0")"
+what="${1:-all}"
+
+command -v go >/dev/null || { echo "build.sh: Go >= 1.25 is required (https://go.dev/dl/)" >&2; exit 1; }
+export CGO_ENABLED=1
+
+case "$(uname -s)" in
+  Darwin) ext=dylib
+          # An @rpath install name lets the dylib be loaded from wherever it is installed.
+          ldflags="-s -w -extldflags=-Wl,-install_name,@rpath/liboci.dylib" ;;
+  Linux)  ext=so; ldflags="-s -w" ;;
+  *) echo "build.sh: unsupported OS $(uname -s) (Linux and macOS only)" >&2; exit 1 ;;
+esac
+
+(cd go && go mod download)
+
+if [[ "$what" == all || "$what" == shared ]]; then
+  out="src/oci_client/liboci.$ext"
+  (cd go && go build -trimpath -buildmode=c-shared -ldflags "$ldflags" -o "../$out.tmp" ./cmd/liboci)
+  mv "$out.tmp" "$out"
+  rm -f "$out.tmp.h" src/oci_client/liboci.h
+  echo "built $out"
+fi
+if [[ "$what" == all || "$what" == archive ]]; then
+  mkdir -p build/native
+  (cd go && go build -trimpath -buildmode=c-archive -o ../build/native/liboci.a ./cmd/liboci)
+  echo "built build/native/liboci.a and build/native/liboci.h"
+fi

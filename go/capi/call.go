@@ -1,0 +1,86 @@
+// Package capi implements the JSON-in, JSON-envelope-out contract of the
+// C exports in pure Go, so that all of it is testable without cgo.
+package capi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/oci-client/liboci/internal/redact"
+	"github.com/oci-client/liboci/oci"
+)
+
+// ErrorBody is the "error" member of a failed envelope.
+type ErrorBody struct {
+	Code         oci.Code `json:"code"`
+	Message      string   `json:"message"`
+	Status       int      `json:"status,omitempty"`
+	RegistryCode string   `json:"registry_code,omitempty"`
+}
+
+type envelope struct {
+	OK     bool       `json:"ok"`
+	Result any        `json:"result,omitempty"`
+	Error  *ErrorBody `json:"error,omitempty"`
+}
+
+// deadline is read from every request before the request proper.
+type deadline struct {
+	// TimeoutMS bounds the whole call; 0 or absent means no limit.
+	TimeoutMS int64 `json:"timeout_ms"`
+}
+
+// Call runs fn on the request decoded from input and returns the envelope.
+// It never panics: a panic inside fn becomes an INTERNAL error. Every error
+// message passes through the call's redactor on its way out.
+func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
+	ctx, secrets := redact.WithSet(ctx)
+	defer func() {
+		if p := recover(); p != nil {
+			out = failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})
+		}
+	}()
+
+	var dl deadline
+	var req Req
+	if err := json.Unmarshal(input, &dl); err != nil {
+		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+	}
+	if err := json.Unmarshal(input, &req); err != nil {
+		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+	}
+	if dl.TimeoutMS < 0 {
+		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
+	}
+	if dl.TimeoutMS > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(dl.TimeoutMS)*time.Millisecond)
+		defer cancel()
+	}
+	resp, err := fn(ctx, req)
+	if err != nil {
+		return failure(secrets, oci.AsError(err))
+	}
+	b, err := json.Marshal(envelope{OK: true, Result: resp})
+	if err != nil {
+		return failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
+	}
+	return b
+}
+
+func failure(secrets *redact.Set, e *oci.Error) []byte {
+	b, err := json.Marshal(envelope{Error: &ErrorBody{
+		Code:         e.Code,
+		Message:      secrets.Scrub(e.Error()),
+		Status:       e.Status,
+		RegistryCode: e.RegistryCode,
+	}})
+	if err != nil {
+		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.
+		return []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)
+	}
+	return b
+}

@@ -1,0 +1,70 @@
+// Command liboci is the C ABI of oci-client, built with
+// -buildmode=c-shared (liboci.so / liboci.dylib) or -buildmode=c-archive
+// (liboci.a plus liboci.h).
+//
+// The contract, for every export but FreeString:
+//
+//   - The argument is a NUL-terminated UTF-8 JSON object. It is copied
+//     before the call does anything, so the caller may free or reuse it as
+//     soon as the call returns.
+//   - The return value is never NULL: a NUL-terminated UTF-8 JSON envelope
+//     allocated with malloc, either {"ok":true,"result":{...}} or
+//     {"ok":false,"error":{"code":"...","message":"...","status":N,
+//     "registry_code":"..."}} (status and registry_code only when the
+//     registry answered). Codes are listed in package oci; unknown codes
+//     must be treated as INTERNAL.
+//   - The caller frees the returned pointer exactly once with FreeString,
+//     and with nothing else. From Python: restype c_void_p (never
+//     c_char_p, which copies the bytes and loses the pointer), read with
+//     ctypes.string_at, then FreeString.
+//   - Calls are safe from many threads at once. No panic crosses the
+//     boundary; messages never contain credentials.
+//   - Go reads GOMAXPROCS and GODEBUG once, when the library loads. Other
+//     settings (credentials, proxies, TLS roots) come in each request's
+//     "env" member, never from the environment frozen at load time.
+//   - Never dlclose the library, and do not call it in a child forked after
+//     the first call: the Go runtime does not survive fork.
+package main
+
+/*
+#include <stdlib.h>
+#include <string.h>
+*/
+import "C"
+
+import (
+	"context"
+	"unsafe"
+
+	"github.com/oci-client/liboci/capi"
+)
+
+func export(fn func(context.Context, []byte) []byte, input *C.char) *C.char {
+	var in []byte
+	if input != nil {
+		in = C.GoBytes(unsafe.Pointer(input), C.int(C.strlen(input)))
+	}
+	return C.CString(string(fn(context.Background(), in)))
+}
+
+// PullManifest fetches a manifest or index; see package capi.
+//
+//export PullManifest
+func PullManifest(request *C.char) *C.char { return export(capi.PullManifest, request) }
+
+// PullBlob downloads and verifies a blob to a path; see package capi.
+//
+//export PullBlob
+func PullBlob(request *C.char) *C.char { return export(capi.PullBlob, request) }
+
+// TestAuthentication checks pull access with the current credentials.
+//
+//export TestAuthentication
+func TestAuthentication(request *C.char) *C.char { return export(capi.TestAuthentication, request) }
+
+// FreeString releases a string returned by any export. NULL is ignored.
+//
+//export FreeString
+func FreeString(s *C.char) { C.free(unsafe.Pointer(s)) }
+
+func main() {}

@@ -1,0 +1,158 @@
+// Package oci pulls manifests and blobs from OCI registries with the
+// credentials a Docker user already has.
+//
+// It is a thin front end over go-containerregistry's transports: each call
+// resolves the reference, finds credentials (package auth), gets a shared
+// transport for the network settings (package netconf) and an authenticated
+// one per repository and login, cached so that repeated calls reuse
+// connections and bearer tokens (which are refreshed when they expire).
+package oci
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/internal/envmap"
+	"github.com/oci-client/liboci/internal/lru"
+	"github.com/oci-client/liboci/internal/redact"
+	"github.com/oci-client/liboci/netconf"
+)
+
+// DefaultUserAgent is sent unless WithUserAgent says otherwise.
+const DefaultUserAgent = "oci-client/0.1"
+
+// Client pulls from registries. It holds only settings; connections live in
+// caches shared by all clients, so creating one per call is cheap.
+type Client struct {
+	env       envmap.Env
+	caFile    string
+	insecure  []string
+	userAgent string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithEnv sets the environment that decides credentials, proxies and TLS
+// roots. Default: a snapshot of os.Environ() taken by New.
+func WithEnv(env map[string]string) Option {
+	return func(c *Client) { c.env = envmap.Env(env) }
+}
+
+// WithCAFile adds the PEM certificates in path to the trusted roots.
+// Default: none (system roots, or SSL_CERT_FILE/SSL_CERT_DIR from the env).
+func WithCAFile(path string) Option { return func(c *Client) { c.caFile = path } }
+
+// WithInsecureRegistries allows plain HTTP and unverified TLS for the listed
+// "host" or "host:port" entries. Default: none; loopback hosts may always
+// use plain HTTP.
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(c *Client) { c.insecure = append(c.insecure, hosts...) }
+}
+
+// WithUserAgent sets the User-Agent header. Default: DefaultUserAgent.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a Client with the given options.
+func New(opts ...Option) *Client {
+	c := &Client{userAgent: DefaultUserAgent}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.env == nil {
+		c.env = envmap.Env{}
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				c.env[k] = v
+			}
+		}
+	}
+	return c
+}
+
+func (c *Client) netConfig() netconf.Config {
+	return netconf.Config{Env: c.env, CAFile: c.caFile, Insecure: c.insecure}
+}
+
+// ParseReference parses s the way docker does ("ubuntu" is
+// index.docker.io/library/ubuntu:latest), marking listed hosts insecure.
+func (c *Client) ParseReference(s string) (name.Reference, error) {
+	if strings.TrimSpace(s) != s || s == "" {
+		return nil, newError(CodeInvalidReference, "parsing reference %q: empty or surrounded by white space", s)
+	}
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
+	}
+	if c.netConfig().IsInsecure(ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(s, name.Insecure)
+		if err != nil {
+			return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
+		}
+	}
+	return ref, nil
+}
+
+// session is one repository reached with one login.
+type session struct {
+	repo name.Repository
+	cred auth.Credential
+	rt   http.RoundTripper
+}
+
+func (s *session) remoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithTransport(s.rt), remote.WithContext(ctx)}
+}
+
+// authTransports caches authenticated transports: one per network settings,
+// repository, login and user agent. Tokens inside refresh themselves on 401.
+var authTransports = lru.New[string, http.RoundTripper](256, nil)
+
+// retryBackoff keeps transient failures from failing a call, without
+// stretching a hopeless one (connection refused) past a second or two.
+var retryBackoff = remote.Backoff{Duration: 250 * time.Millisecond, Factor: 3.0, Jitter: 0.1, Steps: 3}
+
+func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
+	cred, err := auth.Lookup(ctx, c.env, repo.RegistryStr(), repo.RepositoryStr())
+	if err != nil {
+		return nil, err
+	}
+	redact.Add(ctx, cred.Secrets()...)
+	redact.AddBasic(ctx, cred.Username, cred.Password)
+
+	base, netKey, err := netconf.Transport(c.netConfig())
+	if err != nil {
+		return nil, err
+	}
+	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent}, "\x00")
+	if rt, ok := authTransports.Get(key); ok {
+		return &session{repo: repo, cred: cred, rt: rt}, nil
+	}
+	t := transport.NewRetry(base, transport.WithRetryBackoff(retryBackoff))
+	t = transport.NewUserAgent(t, c.userAgent)
+	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
+	}
+	return &session{repo: repo, cred: cred, rt: authTransports.Add(key, rt)}, nil
+}
+
+// describeCred says which login was used, never what it holds.
+func describeCred(c auth.Credential) string {
+	switch {
+	case c.Anonymous():
+		return " (anonymously: no credentials found)"
+	case c.Username != "":
+		return fmt.Sprintf(" (as %q from %s)", c.Username, c.Source)
+	default:
+		return fmt.Sprintf(" (with a token from %s)", c.Source)
+	}
+}

@@ -1,0 +1,179 @@
+package oci
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/netconf"
+)
+
+// Code classifies a failure for callers in other languages.
+type Code string
+
+// The codes every export may return. Callers must treat unknown codes as
+// CodeInternal: new ones may be added.
+const (
+	CodeInvalidReference Code = "INVALID_REFERENCE"
+	CodeInvalidArgument  Code = "INVALID_ARGUMENT"
+	CodeUnauthorized     Code = "UNAUTHORIZED"      // 401: no or wrong credentials
+	CodeDenied           Code = "DENIED"            // 403: credentials lack access
+	CodeCredentials      Code = "CREDENTIALS"       // config file or credential helper failed
+	CodeNotFound         Code = "NOT_FOUND"         // 404: repository, manifest or blob
+	CodeTooManyRequests  Code = "TOO_MANY_REQUESTS" // 429
+	CodeRegistry         Code = "REGISTRY"          // any other registry answer
+	CodeDigestMismatch   Code = "DIGEST_MISMATCH"   // content is not what was asked for
+	CodeTLS              Code = "TLS"               // certificate not trusted or invalid
+	CodeNetwork          Code = "NETWORK"
+	CodeTimeout          Code = "TIMEOUT"
+	CodeCanceled         Code = "CANCELED"
+	CodeIO               Code = "IO" // local file system
+	CodeInternal         Code = "INTERNAL"
+)
+
+// Error is the one error type this package returns from its front ends.
+type Error struct {
+	Code Code
+	// Status is the HTTP status of the registry answer, when there was one.
+	Status int
+	// RegistryCode is the registry's own error code (MANIFEST_UNKNOWN, ...).
+	RegistryCode string
+	Err          error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// AsError classifies any error into an *Error, keeping its message.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		// Context errors reported deeper down win over a generic wrapper.
+		if e.Code == CodeNetwork || e.Code == CodeInternal {
+			if c := contextCode(err); c != "" {
+				return &Error{Code: c, Err: err}
+			}
+		}
+		if e.Err == err {
+			return e
+		}
+		return &Error{Code: e.Code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
+	}
+	return &Error{Code: classify(err), Status: status(err), RegistryCode: registryCode(err), Err: err}
+}
+
+func contextCode(err error) Code {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return CodeTimeout
+	case errors.Is(err, context.Canceled):
+		return CodeCanceled
+	}
+	return ""
+}
+
+func classify(err error) Code {
+	if c := contextCode(err); c != "" {
+		return c
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return statusCode(te.StatusCode, registryCode(err))
+	}
+	var nameErr *name.ErrBadName
+	if errors.As(err, &nameErr) {
+		return CodeInvalidReference
+	}
+	var authErr *auth.Error
+	if errors.As(err, &authErr) {
+		return CodeCredentials
+	}
+	var cfgErr *netconf.ConfigError
+	if errors.As(err, &cfgErr) {
+		return CodeInvalidArgument
+	}
+	var plain *netconf.PlainHTTPError
+	if errors.As(err, &plain) {
+		return CodeTLS
+	}
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		certErr    x509.CertificateInvalidError
+		verifyErr  *tls.CertificateVerificationError
+		recordErr  tls.RecordHeaderError
+		alertErr   tls.AlertError
+		pathErr    *fs.PathError
+		netErr     net.Error
+		syscallErr syscall.Errno
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr),
+		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return CodeTLS
+	case errors.As(err, &pathErr):
+		// Before net.Error: a syscall.Errno inside a PathError looks like one.
+		return CodeIO
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		return CodeNetwork
+	case errors.As(err, &syscallErr):
+		return CodeIO
+	}
+	// Ping failures come back as plain wrapped strings from the transport.
+	msg := err.Error()
+	if strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "connection refused") {
+		return CodeNetwork
+	}
+	return CodeInternal
+}
+
+func statusCode(status int, regCode string) Code {
+	switch {
+	case status == http.StatusUnauthorized && regCode == "DENIED":
+		return CodeDenied
+	case status == http.StatusUnauthorized:
+		return CodeUnauthorized
+	case status == http.StatusForbidden:
+		return CodeDenied
+	case status == http.StatusNotFound:
+		return CodeNotFound
+	case status == http.StatusTooManyRequests || regCode == "TOOMANYREQUESTS":
+		return CodeTooManyRequests
+	}
+	return CodeRegistry
+}
+
+func status(err error) int {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode
+	}
+	return 0
+}
+
+func registryCode(err error) string {
+	var te *transport.Error
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return string(te.Errors[0].Code)
+	}
+	return ""
+}

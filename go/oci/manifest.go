@@ -1,0 +1,46 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Manifest is a manifest or index exactly as the registry served it.
+type Manifest struct {
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	// Raw holds the bytes as served; the digest is computed over them.
+	Raw []byte `json:"raw"`
+}
+
+// PullManifest fetches the manifest or index that ref (a tag or digest)
+// names. A digest reference is verified against the bytes received.
+func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.open(ctx, r.Context())
+	if err != nil {
+		return nil, AsError(err)
+	}
+	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
+	if err != nil {
+		e := AsError(fmt.Errorf("fetching manifest %s: %w", r, err))
+		if e.Code == CodeInternal && isDigestMismatch(err) {
+			e.Code = CodeDigestMismatch
+		}
+		return nil, e
+	}
+	return &Manifest{
+		Reference: r.Name(),
+		Digest:    desc.Digest.String(),
+		MediaType: string(desc.MediaType),
+		Size:      desc.Size,
+		Raw:       desc.Manifest,
+	}, nil
+}

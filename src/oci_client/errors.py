@@ -1,0 +1,210 @@
+"""Exceptions raised by oci_client.
+
+Every failure of a registry operation raises a subclass of :class:`OciError`::
+
+    OciError
+    ├── InvalidReferenceError      (also ValueError) the reference does not parse
+    ├── InvalidArgumentError       (also ValueError) a bad digest, path or option
+    ├── AuthenticationError        401/403, unreadable credentials, failing helper
+    ├── NotFoundError              404: repository, manifest or blob
+    ├── RateLimitedError           429 Too Many Requests
+    ├── DigestMismatchError        the content is not what was asked for
+    ├── RegistryError              any other registry error (.status, .registry_code)
+    ├── NetworkError               connection refused, reset, DNS, truncated body
+    │   ├── TLSError               certificate untrusted, or plain HTTP refused
+    │   └── OperationTimeoutError  the call's timeout expired
+    ├── CanceledError              the call was cancelled
+    ├── LocalFileError             the destination could not be written
+    └── LibraryError               the native library cannot be loaded or used
+        └── ForkedProcessError     called in a child forked after the library started
+
+Each carries ``.code`` (the native error code), ``.status`` (the HTTP status,
+when the registry answered) and ``.registry_code`` (the registry's own code,
+e.g. ``MANIFEST_UNKNOWN``). Messages never contain credentials. Every class
+pickles, so errors cross process boundaries (vLLM's workers) intact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "CanceledError",
+    "DigestMismatchError",
+    "ForkedProcessError",
+    "InvalidArgumentError",
+    "InvalidReferenceError",
+    "LibraryError",
+    "LocalFileError",
+    "NetworkError",
+    "NotFoundError",
+    "OciError",
+    "RateLimitedError",
+    "RegistryError",
+    "TLSError",
+    "OperationTimeoutError",
+    "error_from_envelope",
+]
+
+
+class OciError(Exception):
+    """Base class of every error this package raises."""
+
+    default_code = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        registry_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.status = status
+        self.registry_code = registry_code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default reduce passes only args, losing the keywords.
+        return (
+            _rebuild,
+            (type(self), self.message, self.code, self.status, self.registry_code),
+        )
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={v!r}"
+            for k, v in (("status", self.status), ("registry_code", self.registry_code))
+            if v is not None
+        )
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r}{extra})"
+
+
+def _rebuild(
+    cls: type[OciError],
+    message: str,
+    code: str | None,
+    status: int | None,
+    registry_code: str | None,
+) -> OciError:
+    return cls(message, code=code, status=status, registry_code=registry_code)
+
+
+class InvalidReferenceError(OciError, ValueError):
+    """The image reference does not parse."""
+
+    default_code = "INVALID_REFERENCE"
+
+
+class InvalidArgumentError(OciError, ValueError):
+    """A digest, path or option is malformed."""
+
+    default_code = "INVALID_ARGUMENT"
+
+
+class AuthenticationError(OciError):
+    """Credentials are missing, wrong or insufficient, or could not be read."""
+
+    default_code = "UNAUTHORIZED"
+
+
+class NotFoundError(OciError):
+    """The repository, manifest or blob does not exist (or is hidden)."""
+
+    default_code = "NOT_FOUND"
+
+
+class RateLimitedError(OciError):
+    """The registry answered 429 Too Many Requests."""
+
+    default_code = "TOO_MANY_REQUESTS"
+
+
+class DigestMismatchError(OciError):
+    """Received content does not match its digest or size."""
+
+    default_code = "DIGEST_MISMATCH"
+
+
+class RegistryError(OciError):
+    """The registry answered with an error not covered by a narrower class."""
+
+    default_code = "REGISTRY"
+
+
+class NetworkError(OciError):
+    """The registry could not be reached, or the connection broke."""
+
+    default_code = "NETWORK"
+
+
+class TLSError(NetworkError):
+    """TLS verification failed, or plain HTTP to a non-local host was refused."""
+
+    default_code = "TLS"
+
+
+class OperationTimeoutError(NetworkError):
+    """The call's timeout expired."""
+
+    default_code = "TIMEOUT"
+
+
+class CanceledError(OciError):
+    """The call was cancelled before it finished."""
+
+    default_code = "CANCELED"
+
+
+class LocalFileError(OciError):
+    """The destination could not be created or written."""
+
+    default_code = "IO"
+
+
+class LibraryError(OciError):
+    """The native library could not be found, loaded or used."""
+
+    default_code = "LIBRARY"
+
+
+class ForkedProcessError(LibraryError):
+    """The library was used in a child forked after it had started."""
+
+    default_code = "FORKED"
+
+
+_BY_CODE: dict[str, type[OciError]] = {
+    "INVALID_REFERENCE": InvalidReferenceError,
+    "INVALID_ARGUMENT": InvalidArgumentError,
+    "UNAUTHORIZED": AuthenticationError,
+    "DENIED": AuthenticationError,
+    "CREDENTIALS": AuthenticationError,
+    "NOT_FOUND": NotFoundError,
+    "TOO_MANY_REQUESTS": RateLimitedError,
+    "DIGEST_MISMATCH": DigestMismatchError,
+    "REGISTRY": RegistryError,
+    "NETWORK": NetworkError,
+    "TLS": TLSError,
+    "TIMEOUT": OperationTimeoutError,
+    "CANCELED": CanceledError,
+    "IO": LocalFileError,
+    "INTERNAL": OciError,
+}
+
+
+def error_from_envelope(error: dict[str, Any]) -> OciError:
+    """Build the exception for the ``error`` member of a native envelope."""
+    code = str(error.get("code") or "INTERNAL")
+    cls = _BY_CODE.get(code, OciError)
+    status = error.get("status")
+    registry_code = error.get("registry_code")
+    return cls(
+        str(error.get("message") or code),
+        code=code,
+        status=int(status) if status else None,
+        registry_code=str(registry_code) if registry_code else None,
+    )

@@ -23,7 +23,7 @@ if [[ "$what" == all || "$what" == shared ]]; then
   out="src/oci_client/liboci.$ext"
   (cd go && go build -trimpath -buildmode=c-shared -ldflags "$ldflags" -o "../$out.tmp" ./cmd/liboci)
   mv "$out.tmp" "$out"
-  rm -f "$out.tmp.h" src/oci_client/liboci.h
+  rm -f "$out.h" "$out.tmp.h" src/oci_client/liboci.h
   echo "built $out"
 fi
 if [[ "$what" == all || "$what" == archive ]]; then

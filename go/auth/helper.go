@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ func runHelper(ctx context.Context, env envmap.Env, name, host string) (Credenti
 	cmd.Stdin = strings.NewReader(helperServerURL(host))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Once the context ends and the helper is killed, stop waiting for its
+	// output: a child it started (a shell script's sleep, a prompt) may hold
+	// stdout open long after, and Wait would block until that child exits.
+	cmd.WaitDelay = time.Second
 	runErr := cmd.Run()
 	if runErr != nil {
 		out := strings.TrimSpace(stdout.String())
@@ -53,6 +58,10 @@ func runHelper(ctx context.Context, env envmap.Env, name, host string) (Credenti
 		}
 		if ctx.Err() != nil {
 			return Credential{}, &Error{Msg: fmt.Sprintf("credential helper %s timed out or was cancelled", prog), Err: ctx.Err()}
+		}
+		if strings.Contains(out, `"Secret"`) {
+			// It printed a credential and then failed: never echo that.
+			out = ""
 		}
 		return Credential{}, &Error{Msg: fmt.Sprintf("credential helper %s failed: %s", prog, firstLine(out, stderr.String())), Err: runErr}
 	}
@@ -82,10 +91,50 @@ func firstLine(stdout, stderr string) string {
 		return "no diagnostic output"
 	}
 	s, _, _ = strings.Cut(s, "\n")
+	// Mask before cutting: a cut secret's head would no longer look like one.
+	s = maskSecretLike(s)
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// maskSecretLike hides words that look like credentials (long mixes of
+// letters and digits that are not hex digests): a failing helper may print
+// the very secret it could not hand over.
+func maskSecretLike(s string) string {
+	// Judge runs of token characters, not whitespace-separated words, so a
+	// secret in quotes, brackets or JSON is caught too.
+	return secretLikeRun.ReplaceAllStringFunc(s, func(w string) string {
+		if looksSecret(w) {
+			return "[REDACTED]"
+		}
+		return w
+	})
+}
+
+var secretLikeRun = regexp.MustCompile(`[A-Za-z0-9+/=_.:-]{16,}`)
+
+func looksSecret(w string) bool {
+	if len(w) < 16 {
+		return false
+	}
+	var letters, digits, hexOnly = 0, 0, true
+	for _, r := range w {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r >= 'a' && r <= 'f':
+			letters++
+		case r >= 'A' && r <= 'Z' || r >= 'g' && r <= 'z':
+			letters++
+			hexOnly = false
+		case strings.ContainsRune("+/=_-.:", r):
+		default:
+			return false
+		}
+	}
+	return letters > 0 && digits > 0 && !hexOnly
 }
 
 // lookPath searches the caller's PATH, not the one frozen at library load.

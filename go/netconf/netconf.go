@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oci-client/liboci/internal/envmap"
@@ -57,7 +58,7 @@ func (c Config) IsInsecure(host string) bool {
 		h = strings.ToLower(strings.TrimSpace(h))
 		h = strings.TrimPrefix(strings.TrimPrefix(h, "https://"), "http://")
 		h = strings.TrimSuffix(h, "/")
-		if h == host || (!strings.Contains(strings.TrimPrefix(h, "["), "]:") && !hasPort(h) && h == hostname) {
+		if h == host || (!strings.Contains(strings.TrimPrefix(h, "["), "]:") && !hasPort(h) && hostOnly(h) == hostname) {
 			return true
 		}
 	}
@@ -176,22 +177,54 @@ func newHTTPTransport(roots *x509.CertPool, skipVerify bool, proxy httpproxy.Con
 	}
 }
 
+// rootsCache keeps parsed pools: SSL_CERT_DIR commonly holds hundreds of
+// certificates, far too many to parse on every call.
+var rootsCache = lru.New[string, *x509.CertPool](16, nil)
+
 // roots builds the trusted pool: SSL_CERT_FILE/SSL_CERT_DIR replace the
 // system roots (as in Go and OpenSSL), CAFile adds to them. The returned id
-// changes whenever the certificates do.
+// changes whenever the files do (by size, modification time or inode).
 func (c Config) roots() (*x509.CertPool, string, error) {
-	var pems [][]byte
 	file, dir := c.Env.Get("SSL_CERT_FILE"), c.Env.Get("SSL_CERT_DIR")
+	var id strings.Builder
+	for _, f := range []struct{ kind, path string }{{"file", file}, {"dir", dir}, {"ca", c.CAFile}} {
+		for _, p := range filepath.SplitList(f.path) {
+			fmt.Fprintf(&id, "%s:%s:%s\x00", f.kind, p, statID(p))
+		}
+	}
+	key := id.String()
+	if pool, ok := rootsCache.Get(key); ok {
+		return pool, key, nil
+	}
+	pool, err := c.loadRoots(file, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return rootsCache.Add(key, pool), key, nil
+}
+
+func statID(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = uint64(st.Ino)
+	}
+	return fmt.Sprintf("%d:%d:%d", fi.Size(), fi.ModTime().UnixNano(), ino)
+}
+
+func (c Config) loadRoots(file, dir string) (*x509.CertPool, error) {
 	var pool *x509.CertPool
 	if file != "" || dir != "" {
 		pool = x509.NewCertPool()
 		if file != "" {
 			data, err := os.ReadFile(file)
 			if err != nil {
-				return nil, "", fmt.Errorf("reading SSL_CERT_FILE: %w", err)
+				return nil, fmt.Errorf("reading SSL_CERT_FILE: %w", err)
 			}
 			pool.AppendCertsFromPEM(data)
-			pems = append(pems, data)
 		}
 		for _, d := range filepath.SplitList(dir) {
 			entries, err := os.ReadDir(d)
@@ -199,9 +232,8 @@ func (c Config) roots() (*x509.CertPool, string, error) {
 				continue // as OpenSSL does: a missing directory adds nothing
 			}
 			for _, e := range entries {
-				data, err := os.ReadFile(filepath.Join(d, e.Name()))
-				if err == nil && pool.AppendCertsFromPEM(data) {
-					pems = append(pems, data)
+				if data, err := os.ReadFile(filepath.Join(d, e.Name())); err == nil {
+					pool.AppendCertsFromPEM(data)
 				}
 			}
 		}
@@ -211,22 +243,15 @@ func (c Config) roots() (*x509.CertPool, string, error) {
 			sys = x509.NewCertPool()
 		}
 		pool = sys
-		pems = append(pems, []byte("system"))
 	}
 	if c.CAFile != "" {
 		data, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("reading ca_file: %w", err)
+			return nil, fmt.Errorf("reading ca_file: %w", err)
 		}
 		if !pool.AppendCertsFromPEM(data) {
-			return nil, "", errors.New("ca_file " + c.CAFile + " holds no PEM certificate")
+			return nil, errors.New("ca_file " + c.CAFile + " holds no PEM certificate")
 		}
-		pems = append(pems, data)
 	}
-	h := sha256.New()
-	for _, p := range pems {
-		h.Write(p)
-		h.Write([]byte{0})
-	}
-	return pool, hex.EncodeToString(h.Sum(nil)), nil
+	return pool, nil
 }

@@ -78,20 +78,6 @@ func (s *session) blobURL(d blobDigest) string {
 }
 
 func (s *session) download(ctx context.Context, d blobDigest, dest string, size int64) (n int64, err error) {
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return 0, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.incomplete")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.blobURL(d), nil)
 	if err != nil {
 		return 0, err
@@ -107,6 +93,21 @@ func (s *session) download(ctx context.Context, d blobDigest, dest string, size 
 	if size > 0 && resp.ContentLength >= 0 && resp.ContentLength != size {
 		return 0, &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("registry announced %d bytes, descriptor says %d", resp.ContentLength, size)}
 	}
+
+	// Only now that the registry is sending the blob is anything created.
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.incomplete")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 
 	h := d.newHash()
 	body := io.Reader(resp.Body)
@@ -127,10 +128,7 @@ func (s *session) download(ctx context.Context, d blobDigest, dest string, size 
 	if got := hex.EncodeToString(h.Sum(nil)); got != d.hex {
 		return n, &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("content has digest %s:%s", d.algo, got)}
 	}
-	if err := finish(tmp, dest); err != nil {
-		return n, err
-	}
-	return n, nil
+	return n, finish(tmp, dest)
 }
 
 // finish makes the verified temporary file the destination, durably: data

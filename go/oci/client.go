@@ -120,6 +120,13 @@ var authTransports = lru.New[string, http.RoundTripper](256, nil)
 // stretching a hopeless one (connection refused) past a second or two.
 var retryBackoff = remote.Backoff{Duration: 250 * time.Millisecond, Factor: 3.0, Jitter: 0.1, Steps: 3}
 
+// retryStatusCodes are answers worth asking again: timeouts, throttling and
+// server-side failures. The last answer is returned when retries run out.
+var retryStatusCodes = []int{
+	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
 func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
 	cred, err := auth.Lookup(ctx, c.env, repo.RegistryStr(), repo.RepositoryStr())
 	if err != nil {
@@ -136,7 +143,7 @@ func (c *Client) open(ctx context.Context, repo name.Repository) (*session, erro
 	if rt, ok := authTransports.Get(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
-	t := transport.NewRetry(base, transport.WithRetryBackoff(retryBackoff))
+	t := transport.NewRetry(base, transport.WithRetryBackoff(retryBackoff), transport.WithRetryStatusCodes(retryStatusCodes...))
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, []string{repo.Scope(transport.PullScope)})
 	if err != nil {

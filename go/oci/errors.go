@@ -77,8 +77,15 @@ func AsError(err error) *Error {
 		}
 		return &Error{Code: e.Code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
 	}
-	return &Error{Code: classify(err), Status: status(err), RegistryCode: registryCode(err), Err: err}
+	code := classify(err)
+	if code == CodeTLS && strings.Contains(err.Error(), plainHTTPAnswer) {
+		err = fmt.Errorf("%w (the registry speaks plain HTTP: list it in insecure_registries to allow that)", err)
+	}
+	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), Err: err}
 }
+
+// plainHTTPAnswer is net/http's message when a TLS handshake meets plain HTTP.
+const plainHTTPAnswer = "server gave HTTP response to HTTPS client"
 
 func contextCode(err error) Code {
 	switch {
@@ -93,6 +100,11 @@ func contextCode(err error) Code {
 func classify(err error) Code {
 	if c := contextCode(err); c != "" {
 		return c
+	}
+	// A ping that tried https and then http reports both failures; the
+	// certificate problem is the one the user must fix.
+	if isTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
+		return CodeTLS
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
@@ -115,20 +127,11 @@ func classify(err error) Code {
 		return CodeTLS
 	}
 	var (
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		certErr    x509.CertificateInvalidError
-		verifyErr  *tls.CertificateVerificationError
-		recordErr  tls.RecordHeaderError
-		alertErr   tls.AlertError
 		pathErr    *fs.PathError
 		netErr     net.Error
 		syscallErr syscall.Errno
 	)
 	switch {
-	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr),
-		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
-		return CodeTLS
 	case errors.As(err, &pathErr):
 		// Before net.Error: a syscall.Errno inside a PathError looks like one.
 		return CodeIO
@@ -139,11 +142,23 @@ func classify(err error) Code {
 		return CodeIO
 	}
 	// Ping failures come back as plain wrapped strings from the transport.
-	msg := err.Error()
-	if strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "connection refused") {
+	if strings.Contains(err.Error(), "connection refused") {
 		return CodeNetwork
 	}
 	return CodeInternal
+}
+
+func isTLSError(err error) bool {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		certErr   x509.CertificateInvalidError
+		verifyErr *tls.CertificateVerificationError
+		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr)
 }
 
 func statusCode(status int, regCode string) Code {

@@ -62,6 +62,10 @@ var patterns = []struct {
 }{
 	// JSON Web Tokens, whatever carried them.
 	{regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), Mask},
+	// Personal access tokens with well-known prefixes (Docker Hub, GitHub,
+	// GitLab, Hugging Face) and AWS access key ids.
+	{regexp.MustCompile(`\b(dckr_pat_|dckr_oat_|ghp_|gho_|ghs_|ghu_|github_pat_|glpat-|hf_)[A-Za-z0-9_-]{8,}`), Mask},
+	{regexp.MustCompile(`\b(AKIA|ASIA)[A-Z0-9]{16}\b`), Mask},
 	// Authorization header values.
 	{regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`), "$1 " + Mask},
 	// user:password@ in URLs.

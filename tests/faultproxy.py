@@ -1,0 +1,147 @@
+"""A reverse proxy in front of a real registry that injects faults.
+
+Requests pass through to the upstream unchanged, streaming, unless a rule
+matching the method and path says otherwise: answer with a status (and
+headers such as Retry-After), stall before answering, flip one byte of the
+body, cut the body short, or drop the connection after some bytes. It counts
+the body bytes it forwards, so tests can tell how much crossed the wire.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+
+
+@dataclass
+class Rule:
+    """One fault. ``times`` bounds how often it fires (None: always)."""
+
+    path: str  # regular expression, searched in the request path
+    method: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stall: float = 0.0
+    flip_byte_at: int | None = None
+    truncate_at: int | None = None
+    times: int | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return (self.method is None or self.method == method) and re.search(self.path, path) is not None
+
+
+class FaultProxy:
+    """Threaded reverse proxy on 127.0.0.1 to ``upstream`` (an http:// URL)."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
+        self.upstream_host, self.upstream_port = parts.hostname, parts.port
+        self.rules: list[Rule] = []
+        self.bytes_forwarded = 0
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            do_HEAD = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add(self, rule: Rule) -> Rule:
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def _match(self, method: str, path: str) -> Rule | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for rule in self.rules:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        rule = self._match(h.command, h.path)
+        if rule and rule.stall:
+            time.sleep(rule.stall)
+        if rule and rule.status is not None:
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected"}]}' if rule.status == 429 else b""
+            h.send_response(rule.status)
+            for k, v in rule.headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("Content-Type", "application/json")
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(body)
+            return
+        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        conn.request(h.command, h.path, headers=headers)
+        resp = conn.getresponse()
+        h.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP:
+                h.send_header(k, v)
+        h.end_headers()
+        if h.command == "HEAD":
+            conn.close()
+            return
+        sent = 0
+        try:
+            while chunk := resp.read(256 * 1024):
+                if rule and rule.flip_byte_at is not None and sent <= rule.flip_byte_at < sent + len(chunk):
+                    i = rule.flip_byte_at - sent
+                    chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1 :]
+                if rule and rule.truncate_at is not None and sent + len(chunk) > rule.truncate_at:
+                    chunk = chunk[: rule.truncate_at - sent]
+                    h.wfile.write(chunk)
+                    self._count(len(chunk))
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                    h.close_connection = True
+                    return
+                h.wfile.write(chunk)
+                sent += len(chunk)
+                self._count(len(chunk))
+        finally:
+            conn.close()
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.bytes_forwarded += n

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+}
 
 
 @dataclass
@@ -64,7 +72,7 @@ class FaultProxy:
             def do_GET(self) -> None:
                 proxy._handle(self)
 
-            do_HEAD = do_GET
+            do_HEAD = do_GET  # noqa: N815 - the name http.server dispatches to
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -101,7 +109,9 @@ class FaultProxy:
         if rule and rule.stall:
             time.sleep(rule.stall)
         if rule and rule.status is not None:
-            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected"}]}' if rule.status == 429 else b""
+            body = (
+                b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected"}]}' if rule.status == 429 else b""
+            )
             h.send_response(rule.status)
             for k, v in rule.headers.items():
                 h.send_header(k, v)

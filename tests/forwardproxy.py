@@ -78,7 +78,7 @@ class ForwardProxy:
                     self.wfile.write(body)
                 conn.close()
 
-            do_HEAD = do_GET
+            do_HEAD = do_GET  # noqa: N815 - the name http.server dispatches to
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from credentials import auth_field, prepend_path, write_config, write_helper
+
 from oci_client import AuthenticationError, OciError, OciGoClient, TLSError
 from oci_client.testing import LocalRegistry, PushedArtifact, RegistryTarget, push_artifact
 
@@ -48,8 +48,14 @@ def _assert_no_secret(exc: BaseException, *secrets: str) -> None:
             assert secret not in text
 
 
-def test_docker_login_auth_field(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry, ref: str,
-                                 artifact: PushedArtifact, tmp_path: Path) -> None:
+def test_docker_login_auth_field(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    artifact: PushedArtifact,
+    tmp_path: Path,
+) -> None:
     _login(docker_config, tls_registry)
     assert client.test_authentication(ref) is None
     info = client.check_authentication(ref)
@@ -59,10 +65,20 @@ def test_docker_login_auth_field(client: OciGoClient, docker_config: Path, tls_r
     assert (tmp_path / "w.bin").read_bytes() == BLOB
 
 
-def test_username_password_fields_and_scheme_key(client: OciGoClient, docker_config: Path,
-                                                  tls_registry: LocalRegistry, ref: str) -> None:
-    write_config(docker_config / "config.json", {"auths": {f"https://{tls_registry.host}": {
-        "username": tls_registry.username, "password": tls_registry.password}}})
+def test_username_password_fields_and_scheme_key(
+    client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry, ref: str
+) -> None:
+    write_config(
+        docker_config / "config.json",
+        {
+            "auths": {
+                f"https://{tls_registry.host}": {
+                    "username": tls_registry.username,
+                    "password": tls_registry.password,
+                }
+            }
+        },
+    )
     assert client.test_authentication(ref) is None
 
 
@@ -74,14 +90,22 @@ def test_no_credentials_is_unauthorized(client: OciGoClient, docker_config: Path
     assert reason is not None and "UNAUTHORIZED" in reason and "no credentials found" in reason
 
 
-def test_wrong_password_never_shows(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry,
-                                     ref: str, tmp_path: Path, artifact: PushedArtifact) -> None:
+def test_wrong_password_never_shows(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    artifact: PushedArtifact,
+) -> None:
     wrong = "Wr0ng-S3cret-Pa55word"
     assert tls_registry.username
     _login(docker_config, tls_registry, wrong)
-    for call in (lambda: client.get_manifest(ref),
-                 lambda: client.pull_blob(ref, artifact.layers[0].digest, tmp_path / "x"),
-                 lambda: client.check_authentication(ref)):
+    for call in (
+        lambda: client.get_manifest(ref),
+        lambda: client.pull_blob(ref, artifact.layers[0].digest, tmp_path / "x"),
+        lambda: client.check_authentication(ref),
+    ):
         with pytest.raises(AuthenticationError) as exc:
             call()
         assert exc.value.status == 401
@@ -90,13 +114,19 @@ def test_wrong_password_never_shows(client: OciGoClient, docker_config: Path, tl
     assert reason is not None and wrong not in reason
     assert not (tmp_path / "x").exists()
     # The command line prints the same message: no secret there either.
-    cli = subprocess.run([sys.executable, "-m", "oci_client", "manifest", ref, "--ca-file", str(tls_registry.ca_file)],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "oci_client", "manifest", ref, "--ca-file", str(tls_registry.ca_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 1 and "UNAUTHORIZED" in cli.stderr
     assert wrong not in cli.stderr + cli.stdout
 
 
-def test_untrusted_certificate_is_a_tls_error(docker_config: Path, tls_registry: LocalRegistry, ref: str) -> None:
+def test_untrusted_certificate_is_a_tls_error(
+    docker_config: Path, tls_registry: LocalRegistry, ref: str
+) -> None:
     _login(docker_config, tls_registry)
     with pytest.raises(TLSError) as exc:
         OciGoClient().get_manifest(ref)
@@ -104,8 +134,9 @@ def test_untrusted_certificate_is_a_tls_error(docker_config: Path, tls_registry:
     assert "certificate" in exc.value.message
 
 
-def test_ssl_cert_file_set_after_import(docker_config: Path, tls_registry: LocalRegistry, ref: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssl_cert_file_set_after_import(
+    docker_config: Path, tls_registry: LocalRegistry, ref: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _login(docker_config, tls_registry)
     client = OciGoClient()
     with pytest.raises(TLSError):
@@ -114,8 +145,14 @@ def test_ssl_cert_file_set_after_import(docker_config: Path, tls_registry: Local
     assert client.get_manifest(ref).media_type.startswith("application/vnd.oci")
 
 
-def test_docker_config_changed_after_import(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry,
-                                            ref: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_config_changed_after_import(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with pytest.raises(AuthenticationError):
         client.get_manifest(ref)
     other = tmp_path / "other-config"
@@ -124,17 +161,30 @@ def test_docker_config_changed_after_import(client: OciGoClient, docker_config: 
     assert client.test_authentication(ref) is None
 
 
-def test_home_docker_config(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry, ref: str,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_home_docker_config(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("DOCKER_CONFIG")
     import os
+
     _login(Path(os.environ["HOME"]) / ".docker", tls_registry)
     assert client.test_authentication(ref) is None
 
 
 @pytest.mark.parametrize("where", ["REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"])
-def test_containers_auth_json(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry, ref: str,
-                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+def test_containers_auth_json(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
     if where == "REGISTRY_AUTH_FILE":
         path = tmp_path / "podman-auth.json"
         monkeypatch.setenv("REGISTRY_AUTH_FILE", str(path))
@@ -143,17 +193,29 @@ def test_containers_auth_json(client: OciGoClient, docker_config: Path, tls_regi
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     assert tls_registry.username and tls_registry.password
     # A namespace-scoped key, as podman allows: the most specific entry wins.
-    write_config(path, {"auths": {
-        tls_registry.host: {"auth": auth_field(tls_registry.username, "wrong")},
-        f"{tls_registry.host}/private": {"auth": auth_field(tls_registry.username, tls_registry.password)},
-    }})
+    write_config(
+        path,
+        {
+            "auths": {
+                tls_registry.host: {"auth": auth_field(tls_registry.username, "wrong")},
+                f"{tls_registry.host}/private": {
+                    "auth": auth_field(tls_registry.username, tls_registry.password)
+                },
+            }
+        },
+    )
     info = client.check_authentication(ref)
     assert info.source == str(path)
 
 
-def test_cred_helper_found_on_path_set_after_import(client: OciGoClient, docker_config: Path,
-                                                    tls_registry: LocalRegistry, ref: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cred_helper_found_on_path_set_after_import(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert tls_registry.username and tls_registry.password
     bin_dir = tmp_path / "bin"
     write_helper(bin_dir, "octest", user=tls_registry.username, secret=tls_registry.password)
@@ -167,8 +229,14 @@ def test_cred_helper_found_on_path_set_after_import(client: OciGoClient, docker_
     assert (bin_dir / "octest.log").read_text().split() == [tls_registry.host]
 
 
-def test_creds_store(client: OciGoClient, docker_config: Path, tls_registry: LocalRegistry, ref: str,
-                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_creds_store(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert tls_registry.username and tls_registry.password
     bin_dir = tmp_path / "bin"
     write_helper(bin_dir, "store", user=tls_registry.username, secret=tls_registry.password)
@@ -177,9 +245,14 @@ def test_creds_store(client: OciGoClient, docker_config: Path, tls_registry: Loc
     assert client.test_authentication(ref) is None
 
 
-def test_failing_helper_is_typed_and_secret_free(client: OciGoClient, docker_config: Path,
-                                                 tls_registry: LocalRegistry, ref: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_helper_is_typed_and_secret_free(
+    client: OciGoClient,
+    docker_config: Path,
+    tls_registry: LocalRegistry,
+    ref: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     secret = "s3cr3t-9f8A7b6C5d4E3f2G1h0"
     bin_dir = tmp_path / "bin"
     write_helper(bin_dir, "broken", user="u", secret=secret, fail="keyring locked")
@@ -194,7 +267,9 @@ def test_failing_helper_is_typed_and_secret_free(client: OciGoClient, docker_con
     _assert_no_secret(exc.value, secret)
 
 
-def test_malformed_config_is_an_authentication_error(client: OciGoClient, docker_config: Path, ref: str) -> None:
+def test_malformed_config_is_an_authentication_error(
+    client: OciGoClient, docker_config: Path, ref: str
+) -> None:
     (docker_config / "config.json").write_text("{not json")
     with pytest.raises(AuthenticationError) as exc:
         client.get_manifest(ref)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import _start_registry
 from credentials import auth_field, write_config
+
 from oci_client import AuthenticationError, OciGoClient
 from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
@@ -41,15 +41,21 @@ def registry() -> Iterator[LocalRegistry]:
 @pytest.fixture(scope="module")
 def pushed(registry: LocalRegistry) -> dict[str, PushedArtifact]:
     admin = registry.target("admin", USERS["admin"])
-    return {repo: push_artifact(admin, repo, "v1", {"w.bin": DATA}) for repo in ("public/m", "models/m", "secret/m")}
+    return {
+        repo: push_artifact(admin, repo, "v1", {"w.bin": DATA})
+        for repo in ("public/m", "models/m", "secret/m")
+    }
 
 
 def _login(docker_config: Path, registry: LocalRegistry, user: str, password: str) -> None:
-    write_config(docker_config / "config.json", {"auths": {registry.host: {"auth": auth_field(user, password)}}})
+    write_config(
+        docker_config / "config.json", {"auths": {registry.host: {"auth": auth_field(user, password)}}}
+    )
 
 
-def test_anonymous_public_pull(docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact],
-                               tmp_path: Path) -> None:
+def test_anonymous_public_pull(
+    docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact], tmp_path: Path
+) -> None:
     client = OciGoClient()
     ref = f"{registry.host}/public/m:v1"
     assert client.check_authentication(ref).anonymous
@@ -60,8 +66,9 @@ def test_anonymous_public_pull(docker_config: Path, registry: LocalRegistry, pus
     assert exc.value.status == 401
 
 
-def test_login_pulls_and_reuses_its_token(docker_config: Path, registry: LocalRegistry,
-                                          pushed: dict[str, PushedArtifact], tmp_path: Path) -> None:
+def test_login_pulls_and_reuses_its_token(
+    docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact], tmp_path: Path
+) -> None:
     _login(docker_config, registry, "reader", USERS["reader"])
     client = OciGoClient()
     ref = f"{registry.host}/models/m:v1"
@@ -72,7 +79,9 @@ def test_login_pulls_and_reuses_its_token(docker_config: Path, registry: LocalRe
     assert registry.token_server and registry.token_server.tokens_issued == issued
 
 
-def test_denied_repository(docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact]) -> None:
+def test_denied_repository(
+    docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact]
+) -> None:
     _login(docker_config, registry, "reader", USERS["reader"])
     client = OciGoClient()
     ref = f"{registry.host}/secret/m:v1"
@@ -83,8 +92,9 @@ def test_denied_repository(docker_config: Path, registry: LocalRegistry, pushed:
     assert reason is not None and "secret/m" in reason and USERS["reader"] not in reason
 
 
-def test_wrong_password_at_token_server(docker_config: Path, registry: LocalRegistry,
-                                        pushed: dict[str, PushedArtifact]) -> None:
+def test_wrong_password_at_token_server(
+    docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact]
+) -> None:
     wrong = "not-the-" + secrets.token_urlsafe(8)
     _login(docker_config, registry, "reader", wrong)
     with pytest.raises(AuthenticationError) as exc:
@@ -94,11 +104,22 @@ def test_wrong_password_at_token_server(docker_config: Path, registry: LocalRegi
         assert wrong not in text and auth_field("reader", wrong) not in text
 
 
-def test_identity_token(docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact]) -> None:
+def test_identity_token(
+    docker_config: Path, registry: LocalRegistry, pushed: dict[str, PushedArtifact]
+) -> None:
     assert registry.token_server
-    resp = requests.post(registry.token_server.realm, timeout=10, data={
-        "grant_type": "password", "username": "reader", "password": USERS["reader"],
-        "service": registry.token_server.service, "client_id": "test", "access_type": "offline"})
+    resp = requests.post(
+        registry.token_server.realm,
+        timeout=10,
+        data={
+            "grant_type": "password",
+            "username": "reader",
+            "password": USERS["reader"],
+            "service": registry.token_server.service,
+            "client_id": "test",
+            "access_type": "offline",
+        },
+    )
     resp.raise_for_status()
     refresh = resp.json()["refresh_token"]
     write_config(docker_config / "config.json", {"auths": {registry.host: {"identitytoken": refresh}}})

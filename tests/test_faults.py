@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from faultproxy import FaultProxy, Rule
+
 from oci_client import (
     DigestMismatchError,
     NetworkError,
@@ -75,7 +75,9 @@ def test_transient_error_is_retried(proxy: FaultProxy, artifact: PushedArtifact,
 
 
 @pytest.mark.parametrize("offset", [0, 1024 * 1024, len(DATA) - 1])
-def test_flipped_byte_is_caught(proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, offset: int) -> None:
+def test_flipped_byte_is_caught(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, offset: int
+) -> None:
     proxy.add(Rule(path=r"/blobs/", flip_byte_at=offset))
     dest = tmp_path / "w"
     dest.write_bytes(b"keep me")

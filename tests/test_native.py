@@ -14,15 +14,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from faultproxy import FaultProxy, Rule
+
 from oci_client import LibraryError, NotFoundError, OciError, OciGoClient, _native
 from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 
-def _run_python(code: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def _run_python(
+    code: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,10 @@ def test_raw_abi_envelope_and_free() -> None:
     assert isinstance(ptr, int) and ptr != 0
     envelope = json.loads(ctypes.string_at(ptr))
     lib.FreeString(ptr)
-    assert envelope == {"ok": False, "error": {"code": "INVALID_REFERENCE", "message": envelope["error"]["message"]}}
+    assert envelope == {
+        "ok": False,
+        "error": {"code": "INVALID_REFERENCE", "message": envelope["error"]["message"]},
+    }
     ptr = lib.PullBlob(b"{not json")
     assert json.loads(ctypes.string_at(ptr))["error"]["code"] == "INVALID_ARGUMENT"
     lib.FreeString(ptr)
@@ -59,8 +69,10 @@ def test_raw_abi_envelope_and_free() -> None:
 
 
 def test_missing_library_says_how_to_build(tmp_path: Path) -> None:
-    r = _run_python("from oci_client import OciGoClient\nOciGoClient().get_manifest('a/b:c')",
-                    env={"OCI_CLIENT_LIB": str(tmp_path / "nope.so")})
+    r = _run_python(
+        "from oci_client import OciGoClient\nOciGoClient().get_manifest('a/b:c')",
+        env={"OCI_CLIENT_LIB": str(tmp_path / "nope.so")},
+    )
     assert r.returncode == 1
     assert "LibraryError" in r.stderr and "build.sh" in r.stderr and "nope.so" in r.stderr
 
@@ -77,7 +89,7 @@ except oci_client.InvalidReferenceError:
     pass
 assert str(n._lib_path) == {str(real.resolve())!r}, n._lib_path
 try:
-    oci_client.OciGoClient(lib_path={str(tmp_path / 'other.so')!r}).get_manifest('BAD')
+    oci_client.OciGoClient(lib_path={str(tmp_path / "other.so")!r}).get_manifest('BAD')
 except oci_client.LibraryError as e:
     print('second:', e)
 """
@@ -141,7 +153,9 @@ print('child exit', os.waitstatus_to_exitcode(status))
     assert "child exit 0" in r.stdout
 
 
-def test_eight_threads_pull_at_once(plain_registry: LocalRegistry, shards: PushedArtifact, tmp_path: Path) -> None:
+def test_eight_threads_pull_at_once(
+    plain_registry: LocalRegistry, shards: PushedArtifact, tmp_path: Path
+) -> None:
     client = OciGoClient()
     ref = f"{plain_registry.host}/native/shards:v1"
     errors: list[BaseException] = []
@@ -151,7 +165,7 @@ def test_eight_threads_pull_at_once(plain_registry: LocalRegistry, shards: Pushe
             layer = shards.layers[i]
             client.pull_blob(ref, layer.digest, tmp_path / f"{i}" / "shard", size=layer.size)
             assert client.get_manifest(ref).digest == shards.digest
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=pull, args=(i,)) for i in range(8)]
@@ -175,7 +189,9 @@ def test_calls_release_the_gil(slow_proxy: FaultProxy, shards: PushedArtifact) -
     client = OciGoClient()
     ref = f"{slow_proxy.host}/native/shards:v1"
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(client.get_manifest(ref).digest)) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(client.get_manifest(ref).digest)) for _ in range(8)
+    ]
     start = time.monotonic()
     for t in threads:
         t.start()
@@ -196,8 +212,9 @@ def _rss_mib() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
-def test_twenty_thousand_calls_without_memory_growth(plain_registry: LocalRegistry,
-                                                     many_layers: PushedArtifact) -> None:
+def test_twenty_thousand_calls_without_memory_growth(
+    plain_registry: LocalRegistry, many_layers: PushedArtifact
+) -> None:
     client = OciGoClient()
     ref = f"{plain_registry.host}/native/many:v1"
     missing = "sha256:" + "1" * 64

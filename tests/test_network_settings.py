@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from forwardproxy import FAKE_HOST, ForwardProxy
+
 from oci_client import OciGoClient, TLSError
 from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
@@ -30,9 +30,12 @@ def _fake_ref(registry: LocalRegistry) -> str:
     return f"{FAKE_HOST}:{registry.port}/net/model:v1"
 
 
-def test_plain_http_refused_for_a_non_loopback_host(proxy: ForwardProxy, plain_registry: LocalRegistry,
-                                                     artifact: PushedArtifact,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_http_refused_for_a_non_loopback_host(
+    proxy: ForwardProxy,
+    plain_registry: LocalRegistry,
+    artifact: PushedArtifact,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     with pytest.raises(TLSError) as exc:
@@ -43,7 +46,10 @@ def test_plain_http_refused_for_a_non_loopback_host(proxy: ForwardProxy, plain_r
 
 
 def test_proxy_from_environ_set_after_start_and_insecure_listing(
-    proxy: ForwardProxy, plain_registry: LocalRegistry, artifact: PushedArtifact, tmp_path: Path,
+    proxy: ForwardProxy,
+    plain_registry: LocalRegistry,
+    artifact: PushedArtifact,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = OciGoClient(insecure_registries=[f"{FAKE_HOST}:{plain_registry.port}"])
@@ -64,8 +70,9 @@ def test_proxy_from_environ_set_after_start_and_insecure_listing(
     assert proxy.seen == []
 
 
-def test_pull_through_cache(proxy_registry: LocalRegistry, proxy_upstream_registry: LocalRegistry,
-                            docker_config: Path, tmp_path: Path) -> None:
+def test_pull_through_cache(
+    proxy_registry: LocalRegistry, proxy_upstream_registry: LocalRegistry, docker_config: Path, tmp_path: Path
+) -> None:
     pushed = push_artifact(proxy_upstream_registry, "library/cached", "v1", {"w": b"cached bytes" * 1000})
     client = OciGoClient()
     ref = f"{proxy_registry.host}/library/cached:v1"

@@ -126,14 +126,18 @@ def test_blob_not_found(client: OciGoClient, artifact: PushedArtifact, tmp_path:
     ("ref", "registry_code"),
     [("models/plain:nope", "MANIFEST_UNKNOWN"), ("models/never-pushed:v1", "MANIFEST_UNKNOWN")],
 )
-def test_manifest_not_found(client: OciGoClient, artifact: PushedArtifact, ref: str, registry_code: str) -> None:
+def test_manifest_not_found(
+    client: OciGoClient, artifact: PushedArtifact, ref: str, registry_code: str
+) -> None:
     with pytest.raises(NotFoundError) as exc:
         client.get_manifest(f"{artifact.host}/{ref}")
     assert exc.value.status == 404
     assert exc.value.registry_code == registry_code
 
 
-@pytest.mark.parametrize("ref", ["", "UPPER/case", "host:port:x/y", "a/b:tag with space", " leading", "x@sha256:zz"])
+@pytest.mark.parametrize(
+    "ref", ["", "UPPER/case", "host:port:x/y", "a/b:tag with space", " leading", "x@sha256:zz"]
+)
 def test_invalid_reference(client: OciGoClient, ref: str) -> None:
     with pytest.raises(InvalidReferenceError) as exc:
         client.get_manifest(ref)
@@ -142,7 +146,8 @@ def test_invalid_reference(client: OciGoClient, ref: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "digest", ["", "sha256", "md5:" + "0" * 32, "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64]
+    "digest",
+    ["", "sha256", "md5:" + "0" * 32, "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64],
 )
 def test_invalid_digest(client: OciGoClient, artifact: PushedArtifact, tmp_path: Path, digest: str) -> None:
     with pytest.raises(InvalidArgumentError) as exc:

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--timeout", type=float, help="seconds the whole operation may take")
 
-    p = argparse.ArgumentParser(prog="oci-client", description="Pull manifests and blobs from OCI registries.")
+    p = argparse.ArgumentParser(
+        prog="oci-client", description="Pull manifests and blobs from OCI registries."
+    )
     p.add_argument("--version", action="version", version=f"oci-client {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -40,10 +40,10 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "OciError",
+    "OperationTimeoutError",
     "RateLimitedError",
     "RegistryError",
     "TLSError",
-    "OperationTimeoutError",
     "error_from_envelope",
 ]
 

@@ -66,16 +66,13 @@ func AsError(err error) *Error {
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		// Context errors reported deeper down win over a generic wrapper.
-		if e.Code == CodeNetwork || e.Code == CodeInternal {
-			if c := contextCode(err); c != "" {
-				return &Error{Code: c, Err: err}
-			}
+		// Keep the outer message (it has the context) and the inner code,
+		// unless a context error deeper down says why the call really ended.
+		code := e.Code
+		if c := contextCode(err); c != "" && (code == CodeNetwork || code == CodeInternal) {
+			code = c
 		}
-		if e.Err == err {
-			return e
-		}
-		return &Error{Code: e.Code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
+		return &Error{Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
 	}
 	code := classify(err)
 	if code == CodeTLS && strings.Contains(err.Error(), plainHTTPAnswer) {
@@ -135,7 +132,9 @@ func classify(err error) Code {
 	case errors.As(err, &pathErr):
 		// Before net.Error: a syscall.Errno inside a PathError looks like one.
 		return CodeIO
-	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+	// A bare syscall.Errno satisfies net.Error too: only a real network
+	// error (or a network errno) counts as one, other errnos are local.
+	case errors.As(err, &netErr) && !isErrno(netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
 		return CodeNetwork
 	case errors.As(err, &syscallErr):
@@ -146,6 +145,11 @@ func classify(err error) Code {
 		return CodeNetwork
 	}
 	return CodeInternal
+}
+
+func isErrno(err error) bool {
+	_, ok := err.(syscall.Errno)
+	return ok
 }
 
 func isTLSError(err error) bool {

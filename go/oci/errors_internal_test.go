@@ -1,0 +1,184 @@
+package oci
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/netconf"
+)
+
+func registryErr(status int, code string) error {
+	e := &transport.Error{StatusCode: status}
+	if code != "" {
+		e.Errors = []transport.Diagnostic{{Code: transport.ErrorCode(code), Message: "m"}}
+	}
+	return e
+}
+
+func TestAsErrorClassification(t *testing.T) {
+	_, nameErr := name.ParseReference("Bad Ref")
+	cases := []struct {
+		label  string
+		err    error
+		code   Code
+		status int
+		regc   string
+	}{
+		{"401", registryErr(401, "UNAUTHORIZED"), CodeUnauthorized, 401, "UNAUTHORIZED"},
+		{"401 without body", registryErr(401, ""), CodeUnauthorized, 401, ""},
+		{"401 DENIED", registryErr(401, "DENIED"), CodeDenied, 401, "DENIED"},
+		{"403", registryErr(403, "DENIED"), CodeDenied, 403, "DENIED"},
+		{"404 blob", registryErr(404, "BLOB_UNKNOWN"), CodeNotFound, 404, "BLOB_UNKNOWN"},
+		{"429", registryErr(429, ""), CodeTooManyRequests, 429, ""},
+		{"TOOMANYREQUESTS on 503", registryErr(503, "TOOMANYREQUESTS"), CodeTooManyRequests, 503, "TOOMANYREQUESTS"},
+		{"500", registryErr(500, "UNKNOWN"), CodeRegistry, 500, "UNKNOWN"},
+		{"wrapped 404", fmt.Errorf("fetching: %w", registryErr(404, "MANIFEST_UNKNOWN")), CodeNotFound, 404, "MANIFEST_UNKNOWN"},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), CodeTimeout, 0, ""},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), CodeCanceled, 0, ""},
+		{"unknown CA", fmt.Errorf("x: %w", x509.UnknownAuthorityError{}), CodeTLS, 0, ""},
+		{"hostname", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "h"}, CodeTLS, 0, ""},
+		// A ping that failed over https (certificate) and then http: TLS wins.
+		{"tls and status", errors.Join(x509.UnknownAuthorityError{}, registryErr(400, "")), CodeTLS, 400, ""},
+		{"bad name", nameErr, CodeInvalidReference, 0, ""},
+		{"credentials", &auth.Error{Msg: "helper", Err: errors.New("boom")}, CodeCredentials, 0, ""},
+		{"config", &netconf.ConfigError{Err: errors.New("bad ca")}, CodeInvalidArgument, 0, ""},
+		{"plain http", &netconf.PlainHTTPError{Host: "h"}, CodeTLS, 0, ""},
+		{"path", &fs.PathError{Op: "open", Path: "/x", Err: syscall.ENOSPC}, CodeIO, 0, ""},
+		{"path wrapping errno that is a net.Error too", &fs.PathError{Op: "write", Path: "/x", Err: syscall.ECONNRESET}, CodeIO, 0, ""},
+		{"errno", syscall.ENOSPC, CodeIO, 0, ""},
+		{"dial", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, CodeNetwork, 0, ""},
+		{"unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, CodeNetwork, 0, ""},
+		{"bare reset errno", syscall.ECONNRESET, CodeNetwork, 0, ""},
+		{"bare pipe errno", fmt.Errorf("write: %w", syscall.EPIPE), CodeNetwork, 0, ""},
+		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), CodeNetwork, 0, ""},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), CodeNetwork, 0, ""},
+		// TLS spoken to a plain HTTP server: the fix is a setting.
+		{"https to http", errors.New("http: server gave HTTP response to HTTPS client"), CodeTLS, 0, ""},
+		{"refused in a string", errors.New("Get https://x/v2/: dial tcp: connection refused"), CodeNetwork, 0, ""},
+		{"anything else", errors.New("mystery"), CodeInternal, 0, ""},
+	}
+	for _, tc := range cases {
+		e := AsError(tc.err)
+		if e.Code != tc.code || e.Status != tc.status || e.RegistryCode != tc.regc {
+			t.Errorf("%s: got %s/%d/%q, want %s/%d/%q", tc.label, e.Code, e.Status, e.RegistryCode, tc.code, tc.status, tc.regc)
+		}
+		if !strings.HasPrefix(e.Error(), tc.err.Error()) {
+			t.Errorf("%s: message changed to %q", tc.label, e.Error())
+		}
+		if !errors.Is(e, tc.err) {
+			t.Errorf("%s: the original error does not unwrap", tc.label)
+		}
+	}
+}
+
+func TestAsErrorKeepsOwnErrors(t *testing.T) {
+	if AsError(nil) != nil {
+		t.Fatal("AsError(nil) != nil")
+	}
+	inner := &Error{Code: CodeDigestMismatch, Status: 200, RegistryCode: "X", Err: errors.New("bad bytes")}
+	if e := AsError(inner); e.Code != inner.Code || e.Status != 200 || e.RegistryCode != "X" || e.Error() != "bad bytes" {
+		t.Errorf("an *Error changed: %+v", e)
+	}
+	wrapped := fmt.Errorf("pulling blob: %w", inner)
+	e := AsError(wrapped)
+	if e.Code != CodeDigestMismatch || e.Status != 200 || e.RegistryCode != "X" || e.Error() != wrapped.Error() {
+		t.Errorf("wrapped: %+v %q", e, e.Error())
+	}
+	// A network error caused by the call's context is a timeout.
+	netErr := &Error{Code: CodeNetwork, Err: fmt.Errorf("read: %w", context.DeadlineExceeded)}
+	if got := AsError(fmt.Errorf("x: %w", netErr)).Code; got != CodeTimeout {
+		t.Errorf("network error from a deadline: %s", got)
+	}
+	// Other codes keep theirs even with a context error inside.
+	dm := &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("x: %w", context.Canceled)}
+	if got := AsError(dm).Code; got != CodeDigestMismatch {
+		t.Errorf("digest mismatch with a context error inside: %s", got)
+	}
+}
+
+func TestParseDigest(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	ok := []string{"sha256:" + hex64, "sha512:" + hex64 + hex64}
+	for _, s := range ok {
+		d, err := parseDigest(s)
+		if err != nil {
+			t.Errorf("parseDigest(%q): %v", s, err)
+			continue
+		}
+		if d.str != s || d.algo+":"+d.hex != s || d.newHash().Size()*2 != len(d.hex) {
+			t.Errorf("parseDigest(%q) = %+v", s, d)
+		}
+	}
+	bad := []string{"", "sha256", "sha256:", hex64, "sha256:" + hex64[:63], "sha256:" + hex64 + "0",
+		"sha256:" + strings.ToUpper(hex64), "SHA256:" + hex64, "sha384:" + hex64, "sha512:" + hex64,
+		"sha256:" + hex64[:63] + "g", " sha256:" + hex64}
+	for _, s := range bad {
+		_, err := parseDigest(s)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != CodeInvalidArgument {
+			t.Errorf("parseDigest(%q) = %v, want INVALID_ARGUMENT", s, err)
+		}
+	}
+}
+
+func TestStatusCodeTable(t *testing.T) {
+	for status, want := range map[int]Code{
+		http.StatusUnauthorized:        CodeUnauthorized,
+		http.StatusForbidden:           CodeDenied,
+		http.StatusNotFound:            CodeNotFound,
+		http.StatusTooManyRequests:     CodeTooManyRequests,
+		http.StatusInternalServerError: CodeRegistry,
+		http.StatusBadRequest:          CodeRegistry,
+		http.StatusMethodNotAllowed:    CodeRegistry,
+	} {
+		if got := statusCode(status, ""); got != want {
+			t.Errorf("statusCode(%d) = %s, want %s", status, got, want)
+		}
+	}
+}
+
+func TestDescribeCredNeverShowsSecrets(t *testing.T) {
+	for _, c := range []auth.Credential{
+		{},
+		{Username: "alice", Password: "pw-secret", Source: "/cfg.json"},
+		{IdentityToken: "tok-secret", Source: "docker-credential-x"},
+		{RegistryToken: "reg-secret", Source: "/cfg.json"},
+	} {
+		d := describeCred(c)
+		for _, s := range c.Secrets() {
+			if strings.Contains(d, s) {
+				t.Errorf("describeCred(%+v) = %q", c, d)
+			}
+		}
+		if c.Source != "" && !strings.Contains(d, c.Source) {
+			t.Errorf("describeCred(%+v) = %q does not name the source", c, d)
+		}
+	}
+}
+
+func TestNewSnapshotsProcessEnvironment(t *testing.T) {
+	// Without WithEnv, New copies os.Environ() once.
+	t.Setenv("LIBOCI_TEST_MARKER", "before")
+	c := New()
+	os.Setenv("LIBOCI_TEST_MARKER", "after")
+	if got := c.env.Get("LIBOCI_TEST_MARKER"); got != "before" {
+		t.Errorf("env = %q, want the snapshot taken by New", got)
+	}
+	// With WithEnv, nothing from the process leaks in.
+	if got := New(WithEnv(map[string]string{})).env.Get("LIBOCI_TEST_MARKER"); got != "" {
+		t.Errorf("explicit env picked up %q from the process", got)
+	}
+}

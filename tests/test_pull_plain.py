@@ -170,3 +170,16 @@ def test_unreachable_registry_is_a_network_error(client: OciGoClient) -> None:
     with pytest.raises(NetworkError) as exc:
         client.get_manifest(f"127.0.0.1:{port}/x/y:z")
     assert exc.value.code == "NETWORK"
+
+
+def test_unwritable_destination_is_a_local_file_error(
+    client: OciGoClient, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    from oci_client import LocalFileError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(LocalFileError) as exc:
+        client.pull_blob(f"{artifact.host}/models/plain:v1", artifact.layers[1].digest, blocker / "sub" / "x")
+    assert exc.value.code == "IO"
+    assert blocker.read_bytes() == b"not a directory"

@@ -18,14 +18,14 @@ ruff check src tests
 ruff format --check src tests
 mypy
 
-echo "== packaging: a platform wheel with the library and its four exports"
+echo "== packaging: a platform wheel with the library and its exports"
 rm -rf build/wheel
 python -m pip wheel -q --no-deps -w build/wheel .
 wheel=$(ls build/wheel/oci_client-*.whl)
 case "$wheel" in *-none-any.whl) echo "wheel is tagged pure: $wheel"; exit 1 ;; esac
 rm -rf build/wheel/unpacked && python -m zipfile -e "$wheel" build/wheel/unpacked
 lib=$(ls build/wheel/unpacked/oci_client/liboci.*)
-for sym in PullManifest PullBlob TestAuthentication FreeString; do
+for sym in PullManifest PullBlob PullBlobs TestAuthentication CancelOperation OperationProgress FreeString; do
   if command -v nm >/dev/null && [[ "$(uname -s)" == Linux ]]; then
     nm -D --defined-only "$lib" | grep -qw "$sym" || { echo "$lib lacks export $sym"; exit 1; }
   fi

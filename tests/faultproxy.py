@@ -2,9 +2,11 @@
 
 Requests pass through to the upstream unchanged, streaming, unless a rule
 matching the method and path says otherwise: answer with a status (and
-headers such as Retry-After), stall before answering, flip one byte of the
-body, cut the body short, or drop the connection after some bytes. It counts
-the body bytes it forwards, so tests can tell how much crossed the wire.
+headers such as Retry-After), stall before answering or in the middle of the
+body, throttle, flip one byte of the body, drop the connection after some
+bytes, or hide the Range header (a registry that ignores ranges). It counts
+the body bytes it forwards and logs every request, so tests can tell how much
+crossed the wire, and when.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ HOP_BY_HOP = {
 
 
 @dataclass
+class Seen:
+    """One request as the proxy saw it."""
+
+    method: str
+    path: str
+    range: str | None
+    at: float
+    status: int | None = None
+
+
+@dataclass
 class Rule:
     """One fault. ``times`` bounds how often it fires (None: always)."""
 
@@ -38,6 +51,9 @@ class Rule:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0
+    stall_after: int | None = None  # with stall: pause after this many body bytes
+    throttle: int | None = None  # bytes per second
+    strip_range: bool = False
     flip_byte_at: int | None = None
     truncate_at: int | None = None
     times: int | None = None
@@ -59,7 +75,9 @@ class FaultProxy:
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.rules: list[Rule] = []
         self.bytes_forwarded = 0
+        self.blob_bytes = 0  # the part of bytes_forwarded that was blob content
         self.requests: list[tuple[str, str]] = []
+        self.log: list[Seen] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -95,9 +113,10 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def _match(self, method: str, path: str) -> Rule | None:
+    def _match(self, method: str, path: str, rng: str | None) -> Rule | None:
         with self._lock:
             self.requests.append((method, path))
+            self.log.append(Seen(method, path, rng, time.monotonic()))
             for rule in self.rules:
                 if rule.matches(method, path):
                     rule.hits += 1
@@ -105,8 +124,8 @@ class FaultProxy:
         return None
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        rule = self._match(h.command, h.path)
-        if rule and rule.stall:
+        rule = self._match(h.command, h.path, h.headers.get("Range"))
+        if rule and rule.stall and rule.stall_after is None:
             time.sleep(rule.stall)
         if rule and rule.status is not None:
             body = (
@@ -123,8 +142,12 @@ class FaultProxy:
             return
         conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        if rule and rule.strip_range:
+            headers = {k: v for k, v in headers.items() if k.lower() != "range"}
         conn.request(h.command, h.path, headers=headers)
         resp = conn.getresponse()
+        with self._lock:
+            self.log[-1].status = resp.status
         h.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_BY_HOP:
@@ -134,24 +157,36 @@ class FaultProxy:
             conn.close()
             return
         sent = 0
+        started = time.monotonic()
+        piece = 64 * 1024 if rule and (rule.throttle or rule.stall_after is not None) else 256 * 1024
         try:
-            while chunk := resp.read(256 * 1024):
+            while chunk := resp.read(piece):
+                if rule and rule.stall_after is not None and sent <= rule.stall_after < sent + len(chunk):
+                    time.sleep(rule.stall)
+                if rule and rule.throttle:
+                    ahead = sent / rule.throttle - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if rule and rule.flip_byte_at is not None and sent <= rule.flip_byte_at < sent + len(chunk):
                     i = rule.flip_byte_at - sent
                     chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1 :]
                 if rule and rule.truncate_at is not None and sent + len(chunk) > rule.truncate_at:
                     chunk = chunk[: rule.truncate_at - sent]
                     h.wfile.write(chunk)
-                    self._count(len(chunk))
+                    self._count(len(chunk), h.path)
                     h.connection.shutdown(socket.SHUT_RDWR)
                     h.close_connection = True
                     return
                 h.wfile.write(chunk)
                 sent += len(chunk)
-                self._count(len(chunk))
+                self._count(len(chunk), h.path)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True  # the client went away (cancelled): fine
         finally:
             conn.close()
 
-    def _count(self, n: int) -> None:
+    def _count(self, n: int, path: str) -> None:
         with self._lock:
             self.bytes_forwarded += n
+            if "/blobs/" in path:
+                self.blob_bytes += n

@@ -27,10 +27,12 @@ type envelope struct {
 	Error  *ErrorBody `json:"error,omitempty"`
 }
 
-// deadline is read from every request before the request proper.
-type deadline struct {
+// control is read from every request before the request proper.
+type control struct {
 	// TimeoutMS bounds the whole call; 0 or absent means no limit.
 	TimeoutMS int64 `json:"timeout_ms"`
+	// OperationID lets other threads follow and cancel this call.
+	OperationID string `json:"operation_id"`
 }
 
 // Call runs fn on the request decoded from input and returns the envelope.
@@ -44,7 +46,7 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 		}
 	}()
 
-	var dl deadline
+	var dl control
 	var req Req
 	if err := json.Unmarshal(input, &dl); err != nil {
 		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
@@ -55,6 +57,8 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 	if dl.TimeoutMS < 0 {
 		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
 	}
+	ctx, finish := startOperation(ctx, dl.OperationID)
+	defer finish()
 	if dl.TimeoutMS > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(dl.TimeoutMS)*time.Millisecond)

@@ -2,8 +2,10 @@ package capi
 
 import (
 	"context"
+	"time"
 
 	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
 )
 
 // Common holds the settings every request carries. Env is the caller's
@@ -14,6 +16,13 @@ type Common struct {
 	CAFile             string            `json:"ca_file"`
 	InsecureRegistries []string          `json:"insecure_registries"`
 	UserAgent          string            `json:"user_agent"`
+	// Retries is how often one request is tried (0: the default, 5).
+	Retries int `json:"retries"`
+	// Connections, ChunkSize and ReadTimeoutMS tune blob downloads
+	// (0: transfer's defaults).
+	Connections   int   `json:"connections"`
+	ChunkSize     int64 `json:"chunk_size"`
+	ReadTimeoutMS int64 `json:"read_timeout_ms"`
 }
 
 func (c Common) client() *oci.Client {
@@ -22,7 +31,15 @@ func (c Common) client() *oci.Client {
 		// An explicit empty environment, never the one frozen at load time.
 		env = map[string]string{}
 	}
-	opts := []oci.Option{oci.WithEnv(env), oci.WithCAFile(c.CAFile), oci.WithInsecureRegistries(c.InsecureRegistries...)}
+	opts := []oci.Option{
+		oci.WithEnv(env), oci.WithCAFile(c.CAFile), oci.WithInsecureRegistries(c.InsecureRegistries...),
+		oci.WithTransfer(transfer.Options{
+			Connections: c.Connections,
+			ChunkSize:   c.ChunkSize,
+			ReadTimeout: time.Duration(c.ReadTimeoutMS) * time.Millisecond,
+		}),
+		oci.WithRetries(c.Retries),
+	}
 	if c.UserAgent != "" {
 		opts = append(opts, oci.WithUserAgent(c.UserAgent))
 	}
@@ -37,15 +54,37 @@ type ManifestRequest struct {
 // BlobRequest is PullBlob's input.
 type BlobRequest struct {
 	Common
-	Digest string `json:"digest"`
-	Path   string `json:"path"`
-	// Size is the descriptor's size when known (0: unknown).
-	Size int64 `json:"size"`
+	oci.BlobRequest
+}
+
+// BlobsRequest is PullBlobs' input.
+type BlobsRequest struct {
+	Common
+	Blobs []oci.BlobRequest `json:"blobs"`
+	// Concurrency is how many blobs are fetched at once (0: the default).
+	Concurrency int `json:"concurrency"`
+}
+
+// BlobsResult is PullBlobs' result, in request order.
+type BlobsResult struct {
+	Blobs []oci.Blob `json:"blobs"`
 }
 
 // AuthRequest is TestAuthentication's input.
 type AuthRequest struct {
 	Common
+}
+
+// OperationRequest names a running call by its operation_id.
+type OperationRequest struct {
+	ID string `json:"id"`
+}
+
+// OperationResult answers CancelOperation and OperationProgress.
+type OperationResult struct {
+	// Running is false when no call with that id is running (yet, or any more).
+	Running bool `json:"running"`
+	transfer.Snapshot
 }
 
 // PullManifest is the body of the PullManifest export.
@@ -58,7 +97,18 @@ func PullManifest(ctx context.Context, input []byte) []byte {
 // PullBlob is the body of the PullBlob export.
 func PullBlob(ctx context.Context, input []byte) []byte {
 	return Call(ctx, input, func(ctx context.Context, r BlobRequest) (*oci.Blob, error) {
-		return r.client().PullBlob(ctx, r.Reference, r.Digest, r.Path, oci.BlobOptions{Size: r.Size})
+		return r.client().PullBlob(ctx, r.Reference, r.BlobRequest)
+	})
+}
+
+// PullBlobs is the body of the PullBlobs export.
+func PullBlobs(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r BlobsRequest) (*BlobsResult, error) {
+		blobs, err := r.client().PullBlobs(ctx, r.Reference, r.Blobs, r.Concurrency)
+		if err != nil {
+			return nil, err
+		}
+		return &BlobsResult{Blobs: blobs}, nil
 	})
 }
 
@@ -66,5 +116,21 @@ func PullBlob(ctx context.Context, input []byte) []byte {
 func TestAuthentication(ctx context.Context, input []byte) []byte {
 	return Call(ctx, input, func(ctx context.Context, r AuthRequest) (*oci.AuthResult, error) {
 		return r.client().CheckAuth(ctx, r.Reference)
+	})
+}
+
+// CancelOperation is the body of the CancelOperation export. Cancelling an
+// id whose call has not started yet cancels that call when it starts.
+func CancelOperation(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r OperationRequest) (*OperationResult, error) {
+		return &OperationResult{Running: cancelOperation(r.ID)}, nil
+	})
+}
+
+// OperationProgress is the body of the OperationProgress export.
+func OperationProgress(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r OperationRequest) (*OperationResult, error) {
+		s, ok := progressOf(r.ID)
+		return &OperationResult{Running: ok, Snapshot: s}, nil
 	})
 }

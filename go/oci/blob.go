@@ -2,26 +2,26 @@ package oci
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/transfer"
 )
 
-// copyBufferSize trades a little memory for fewer syscalls on multi-GB blobs.
-const copyBufferSize = 1 << 20
+// DefaultConcurrency is how many blobs PullBlobs fetches at once.
+const DefaultConcurrency = 3
 
-// BlobOptions refine PullBlob.
-type BlobOptions struct {
-	// Size is the expected size from the descriptor; <= 0 means unknown.
-	// When known, a longer or shorter body fails before the digest check.
-	Size int64
+// BlobRequest names one blob to fetch and where to put it.
+type BlobRequest struct {
+	Digest string `json:"digest"`
+	Path   string `json:"path"`
+	// Size is the descriptor's size; <= 0 means unknown. When known, a
+	// longer or shorter body fails before the digest check.
+	Size int64 `json:"size"`
 }
 
 // Blob describes a verified blob written to Path.
@@ -32,31 +32,111 @@ type Blob struct {
 }
 
 // PullBlob streams the blob with digest from ref's repository to dest,
-// hashing as it writes. The data goes to a temporary file beside dest that
-// is renamed over dest only after size and digest check out, so dest is
-// either the old file or the complete, verified blob, never anything else.
-func (c *Client) PullBlob(ctx context.Context, ref, digest, dest string, opts BlobOptions) (*Blob, error) {
+// hashing as it writes. The data goes to dest.incomplete and is renamed
+// over dest only once size and digest check out, so dest is either what
+// it was or the complete, verified blob. A failed or cancelled pull keeps
+// the partial data, and the next pull of the same digest to the same dest
+// continues from it.
+func (c *Client) PullBlob(ctx context.Context, ref string, b BlobRequest) (*Blob, error) {
+	out, err := c.PullBlobs(ctx, ref, []BlobRequest{b}, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// PullBlobs fetches several blobs of ref's repository, concurrency at a
+// time (<= 0: DefaultConcurrency). The first failure cancels the others
+// (their partial data is kept) and is returned.
+func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest, concurrency int) ([]Blob, error) {
 	r, err := c.ParseReference(ref)
 	if err != nil {
 		return nil, err
 	}
-	d, err := parseDigest(digest)
-	if err != nil {
-		return nil, err
-	}
-	dest, err = checkDestination(dest)
-	if err != nil {
-		return nil, err
+	jobs := make([]blobJob, len(blobs))
+	seen := map[string]bool{}
+	for i, b := range blobs {
+		d, err := parseDigest(b.Digest)
+		if err != nil {
+			return nil, err
+		}
+		dest, err := checkDestination(b.Path)
+		if err != nil {
+			return nil, err
+		}
+		if seen[dest] {
+			return nil, newError(CodeInvalidArgument, "destination %q appears twice", dest)
+		}
+		seen[dest] = true
+		jobs[i] = blobJob{d: d, dest: dest, size: b.Size}
 	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, AsError(err)
 	}
-	n, err := s.download(ctx, d, dest, opts.Size)
-	if err != nil {
-		return nil, AsError(fmt.Errorf("pulling blob %s from %s: %w", d.str, r.Context(), err))
+	prog := transfer.ProgressFrom(ctx)
+	for _, j := range jobs {
+		prog.AddTotal(max(j.size, 0), 1)
 	}
-	return &Blob{Digest: d.str, Size: n, Path: dest}, nil
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := make([]Blob, len(jobs))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	for i := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			j := jobs[i]
+			n, err := c.download(ctx, s, j)
+			if err != nil {
+				once.Do(func() {
+					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
+					cancel(firstErr)
+				})
+				return
+			}
+			out[i] = Blob{Digest: j.d.str, Size: n, Path: j.dest}
+		}(i)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, AsError(err)
+	}
+	return out, nil
+}
+
+type blobJob struct {
+	d    blobDigest
+	dest string
+	size int64
+}
+
+func (c *Client) download(ctx context.Context, s *session, j blobJob) (int64, error) {
+	opts := c.transfer
+	opts.Size = j.size
+	client := &http.Client{Transport: s.rt}
+	return transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
+}
+
+func blobURL(repo name.Repository, d blobDigest) string {
+	return fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), d.str)
 }
 
 func checkDestination(dest string) (string, error) {
@@ -71,88 +151,4 @@ func checkDestination(dest string) (string, error) {
 		return "", newError(CodeInvalidArgument, "destination %q is a directory", dest)
 	}
 	return abs, nil
-}
-
-func (s *session) blobURL(d blobDigest) string {
-	return fmt.Sprintf("%s://%s/v2/%s/blobs/%s", s.repo.Scheme(), s.repo.RegistryStr(), s.repo.RepositoryStr(), d.str)
-}
-
-func (s *session) download(ctx context.Context, d blobDigest, dest string, size int64) (n int64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.blobURL(d), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := (&http.Client{Transport: s.rt}).Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return 0, err
-	}
-	if size > 0 && resp.ContentLength >= 0 && resp.ContentLength != size {
-		return 0, &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("registry announced %d bytes, descriptor says %d", resp.ContentLength, size)}
-	}
-
-	// Only now that the registry is sending the blob is anything created.
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return 0, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.incomplete")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
-	h := d.newHash()
-	body := io.Reader(resp.Body)
-	if size > 0 {
-		// One byte past the expected size is enough to know it is too long.
-		body = io.LimitReader(body, size+1)
-	}
-	n, err = io.CopyBuffer(io.MultiWriter(tmp, h), body, make([]byte, copyBufferSize))
-	if err != nil {
-		return n, err
-	}
-	if size > 0 && n != size {
-		return n, &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("received %d bytes, descriptor says %d", n, size)}
-	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return n, &Error{Code: CodeNetwork, Err: fmt.Errorf("received %d of %d bytes: %w", n, resp.ContentLength, io.ErrUnexpectedEOF)}
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.hex {
-		return n, &Error{Code: CodeDigestMismatch, Err: fmt.Errorf("content has digest %s:%s", d.algo, got)}
-	}
-	return n, finish(tmp, dest)
-}
-
-// finish makes the verified temporary file the destination, durably: data
-// synced before the rename, the directory synced after it.
-func finish(tmp *os.File, dest string) error {
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) {
-			return &fs.PathError{Op: "rename", Path: dest, Err: le.Err}
-		}
-		return err
-	}
-	if dir, err := os.Open(filepath.Dir(dest)); err == nil {
-		_ = dir.Sync() // best effort: some file systems refuse directory fsync
-		dir.Close()
-	}
-	return nil
 }

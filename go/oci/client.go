@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -24,6 +23,7 @@ import (
 	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/netconf"
+	"github.com/oci-client/liboci/transfer"
 )
 
 // DefaultUserAgent is sent unless WithUserAgent says otherwise.
@@ -36,6 +36,8 @@ type Client struct {
 	caFile    string
 	insecure  []string
 	userAgent string
+	retry     transfer.RetryPolicy
+	transfer  transfer.Options
 }
 
 // Option configures a Client.
@@ -61,12 +63,38 @@ func WithInsecureRegistries(hosts ...string) Option {
 // WithUserAgent sets the User-Agent header. Default: DefaultUserAgent.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
+// WithRetries sets how many times one request is tried in all (408, 429,
+// 5xx and connection errors; Retry-After is honoured up to a minute), and
+// how many resume attempts without progress a broken blob stream gets.
+// Default: transfer.DefaultRetryPolicy (5).
+func WithRetries(n int) Option {
+	return func(c *Client) {
+		if n > 0 {
+			c.retry.Attempts = n
+			c.transfer.Resumes = n
+		}
+	}
+}
+
+// WithTransfer tunes blob downloads (connections per blob, chunk size,
+// read timeout); zero fields keep transfer's defaults.
+func WithTransfer(o transfer.Options) Option {
+	return func(c *Client) {
+		resumes := c.transfer.Resumes
+		c.transfer = o
+		if o.Resumes == 0 {
+			c.transfer.Resumes = resumes
+		}
+	}
+}
+
 // New returns a Client with the given options.
 func New(opts ...Option) *Client {
-	c := &Client{userAgent: DefaultUserAgent}
+	c := &Client{userAgent: DefaultUserAgent, retry: transfer.DefaultRetryPolicy}
 	for _, o := range opts {
 		o(c)
 	}
+	c.transfer.Retry = c.retry
 	if c.env == nil {
 		c.env = envmap.Env{}
 		for _, kv := range os.Environ() {
@@ -116,17 +144,6 @@ func (s *session) remoteOptions(ctx context.Context) []remote.Option {
 // repository, login and user agent. Tokens inside refresh themselves on 401.
 var authTransports = lru.New[string, http.RoundTripper](256, nil)
 
-// retryBackoff keeps transient failures from failing a call, without
-// stretching a hopeless one (connection refused) past a second or two.
-var retryBackoff = remote.Backoff{Duration: 250 * time.Millisecond, Factor: 3.0, Jitter: 0.1, Steps: 3}
-
-// retryStatusCodes are answers worth asking again: timeouts, throttling and
-// server-side failures. The last answer is returned when retries run out.
-var retryStatusCodes = []int{
-	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
-}
-
 func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
 	cred, err := auth.Lookup(ctx, c.env, repo.RegistryStr(), repo.RepositoryStr())
 	if err != nil {
@@ -139,11 +156,11 @@ func (c *Client) open(ctx context.Context, repo name.Repository) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent}, "\x00")
+	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent, fmt.Sprint(c.retry.Attempts)}, "\x00")
 	if rt, ok := authTransports.Get(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
-	t := transport.NewRetry(base, transport.WithRetryBackoff(retryBackoff), transport.WithRetryStatusCodes(retryStatusCodes...))
+	t := transfer.NewRetryTransport(base, c.retry)
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, []string{repo.Scope(transport.PullScope)})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/auth"
 	"github.com/oci-client/liboci/netconf"
+	"github.com/oci-client/liboci/transfer"
 )
 
 // Code classifies a failure for callers in other languages.
@@ -102,6 +103,13 @@ func classify(err error) Code {
 	// certificate problem is the one the user must fix.
 	if isTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
 		return CodeTLS
+	}
+	var mismatch *transfer.MismatchError
+	if errors.As(err, &mismatch) {
+		return CodeDigestMismatch
+	}
+	if errors.Is(err, transfer.ErrStalled) {
+		return CodeNetwork
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {

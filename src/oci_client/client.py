@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import _native
 from .errors import (
@@ -20,7 +20,16 @@ from .errors import (
     RegistryError,
 )
 
-__all__ = ["AuthInfo", "BlobInfo", "Manifest", "OciGoClient"]
+__all__ = ["AuthInfo", "BlobInfo", "BlobSpec", "Manifest", "OciGoClient", "ProgressCallback"]
+
+#: Called with ``(bytes_done, bytes_total)`` a few times a second, on the
+#: calling thread; values never decrease and the last call has
+#: ``bytes_done == bytes_total``. ``bytes_total`` is 0 while unknown.
+ProgressCallback = Callable[[int, int], None]
+
+#: One blob for :meth:`OciGoClient.pull_blobs`: ``(digest, path)`` or
+#: ``(digest, path, size)``.
+BlobSpec: TypeAlias = "tuple[str, str | os.PathLike[str]] | tuple[str, str | os.PathLike[str], int | None]"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,27 @@ class AuthInfo:
     digest: str
 
 
+class _Progress:
+    """Turns the library's counters into monotonic (done, total) calls."""
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self.callback = callback
+        self.done = 0
+        self.total = 0
+
+    def update(self, done: int, total: int) -> None:
+        done, total = max(done, self.done), max(total, self.total)
+        if (done, total) != (self.done, self.total):
+            self.done, self.total = done, total
+            self.callback(done, total)
+
+    def poll(self, snapshot: dict[str, Any]) -> None:
+        self.update(int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
+
+    def finish(self, size: int) -> None:
+        self.update(size, size)
+
+
 class OciGoClient:
     """Pulls manifests and blobs from OCI registries through the Go library.
 
@@ -75,8 +105,18 @@ class OciGoClient:
         insecure_registries: ``host`` or ``host:port`` entries that may use
             plain HTTP and unverified TLS. Loopback hosts may always use
             plain HTTP; every other host needs verified TLS.
-        timeout: seconds a whole call may take (default: no limit).
+        timeout: seconds a whole call may take (default: no limit). On
+            expiry the call raises OperationTimeoutError and keeps any
+            partial download for the next call.
         user_agent: the User-Agent header (default ``oci-client/VERSION``).
+        retries: tries per request (408, 429, 5xx, connection errors;
+            Retry-After honoured up to a minute), and resume attempts
+            without progress per broken blob stream (default 5).
+        connections: ranged connections per large blob (default 4; 1 turns
+            chunking off).
+        chunk_size: bytes per ranged request (default 32 MiB).
+        read_timeout: seconds without a byte before a stream counts as
+            broken and is resumed (default 60).
 
     Instances hold only settings and are safe to share between threads;
     calls release the GIL, so threads pull in parallel.
@@ -90,11 +130,26 @@ class OciGoClient:
         insecure_registries: Iterable[str] = (),
         timeout: float | None = None,
         user_agent: str | None = None,
+        retries: int | None = None,
+        connections: int | None = None,
+        chunk_size: int | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         if isinstance(insecure_registries, str):
             raise InvalidArgumentError("insecure_registries must be a list of hosts, not a string")
         if timeout is not None and not timeout > 0:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        for name, value in (("retries", retries), ("connections", connections), ("chunk_size", chunk_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+        if read_timeout is not None and not read_timeout > 0:
+            raise InvalidArgumentError(
+                f"read_timeout must be a positive number of seconds, not {read_timeout!r}"
+            )
+        self.retries = retries
+        self.connections = connections
+        self.chunk_size = chunk_size
+        self.read_timeout = read_timeout
         self._lib_path = lib_path
         self.ca_file = os.path.abspath(os.fspath(ca_file)) if ca_file is not None else None
         self.insecure_registries = tuple(insecure_registries)
@@ -121,11 +176,21 @@ class OciGoClient:
         }
         if self.timeout is not None:
             req["timeout_ms"] = max(1, int(self.timeout * 1000))
+        if self.read_timeout is not None:
+            req["read_timeout_ms"] = max(1, int(self.read_timeout * 1000))
+        for key in ("retries", "connections", "chunk_size"):
+            if getattr(self, key) is not None:
+                req[key] = getattr(self, key)
         req.update(extra)
         return req
 
-    def _call(self, export: str, request: dict[str, Any]) -> Any:
-        return _native.call(export, request, lib_path=self._lib_path)
+    def _call(self, export: str, request: dict[str, Any], progress: _Progress | None = None) -> Any:
+        return _native.call(
+            export,
+            request,
+            lib_path=self._lib_path,
+            on_progress=progress.poll if progress is not None else None,
+        )
 
     def get_manifest(self, reference: str) -> Manifest:
         """Fetch the manifest or index that ``reference`` names, with its digest."""
@@ -149,24 +214,57 @@ class OciGoClient:
         path: str | os.PathLike[str],
         *,
         size: int | None = None,
+        progress: ProgressCallback | None = None,
     ) -> BlobInfo:
         """Download blob ``digest`` of ``reference``'s repository to ``path``.
 
         The data is verified (digest, and ``size`` when given) while it
-        streams into a temporary file beside ``path``, which replaces
-        ``path`` only once verified; parent directories are created. On any
-        failure ``path`` is left as it was.
+        streams into ``path + ".incomplete"``, which replaces ``path`` only
+        once verified; parent directories are created. A broken connection
+        is resumed where it broke; a failed, timed-out or interrupted pull
+        leaves ``path`` as it was and keeps the partial data, which the next
+        pull of the same digest to the same path continues from. Large blobs
+        are fetched over several ranged connections.
         """
+        return self.pull_blobs(reference, [(digest, path, size)], concurrency=1, progress=progress)[0]
+
+    def pull_blobs(
+        self,
+        reference: str,
+        blobs: Iterable[BlobSpec],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[BlobInfo]:
+        """Download several blobs of ``reference``'s repository, ``concurrency``
+        at a time (default 3), each as :meth:`pull_blob` does. ``progress``
+        sees the bytes of all of them together. The first failure cancels
+        the rest (keeping their partial data) and is raised."""
+        specs = [self._blob_spec(b) for b in blobs]
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        reporter = _Progress(progress) if progress is not None else None
+        r = self._call(
+            "PullBlobs",
+            self._request(reference, blobs=specs, concurrency=concurrency or 0),
+            reporter,
+        )
+        infos = [BlobInfo(digest=b["digest"], size=int(b["size"]), path=Path(b["path"])) for b in r["blobs"]]
+        if reporter is not None:
+            reporter.finish(sum(i.size for i in infos))
+        return infos
+
+    @staticmethod
+    def _blob_spec(spec: Sequence[Any]) -> dict[str, Any]:
+        if isinstance(spec, (str, bytes)) or len(spec) not in (2, 3):
+            raise InvalidArgumentError(f"a blob is (digest, path) or (digest, path, size), got {spec!r}")
+        digest, path = spec[0], spec[1]
+        size = spec[2] if len(spec) == 3 else None
         if not isinstance(digest, str):
             raise InvalidArgumentError(f"digest must be a str, got {type(digest).__name__}")
-        if size is not None and (not isinstance(size, int) or size < 0):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise InvalidArgumentError(f"size must be a non-negative int, got {size!r}")
-        dest = os.path.abspath(os.fspath(path))
-        r = self._call(
-            "PullBlob",
-            self._request(reference, digest=digest, path=dest, size=size or 0),
-        )
-        return BlobInfo(digest=r["digest"], size=int(r["size"]), path=Path(r["path"]))
+        return {"digest": digest, "path": os.path.abspath(os.fspath(path)), "size": size or 0}
 
     def check_authentication(self, reference: str) -> AuthInfo:
         """Check against the registry that the current credentials can pull

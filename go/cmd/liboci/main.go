@@ -19,6 +19,11 @@
 //     ctypes.string_at, then FreeString.
 //   - Calls are safe from many threads at once. No panic crosses the
 //     boundary; messages never contain credentials.
+//   - A request may carry "operation_id" (any string unique among running
+//     calls) and "timeout_ms". While it runs, OperationProgress and
+//     CancelOperation, called from another thread with {"id": ...}, read its
+//     progress and cancel it; it then returns promptly with CANCELED.
+//     Go never calls back into the caller.
 //   - Go reads GOMAXPROCS and GODEBUG once, when the library loads. Other
 //     settings (credentials, proxies, TLS roots) come in each request's
 //     "env" member, never from the environment frozen at load time.
@@ -56,6 +61,22 @@ func PullManifest(request *C.char) *C.char { return export(capi.PullManifest, re
 //
 //export PullBlob
 func PullBlob(request *C.char) *C.char { return export(capi.PullBlob, request) }
+
+// PullBlobs downloads several blobs in parallel; see package capi.
+//
+//export PullBlobs
+func PullBlobs(request *C.char) *C.char { return export(capi.PullBlobs, request) }
+
+// CancelOperation cancels the running call whose request had this
+// "operation_id" (input {"id": "..."}).
+//
+//export CancelOperation
+func CancelOperation(request *C.char) *C.char { return export(capi.CancelOperation, request) }
+
+// OperationProgress reports bytes and blobs done of a running call.
+//
+//export OperationProgress
+func OperationProgress(request *C.char) *C.char { return export(capi.OperationProgress, request) }
 
 // TestAuthentication checks pull access with the current credentials.
 //

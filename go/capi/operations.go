@@ -1,0 +1,78 @@
+package capi
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/oci-client/liboci/transfer"
+)
+
+// Long calls carry an "operation_id" chosen by the caller, so that another
+// thread can read their progress (OperationProgress) and cancel them
+// (CancelOperation) while the calling thread is blocked in Go. Polling keeps
+// Go from ever calling back into the caller's runtime.
+type operation struct {
+	cancel   context.CancelFunc
+	progress *transfer.Progress
+}
+
+var (
+	opsMu sync.Mutex
+	ops   = map[string]*operation{}
+	// canceledEarly remembers cancellations that arrived before their call
+	// started (the caller's cancel raced its own call), so they still apply.
+	canceledEarly = map[string]time.Time{}
+)
+
+// earlyCancelTTL bounds how long an unmatched cancellation is remembered.
+const earlyCancelTTL = time.Minute
+
+func startOperation(ctx context.Context, id string) (context.Context, func()) {
+	if id == "" {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &transfer.Progress{}
+	ctx = transfer.WithProgress(ctx, p)
+	opsMu.Lock()
+	ops[id] = &operation{cancel: cancel, progress: p}
+	if _, ok := canceledEarly[id]; ok {
+		delete(canceledEarly, id)
+		cancel()
+	}
+	opsMu.Unlock()
+	return ctx, func() {
+		opsMu.Lock()
+		delete(ops, id)
+		opsMu.Unlock()
+		cancel()
+	}
+}
+
+func cancelOperation(id string) bool {
+	opsMu.Lock()
+	defer opsMu.Unlock()
+	if op, ok := ops[id]; ok {
+		op.cancel()
+		return true
+	}
+	now := time.Now()
+	for k, t := range canceledEarly {
+		if now.Sub(t) > earlyCancelTTL {
+			delete(canceledEarly, k)
+		}
+	}
+	canceledEarly[id] = now
+	return false
+}
+
+func progressOf(id string) (transfer.Snapshot, bool) {
+	opsMu.Lock()
+	op, ok := ops[id]
+	opsMu.Unlock()
+	if !ok {
+		return transfer.Snapshot{}, false
+	}
+	return op.progress.Snapshot(), true
+}

@@ -1,0 +1,495 @@
+// Package transfer downloads one content-addressed blob to a file: verified
+// while it streams, resumed after broken connections (within a call, with
+// closed Range requests) and across calls (from the partial file kept beside
+// the destination), and split over several ranged connections when large.
+package transfer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// copyBufferSize trades a little memory for fewer syscalls on multi-GB blobs.
+const copyBufferSize = 1 << 20
+
+// Digest is the content address being fetched.
+type Digest struct {
+	String string // "sha256:…"
+	Hex    string
+	New    func() hash.Hash
+}
+
+// Options tune one download; zero values take the defaults noted.
+type Options struct {
+	// Size is the expected size (<= 0: unknown until the registry says).
+	Size int64
+	// Connections is how many ranged requests may fetch one large blob at
+	// once. Default 4; 1 disables chunking.
+	Connections int
+	// ChunkSize is the span of one ranged request. Default 32 MiB.
+	ChunkSize int64
+	// MinChunked is the smallest blob fetched in chunks. Default 2 chunks.
+	MinChunked int64
+	// ReadTimeout declares a stream dead after this long without a byte.
+	// Default 60 s.
+	ReadTimeout time.Duration
+	// Resumes bounds consecutive resume attempts that bring no new bytes;
+	// the count starts again whenever bytes arrive. Default 5.
+	Resumes int
+	// Retry paces resume attempts.
+	Retry RetryPolicy
+}
+
+func (o Options) withDefaults() Options {
+	if o.Connections <= 0 {
+		o.Connections = 4
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 32 << 20
+	}
+	if o.MinChunked <= 0 {
+		o.MinChunked = 2 * o.ChunkSize
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.Resumes <= 0 {
+		o.Resumes = 5
+	}
+	if o.Retry.Attempts == 0 {
+		o.Retry = DefaultRetryPolicy
+	}
+	return o
+}
+
+// MismatchError says the content is not the blob that was asked for.
+type MismatchError struct{ Msg string }
+
+func (e *MismatchError) Error() string { return e.Msg }
+
+// ErrStalled ends a stream that sent nothing for ReadTimeout.
+var ErrStalled = errors.New("stream stalled")
+
+// Download fetches the blob at url into dest. dest becomes the verified
+// blob or stays as it was; on failure the partial data is kept beside it
+// for the next call, unless the data itself proved wrong.
+func Download(ctx context.Context, client *http.Client, url string, d Digest, dest string, o Options) (int64, error) {
+	j := &job{client: client, url: url, d: d, dest: dest, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
+	if o.Size > 0 {
+		j.size = o.Size
+	}
+	defer j.close()
+	if err := j.resume(ctx); err != nil {
+		return 0, err
+	}
+	for fresh := j.valid == 0; ; fresh = true {
+		err := j.fetch(ctx)
+		var mm *MismatchError
+		if errors.As(err, &mm) {
+			j.discard() // the registry sent the wrong thing: nothing to resume
+			return j.valid, err
+		}
+		if err != nil {
+			j.keep()
+			return j.valid, err
+		}
+		if got := hex.EncodeToString(j.h.Sum(nil)); got != d.Hex {
+			if !fresh {
+				// The data kept from an earlier run was bad: start over once.
+				j.restart()
+				continue
+			}
+			j.discard()
+			return j.valid, &MismatchError{Msg: fmt.Sprintf("content has digest %s:%s, want %s", strings.SplitN(d.String, ":", 2)[0], got, d.String)}
+		}
+		if err := commit(j.f, dest); err != nil {
+			j.keep()
+			return j.valid, err
+		}
+		j.f.Close()
+		j.f = nil
+		j.prog.BlobDone()
+		return j.valid, nil
+	}
+}
+
+type job struct {
+	client *http.Client
+	url    string
+	d      Digest
+	dest   string
+	o      Options
+	prog   *Progress
+
+	f     *os.File  // the locked partial file, once there is one
+	size  int64     // -1 while unknown
+	valid int64     // bytes [0, valid) are written and hashed
+	h     hash.Hash // hash of those bytes
+	meta  time.Time // when the metadata was last written
+}
+
+// resume adopts a partial file left by an earlier call for the same blob.
+func (j *job) resume(ctx context.Context) error {
+	j.h = j.d.New()
+	f, err := openLocked(ctx, IncompletePath(j.dest), false)
+	if err != nil || f == nil {
+		return err
+	}
+	j.f = f
+	m, ok := loadMeta(j.dest)
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	valid := fi.Size()
+	if m.Valid >= 0 {
+		valid = min(valid, m.Valid)
+	}
+	if !ok || m.Digest != j.d.String || (j.size > 0 && (m.Size > 0 && m.Size != j.size || valid > j.size)) {
+		return nil // someone else's data, or nothing trustworthy: start at 0
+	}
+	if err := hashPrefix(f, j.h, valid); err != nil {
+		return err
+	}
+	j.valid = valid
+	j.prog.AddBytes(valid)
+	return nil
+}
+
+// open creates (or re-uses) the locked partial file and records its metadata.
+func (j *job) open(ctx context.Context, valid int64) error {
+	if j.f == nil {
+		if err := os.MkdirAll(filepath.Dir(j.dest), 0o755); err != nil {
+			return err
+		}
+		f, err := openLocked(ctx, IncompletePath(j.dest), true)
+		if err != nil {
+			return err
+		}
+		j.f = f
+	}
+	return saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: valid})
+}
+
+// restart forgets everything: the registry will send the blob from byte 0.
+func (j *job) restart() {
+	j.prog.AddBytes(-j.valid)
+	j.valid = 0
+	j.h = j.d.New()
+	if j.f != nil {
+		_ = j.f.Truncate(0)
+	}
+}
+
+// keep leaves the good prefix on disk for the next call.
+func (j *job) keep() {
+	if j.f == nil {
+		return
+	}
+	_ = j.f.Truncate(j.valid)
+	_ = saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: -1})
+}
+
+func (j *job) discard() {
+	removePartial(j.dest)
+}
+
+func (j *job) close() {
+	if j.f != nil {
+		j.f.Close()
+	}
+}
+
+func (j *job) fetch(ctx context.Context) error {
+	if j.size >= 0 && j.valid == j.size {
+		return nil
+	}
+	if j.o.Connections > 1 && j.size >= j.o.MinChunked && j.size-j.valid >= j.o.MinChunked {
+		return j.chunked(ctx)
+	}
+	return j.stream(ctx)
+}
+
+// request sends a GET for [from, to] (to < 0: to the end), with a watchdog
+// that cancels it when no byte arrives for ReadTimeout. The returned
+// stop function must be called when the body is done.
+func (j *job) request(ctx context.Context, from, to int64) (*http.Response, *watchdog, error) {
+	wd := newWatchdog(ctx, j.o.ReadTimeout)
+	req, err := http.NewRequestWithContext(wd.ctx, http.MethodGet, j.url, nil)
+	if err != nil {
+		wd.stop()
+		return nil, nil, err
+	}
+	if from > 0 || to >= 0 {
+		// A closed range where the size is known: some registries answer
+		// an open-ended one with 416. http.Client re-sends it on redirects.
+		rng := fmt.Sprintf("bytes=%d-", from)
+		if to >= 0 {
+			rng += strconv.FormatInt(to, 10)
+		}
+		req.Header.Set("Range", rng)
+	}
+	resp, err := j.client.Do(req)
+	if err != nil {
+		wd.stop()
+		return nil, nil, wd.explain(err)
+	}
+	if err := transport.CheckError(resp, http.StatusOK, http.StatusPartialContent); err != nil {
+		resp.Body.Close()
+		wd.stop()
+		return nil, nil, err
+	}
+	return resp, wd, nil
+}
+
+// startOf checks a response to a request for bytes from `from` and says
+// where its body starts: from for a matching 206, 0 for a 200 (the server
+// ignored the range). It also learns or checks the total size.
+func (j *job) startOf(resp *http.Response, from int64) (int64, error) {
+	total := int64(-1)
+	start := int64(0)
+	if resp.StatusCode == http.StatusPartialContent {
+		s, t, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || s != from {
+			return 0, fmt.Errorf("registry answered a range request for byte %d with Content-Range %q", from, resp.Header.Get("Content-Range"))
+		}
+		start, total = s, t
+	} else if resp.ContentLength >= 0 {
+		total = resp.ContentLength
+	}
+	if total >= 0 {
+		if j.size >= 0 && total != j.size {
+			return 0, &MismatchError{Msg: fmt.Sprintf("registry has %d bytes, descriptor says %d", total, j.size)}
+		}
+		if j.size < 0 {
+			j.size = total
+			j.prog.AddTotal(total, 0)
+		}
+	}
+	return start, nil
+}
+
+// stream fetches with one connection at a time, resuming after breaks.
+// Only bytes past the best position reached so far count as progress, so a
+// registry that keeps failing at the same place (or ignores Range and
+// restarts) still runs out of attempts.
+func (j *job) stream(ctx context.Context) error {
+	stale, best := 0, j.valid
+	for {
+		to := int64(-1)
+		if j.size >= 0 {
+			to = j.size - 1
+		}
+		from := j.valid
+		var resp *http.Response
+		var wd *watchdog
+		var err error
+		if from > 0 {
+			resp, wd, err = j.request(ctx, from, to)
+		} else {
+			resp, wd, err = j.request(ctx, 0, -1)
+		}
+		if err != nil {
+			return err
+		}
+		err = j.streamBody(ctx, resp, wd, from)
+		resp.Body.Close()
+		wd.stop()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !resumable(err) {
+			return err
+		}
+		if j.valid > best {
+			best, stale = j.valid, 0
+		}
+		if stale++; stale > j.o.Resumes {
+			return err
+		}
+		if err := Sleep(ctx, j.o.Retry.Backoff(stale)); err != nil {
+			return err
+		}
+	}
+}
+
+func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog, from int64) error {
+	start, err := j.startOf(resp, from)
+	if err != nil {
+		return err
+	}
+	if start == 0 && j.valid > 0 {
+		j.restart()
+	}
+	if err := j.open(ctx, -1); err != nil {
+		return err
+	}
+	body := io.Reader(resp.Body)
+	if j.size >= 0 {
+		body = io.LimitReader(body, j.size-j.valid+1) // one byte more shows an overrun
+	}
+	n, err := copyAt(j.f, j.valid, wd.reader(body), j.h, j.prog)
+	j.valid += n
+	if err != nil {
+		return wd.explain(err)
+	}
+	switch {
+	case j.size < 0:
+		j.size = j.valid
+		return nil
+	case j.valid > j.size:
+		return &MismatchError{Msg: fmt.Sprintf("registry sent more than the %d bytes of the blob", j.size)}
+	case j.valid < j.size && resp.ContentLength < 0:
+		// It ended cleanly without announcing a length: that is all the
+		// registry has, and it is not the blob the descriptor describes.
+		return &MismatchError{Msg: fmt.Sprintf("received %d bytes, descriptor says %d", j.valid, j.size)}
+	case j.valid < j.size:
+		return fmt.Errorf("stream ended at byte %d of %d: %w", j.valid, j.size, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// copyAt writes r to f from offset off, feeding h (when not nil) and p.
+func copyAt(f *os.File, off int64, r io.Reader, h hash.Hash, p *Progress) (int64, error) {
+	buf := make([]byte, copyBufferSize)
+	var n int64
+	for {
+		m, rerr := fill(r, buf)
+		if m > 0 {
+			if _, err := f.WriteAt(buf[:m], off+n); err != nil {
+				return n, err
+			}
+			if h != nil {
+				h.Write(buf[:m])
+			}
+			n += int64(m)
+			p.AddBytes(int64(m))
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// fill reads until buf is full or r fails; unlike io.ReadFull it passes
+// the reader's own error through, so a clean end (io.EOF) stays apart from
+// a body cut short (net/http's io.ErrUnexpectedEOF).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// resumable reports whether a failed stream should be continued.
+func resumable(err error) bool {
+	var mm *MismatchError
+	var pe *os.PathError
+	var te *transport.Error
+	switch {
+	case errors.As(err, &mm), errors.As(err, &pe):
+		return false
+	case errors.As(err, &te):
+		return RetryStatus(te.StatusCode)
+	}
+	return Transient(err)
+}
+
+func parseContentRange(v string) (start, total int64, ok bool) {
+	// "bytes START-END/TOTAL" (TOTAL may be "*")
+	v = strings.TrimSpace(v)
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	span, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	s, _, found := strings.Cut(span, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	total = -1
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return start, total, true
+}
+
+// watchdog cancels a request whose body stops moving.
+type watchdog struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	timeout time.Duration
+	fired   atomic.Bool
+}
+
+func newWatchdog(parent context.Context, timeout time.Duration) *watchdog {
+	ctx, cancel := context.WithCancel(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel, timeout: timeout}
+	w.timer = time.AfterFunc(timeout, func() {
+		w.fired.Store(true)
+		cancel()
+	})
+	return w
+}
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel()
+}
+
+func (w *watchdog) reader(r io.Reader) io.Reader { return &watchedReader{r: r, w: w} }
+
+// explain turns the cancellation the watchdog caused into a stall error.
+func (w *watchdog) explain(err error) error {
+	if err != nil && w.fired.Load() {
+		return fmt.Errorf("%w: no data for %s", ErrStalled, w.timeout)
+	}
+	return err
+}
+
+type watchedReader struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (r *watchedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.w.timer.Reset(r.w.timeout)
+	}
+	return n, err
+}

@@ -1,0 +1,141 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// An unfinished download of a blob to dest lives beside it:
+//
+//	dest.incomplete       the data; bytes [0, valid) are known to be right
+//	dest.incomplete.json  which blob it is and how many bytes are valid
+//
+// The next pull of the same digest to the same place re-hashes the valid
+// bytes and continues after them. The JSON file is written before the first
+// data byte, so a data file without one is never trusted.
+const (
+	incompleteSuffix = ".incomplete"
+	metaSuffix       = ".incomplete.json"
+)
+
+type partialMeta struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	// Valid is the length of the good prefix; -1 means the whole file
+	// (one stream writes in order, so everything written is good).
+	Valid int64 `json:"valid"`
+}
+
+// IncompletePath names the partial data file of dest.
+func IncompletePath(dest string) string { return dest + incompleteSuffix }
+
+func loadMeta(dest string) (partialMeta, bool) {
+	data, err := os.ReadFile(dest + metaSuffix)
+	if err != nil {
+		return partialMeta{}, false
+	}
+	var m partialMeta
+	if json.Unmarshal(data, &m) != nil {
+		return partialMeta{}, false
+	}
+	return m, true
+}
+
+func saveMeta(dest string, m partialMeta) error {
+	data, _ := json.Marshal(m)
+	tmp := dest + metaSuffix + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dest+metaSuffix)
+}
+
+func removePartial(dest string) {
+	os.Remove(dest + incompleteSuffix)
+	os.Remove(dest + metaSuffix)
+}
+
+// openLocked opens path (creating it when create is set) and takes an
+// exclusive lock on it, waiting while another pull to the same destination
+// holds it. When that pull finished meanwhile and renamed the file away,
+// the lock is on a file that no longer has this name: open again.
+// Without create, a missing file is (nil, nil).
+func openLocked(ctx context.Context, path string, create bool) (*os.File, error) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	for {
+		f, err := os.OpenFile(path, flags, 0o644)
+		if err != nil {
+			if !create && errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		if err := lock(ctx, f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if sameFile(f, path) {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
+func lock(ctx context.Context, f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return &fs.PathError{Op: "lock", Path: f.Name(), Err: err}
+		}
+		if err := Sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for another pull to %s: %w", f.Name(), err)
+		}
+	}
+}
+
+func sameFile(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// hashPrefix feeds the first n bytes of f to h.
+func hashPrefix(f *os.File, h hash.Hash, n int64) error {
+	_, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), make([]byte, copyBufferSize))
+	return err
+}
+
+// commit makes the verified data file dest, durably: data synced before
+// the rename, the directory after it.
+func commit(f *os.File, dest string) error {
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), dest); err != nil {
+		return err
+	}
+	os.Remove(dest + metaSuffix)
+	if dir, err := os.Open(filepath.Dir(dest)); err == nil {
+		_ = dir.Sync() // best effort: some file systems refuse directory fsync
+		dir.Close()
+	}
+	return nil
+}

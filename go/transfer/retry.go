@@ -1,0 +1,150 @@
+package transfer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RetryPolicy bounds how often and how long requests are retried.
+type RetryPolicy struct {
+	// Attempts is the total number of tries of one request (>= 1).
+	Attempts int
+	// Base is the first backoff; each retry doubles it, up to Max.
+	Base time.Duration
+	Max  time.Duration
+	// MaxRetryAfter caps a server's Retry-After: a registry asking for an
+	// hour should fail the call now rather than hang it.
+	MaxRetryAfter time.Duration
+}
+
+// DefaultRetryPolicy: 5 tries over about 4 s of backoff, Retry-After up to 60 s.
+var DefaultRetryPolicy = RetryPolicy{Attempts: 5, Base: 250 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: 60 * time.Second}
+
+// Backoff returns the wait before retry number n (1-based), with jitter so
+// that parallel clients do not retry in lockstep.
+func (p RetryPolicy) Backoff(n int) time.Duration {
+	d := p.Base << max(0, n-1)
+	if d > p.Max || d <= 0 {
+		d = p.Max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// RetryStatus reports whether an HTTP status is worth retrying.
+func RetryStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 522:
+		return true
+	}
+	return false
+}
+
+// Transient reports whether a transport error may go away on retry: resets,
+// refusals and timeouts may; certificate and protocol mismatches will not.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		certErr   x509.CertificateInvalidError
+		verifyErr *tls.CertificateVerificationError
+		recordErr tls.RecordHeaderError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr) {
+		return false
+	}
+	msg := err.Error()
+	for _, permanent := range []string{"server gave HTTP response to HTTPS client", "refusing plain HTTP", "unsupported protocol scheme"} {
+		if strings.Contains(msg, permanent) {
+			return false
+		}
+	}
+	return true
+}
+
+// RetryAfter parses a Retry-After header (seconds or an HTTP date).
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// Sleep waits d or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryTransport retries idempotent requests that fail before a response
+// arrives, or that get a retryable status, honouring Retry-After. Failures
+// after the body has started are the downloader's business (it resumes).
+type retryTransport struct {
+	inner  http.RoundTripper
+	policy RetryPolicy
+}
+
+// NewRetryTransport wraps inner with policy.
+func NewRetryTransport(inner http.RoundTripper, policy RetryPolicy) http.RoundTripper {
+	if policy.Attempts < 1 {
+		policy.Attempts = 1
+	}
+	return &retryTransport{inner: inner, policy: policy}
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return t.inner.RoundTrip(req)
+	}
+	ctx := req.Context()
+	for attempt := 1; ; attempt++ {
+		resp, err := t.inner.RoundTrip(req)
+		retryable := (err != nil && Transient(err)) || (err == nil && RetryStatus(resp.StatusCode))
+		if !retryable || attempt >= t.policy.Attempts || ctx.Err() != nil {
+			return resp, err
+		}
+		wait := t.policy.Backoff(attempt)
+		if resp != nil {
+			if ra, ok := RetryAfter(resp.Header, time.Now()); ok {
+				if ra > t.policy.MaxRetryAfter {
+					// Waiting that long would hang the call: give the answer back now.
+					return resp, nil
+				}
+				wait = ra
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		if err := Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}

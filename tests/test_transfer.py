@@ -1,0 +1,331 @@
+"""The transfer engine against a real registry behind a fault-injecting
+proxy: resume within a call and across calls, retries that honour
+Retry-After, registries that ignore Range, stalls, chunked parallel pulls,
+progress, timeouts and Ctrl-C."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultproxy import FaultProxy, Rule
+
+from oci_client import (
+    DigestMismatchError,
+    NetworkError,
+    NotFoundError,
+    OciGoClient,
+    OperationTimeoutError,
+    RateLimitedError,
+)
+from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
+
+MiB = 1024 * 1024
+BIG = os.urandom(24 * MiB)
+SMALL = [os.urandom(3 * MiB + i) for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def artifact(plain_registry: LocalRegistry) -> PushedArtifact:
+    files = {"big.bin": BIG, **{f"small-{i}.bin": data for i, data in enumerate(SMALL)}}
+    return push_artifact(plain_registry, "transfer/model", "v1", files)
+
+
+@pytest.fixture
+def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
+    with FaultProxy(plain_registry.url) as p:
+        yield p
+
+
+def ref(proxy: FaultProxy) -> str:
+    return f"{proxy.host}/transfer/model:v1"
+
+
+def big(artifact: PushedArtifact) -> tuple[str, int]:
+    layer = artifact.layers[0]
+    assert layer.size == len(BIG)
+    return layer.digest, layer.size
+
+
+def blob_gets(proxy: FaultProxy) -> list[Any]:
+    return [s for s in proxy.log if s.method == "GET" and "/blobs/" in s.path]
+
+
+def partial_files(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.parent.iterdir() if p.name.startswith(dest.name + "."))
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_drop_at_90_percent_resumes_without_refetching(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
+) -> None:
+    digest, size = big(artifact)
+    cut = size * 9 // 10 if connections == 1 else 4 * MiB - 1000  # inside the first chunk
+    proxy.add(Rule(path=r"/blobs/", truncate_at=cut, times=1))
+    client = OciGoClient(connections=connections, chunk_size=8 * MiB)
+    dest = tmp_path / "big.bin"
+    client.pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert partial_files(dest) == []
+    # Less than a fifth crossed again (the resumed request asked for the rest).
+    assert proxy.blob_bytes < 1.2 * size, proxy.blob_bytes
+    ranges = [s.range for s in blob_gets(proxy)]
+    assert f"bytes={cut}-{size - 1 if connections == 1 else 8 * MiB - 1}" in ranges
+
+
+def test_registry_ignoring_range_starts_over_and_is_still_verified(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", strip_range=True, truncate_at=size // 2, times=1))
+    proxy.add(Rule(path=r"/blobs/", strip_range=True))
+    dest = tmp_path / "big.bin"
+    OciGoClient(connections=4, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    statuses = [s.status for s in blob_gets(proxy)]
+    assert 206 not in statuses and statuses.count(200) >= 2
+
+
+def test_corrupt_byte_fails_and_keeps_nothing(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", flip_byte_at=5 * MiB))
+    dest = tmp_path / "big.bin"
+    with pytest.raises(DigestMismatchError):
+        OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_chunk_fails_and_keeps_nothing(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", flip_byte_at=100))
+    dest = tmp_path / "big.bin"
+    with pytest.raises(DigestMismatchError):
+        OciGoClient(connections=4, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("retry_after", ["1", "date"])
+def test_retry_after_is_honoured(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, retry_after: str
+) -> None:
+    layer = artifact.layers[1]
+    value = email.utils.formatdate(time.time() + 2, usegmt=True) if retry_after == "date" else retry_after
+    proxy.add(Rule(path=r"/blobs/", status=429, headers={"Retry-After": value}, times=1))
+    OciGoClient().pull_blob(ref(proxy), layer.digest, tmp_path / "s", size=layer.size)
+    gets = blob_gets(proxy)
+    assert [g.status for g in gets][-1] == 200
+    assert gets[1].at - gets[0].at >= 0.9, "retried before Retry-After elapsed"
+
+
+def test_server_errors_are_retried_with_backoff(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    layer = artifact.layers[1]
+    proxy.add(Rule(path=r"/blobs/", status=503, times=2))
+    OciGoClient().pull_blob(ref(proxy), layer.digest, tmp_path / "s", size=layer.size)
+    assert (tmp_path / "s").read_bytes() == SMALL[0]
+    assert len(blob_gets(proxy)) == 3
+
+
+def test_rate_limited_when_retries_run_out(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    layer = artifact.layers[1]
+    rule = proxy.add(Rule(path=r"/blobs/", status=429, headers={"Retry-After": "0"}))
+    with pytest.raises(RateLimitedError) as exc:
+        OciGoClient(retries=3).pull_blob(ref(proxy), layer.digest, tmp_path / "s", size=layer.size)
+    assert exc.value.status == 429 and rule.hits == 3
+
+
+def test_excessive_retry_after_fails_fast(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    layer = artifact.layers[1]
+    proxy.add(Rule(path=r"/blobs/", status=429, headers={"Retry-After": "3600"}))
+    start = time.monotonic()
+    with pytest.raises(RateLimitedError):
+        OciGoClient().pull_blob(ref(proxy), layer.digest, tmp_path / "s", size=layer.size)
+    assert time.monotonic() - start < 30
+
+
+def test_stalled_stream_is_resumed(proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", stall_after=10 * MiB, stall=5, times=1))
+    dest = tmp_path / "big.bin"
+    OciGoClient(connections=1, read_timeout=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert blob_gets(proxy)[1].range is not None
+
+
+def test_resume_across_calls(proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path) -> None:
+    digest, size = big(artifact)
+    cut = 15 * MiB
+    proxy.add(Rule(path=r"/blobs/", truncate_at=cut, times=1))
+    proxy.add(Rule(path=r"/blobs/", status=500))
+    dest = tmp_path / "big.bin"
+    with pytest.raises(Exception):  # noqa: B017 - a registry error, after the data was cut
+        OciGoClient(connections=1, retries=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert not dest.exists()
+    kept = dest.with_name("big.bin.incomplete")
+    assert kept.stat().st_size == cut
+    meta = json.loads(dest.with_name("big.bin.incomplete.json").read_text())
+    assert meta["digest"] == digest
+
+    proxy.rules.clear()
+    before = proxy.blob_bytes
+    OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert proxy.blob_bytes - before == size - cut
+    assert partial_files(dest) == []
+
+
+def test_corrupt_partial_from_an_earlier_run_is_replaced(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    dest = tmp_path / "big.bin"
+    dest.with_name("big.bin.incomplete").write_bytes(b"\0" * (3 * MiB))
+    dest.with_name("big.bin.incomplete.json").write_text(
+        json.dumps({"digest": digest, "size": size, "valid": -1})
+    )
+    OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == digest.split(":")[1]
+    assert partial_files(dest) == []
+
+
+def test_partial_of_another_blob_is_ignored(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    dest = tmp_path / "big.bin"
+    dest.with_name("big.bin.incomplete").write_bytes(BIG[: 5 * MiB])
+    dest.with_name("big.bin.incomplete.json").write_text(
+        json.dumps({"digest": "sha256:" + "0" * 64, "valid": -1})
+    )
+    OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert blob_gets(proxy)[0].range is None  # nothing was trusted
+
+
+def test_timeout_keeps_the_partial_for_the_next_call(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", throttle=8 * MiB, times=1))
+    dest = tmp_path / "big.bin"
+    with pytest.raises(OperationTimeoutError):
+        OciGoClient(connections=1, timeout=1.0).pull_blob(ref(proxy), digest, dest, size=size)
+    kept = dest.with_name("big.bin.incomplete").stat().st_size
+    assert 0 < kept < size
+    OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert blob_gets(proxy)[-1].range == f"bytes={kept}-{size - 1}"
+
+
+def test_parallel_blobs_with_progress(proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path) -> None:
+    proxy.add(Rule(path=r"/blobs/", throttle=16 * MiB))
+    calls: list[tuple[int, int]] = []
+    specs = [(layer.digest, tmp_path / (layer.name or "x"), layer.size) for layer in artifact.layers]
+    infos = OciGoClient(chunk_size=4 * MiB).pull_blobs(
+        ref(proxy), specs, concurrency=3, progress=lambda d, t: calls.append((d, t))
+    )
+    total = sum(layer.size for layer in artifact.layers)
+    assert [i.size for i in infos] == [layer.size for layer in artifact.layers]
+    assert (tmp_path / "big.bin").read_bytes() == BIG
+    assert all((tmp_path / f"small-{i}.bin").read_bytes() == data for i, data in enumerate(SMALL))
+    assert len(calls) >= 3, calls
+    assert calls[-1] == (total, total)
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(calls))
+    assert all(0 <= d <= t for d, t in calls)
+
+
+def test_unknown_size_progress_ends_at_the_blob_size(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", throttle=32 * MiB))
+    calls: list[tuple[int, int]] = []
+    OciGoClient().pull_blob(ref(proxy), digest, tmp_path / "b", progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1] == (size, size)
+
+
+def test_failure_in_one_blob_cancels_the_others(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    proxy.add(Rule(path=r"/blobs/sha256:0{64}", status=404))
+    specs = [(layer.digest, tmp_path / f"{i}", layer.size) for i, layer in enumerate(artifact.layers)]
+    specs.insert(0, ("sha256:" + "0" * 64, tmp_path / "missing", None))
+    with pytest.raises(NotFoundError):
+        OciGoClient().pull_blobs(ref(proxy), specs, concurrency=2)
+
+
+SIGINT_SCRIPT = """
+import sys, time
+from oci_client import OciGoClient, _native
+ref, digest, size, dest = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+try:
+    OciGoClient(connections=1).pull_blob(ref, digest, dest, size=size)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted, calls in Go:", _native.in_flight(), flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", throttle=4 * MiB, times=1))
+    dest = tmp_path / "big.bin"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    kept_path = dest.with_name("big.bin.incomplete")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not kept_path.exists() or kept_path.stat().st_size < 2 * MiB):
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    returned = time.monotonic() - sent
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted, calls in Go: 0" in out, out
+    assert returned < 3, f"took {returned:.1f}s to give control back"
+    kept = kept_path.stat().st_size
+    assert 2 * MiB <= kept < size
+    assert not dest.exists()
+
+    before = proxy.blob_bytes
+    OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert proxy.blob_bytes - before == size - kept
+
+
+def test_a_network_error_still_ends_in_the_typed_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(NetworkError):
+        OciGoClient(retries=2).pull_blob(f"127.0.0.1:{port}/x/y:z", "sha256:" + "1" * 64, tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []

@@ -67,3 +67,61 @@ def test_demo(tmp_path: Path) -> None:
         "config.json",
         "model.safetensors",
     ]
+
+
+def test_pull_writes_every_layer_by_name(plain_registry: LocalRegistry, tmp_path: Path) -> None:
+    from oci_client.testing import push_model
+
+    files = {"config.json": b"{}", "weights/model-00001.safetensors": b"w1" * 5000, "tokenizer.json": b"t"}
+    push_model(plain_registry, "cli/pulled", "v1", files)
+    r = run("pull", f"{plain_registry.host}/cli/pulled:v1", "-o", str(tmp_path / "m"))
+    assert r.returncode == 0, r.stderr
+    for name, data in files.items():
+        assert (tmp_path / "m" / name).read_bytes() == data
+    assert "%|" not in r.stderr, "no progress bar when stderr is not a terminal"
+
+
+def test_pull_refuses_layer_names_that_escape(plain_registry: LocalRegistry, tmp_path: Path) -> None:
+    from oci_client.testing import push_model
+
+    push_model(plain_registry, "cli/evil", "v1", {"../../escape.txt": b"gotcha"})
+    r = run("pull", f"{plain_registry.host}/cli/evil:v1", "-o", str(tmp_path / "m"))
+    assert r.returncode == 1 and "INVALID_ARGUMENT" in r.stderr
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_progress_bar_on_a_terminal_and_quiet(artifact: PushedArtifact, tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    def on_tty(*extra: str) -> str:
+        primary, secondary = pty.openpty()
+        # A new pty is 0 columns wide, where tqdm draws nothing; make it a terminal's size.
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        args = ["blob", f"{artifact.host}/cli/model:v1", artifact.layers[0].digest, "-o", str(tmp_path / "a")]
+        proc = subprocess.run(
+            [sys.executable, "-m", "oci_client", *args, *extra],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=60,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(primary)
+        assert proc.returncode == 0
+        return b"".join(chunks).decode(errors="replace")
+
+    assert "100%|" in on_tty()
+    assert "%|" not in on_tty("--quiet")

@@ -1,15 +1,18 @@
-"""The ``oci-client`` command: ``manifest``, ``blob``, ``check-auth``, ``demo``."""
+"""The ``oci-client`` command: ``manifest``, ``blob``, ``pull``, ``check-auth``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from . import __version__
-from .client import OciGoClient
-from .errors import OciError
+from .client import OciGoClient, ProgressCallback
+from .errors import InvalidArgumentError, OciError
+from .paths import layer_file_name, safe_join
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +23,24 @@ def _client(args: argparse.Namespace) -> OciGoClient:
         insecure_registries=args.insecure,
         timeout=args.timeout,
     )
+
+
+@contextlib.contextmanager
+def _progress_bar(args: argparse.Namespace, label: str) -> Iterator[ProgressCallback | None]:
+    """A tqdm bar on stderr, unless --quiet or stderr is not a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True) as bar:
+
+        def update(done: int, total: int) -> None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        yield update
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
@@ -33,8 +54,31 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _cmd_blob(args: argparse.Namespace) -> int:
-    info = _client(args).pull_blob(args.reference, args.digest, args.output, size=args.size)
+    with _progress_bar(args, Path(args.output).name) as progress:
+        info = _client(args).pull_blob(
+            args.reference, args.digest, args.output, size=args.size, progress=progress
+        )
     print(f"{info.digest} {info.size} bytes -> {info.path}")
+    return EXIT_OK
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    client = _client(args)
+    manifest = client.get_manifest(args.reference).json()
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        children = [m.get("digest") for m in manifest.get("manifests", [])]
+        raise InvalidArgumentError(
+            f"{args.reference} is an index, not an artifact; pull one of its manifests: {children}"
+        )
+    root = Path(args.output)
+    specs = [
+        (layer["digest"], safe_join(root, layer_file_name(layer)), layer.get("size")) for layer in layers
+    ]
+    with _progress_bar(args, args.reference) as progress:
+        infos = client.pull_blobs(args.reference, specs, concurrency=args.concurrency, progress=progress)
+    for info in infos:
+        print(f"{info.digest} {info.size:>12} {info.path}")
     return EXIT_OK
 
 
@@ -81,7 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("digest")
     b.add_argument("-o", "--output", required=True, help="destination file")
     b.add_argument("--size", type=int, help="expected size in bytes (from the descriptor)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_blob)
+
+    pl = sub.add_parser("pull", parents=[common], help="download every layer of an artifact into a directory")
+    pl.add_argument("reference")
+    pl.add_argument(
+        "-o", "--output", required=True, help="target directory (files named by their annotations)"
+    )
+    pl.add_argument("--concurrency", type=int, help="blobs fetched at once (default 3)")
+    pl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pl.set_defaults(func=_cmd_pull)
 
     a = sub.add_parser("check-auth", parents=[common], help="check pull access with your credentials")
     a.add_argument("reference")

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from .client import OciGoClient
-
-FILEPATH_ANNOTATION = "org.cncf.model.filepath"
+from .paths import layer_file_name, safe_join
 
 
 def tiny_model_files() -> dict[str, bytes]:
@@ -36,14 +35,6 @@ def tiny_model_files() -> dict[str, bytes]:
         "model.safetensors": safetensors,
         "README.md": b"# tiny-model\nA demo model for oci-client.\n",
     }
-
-
-def _safe_target(root: Path, name: str) -> Path:
-    """Refuse layer names that would escape the model directory."""
-    target = (root / name).resolve()
-    if not name or Path(name).is_absolute() or root.resolve() not in target.parents:
-        raise ValueError(f"refusing layer file name {name!r}: outside the model directory")
-    return target
 
 
 def run_demo(*, output: str | None = None) -> int:
@@ -73,8 +64,8 @@ def run_demo(*, output: str | None = None) -> int:
         start = time.perf_counter()
         total = 0
         for layer in manifest.json()["layers"]:
-            name = layer.get("annotations", {}).get(FILEPATH_ANNOTATION, layer["digest"].replace(":", "_"))
-            info = client.pull_blob(ref, layer["digest"], _safe_target(root, name), size=layer["size"])
+            name = layer_file_name(layer)
+            info = client.pull_blob(ref, layer["digest"], safe_join(root, name), size=layer["size"])
             total += info.size
             print(f"  {name:<20} {info.size:>8} bytes  {info.digest}")
         elapsed = time.perf_counter() - start

@@ -158,11 +158,23 @@ func (j *job) resume(ctx context.Context) error {
 	if m.Valid >= 0 {
 		valid = min(valid, m.Valid)
 	}
-	if !ok || m.Digest != j.d.String || (j.size > 0 && (m.Size > 0 && m.Size != j.size || valid > j.size)) {
-		return nil // someone else's data, or nothing trustworthy: start at 0
+	size := j.size
+	if size < 0 && m.Size > 0 {
+		// The caller does not know the size, an earlier call learned it:
+		// resume with a closed range (some registries refuse open ones).
+		size = m.Size
+	}
+	if !ok || m.Digest != j.d.String || (j.size > 0 && m.Size > 0 && m.Size != j.size) || (size >= 0 && valid > size) {
+		// Someone else's data, or nothing trustworthy: start at 0, and
+		// leave none of it behind to end up past the blob's last byte.
+		return f.Truncate(0)
 	}
 	if err := hashPrefix(f, j.h, valid); err != nil {
 		return err
+	}
+	if j.size < 0 && size >= 0 {
+		j.size = size
+		j.prog.AddTotal(size, 0)
 	}
 	j.valid = valid
 	j.prog.AddBytes(valid)
@@ -180,6 +192,11 @@ func (j *job) open(ctx context.Context, valid int64) error {
 			return err
 		}
 		j.f = f
+		// resume found no partial, so whatever this is (left by another
+		// pull while we waited for the lock) is not ours to trust.
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
 	}
 	return saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: valid})
 }
@@ -458,7 +475,8 @@ type watchdog struct {
 
 func newWatchdog(parent context.Context, timeout time.Duration) *watchdog {
 	ctx, cancel := context.WithCancel(parent)
-	w := &watchdog{ctx: ctx, cancel: cancel, timeout: timeout}
+	w := &watchdog{cancel: cancel, timeout: timeout}
+	w.ctx = context.WithValue(ctx, watchdogKey{}, w)
 	w.timer = time.AfterFunc(timeout, func() {
 		w.fired.Store(true)
 		cancel()

@@ -143,8 +143,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if err := Sleep(ctx, wait); err != nil {
+		if err := pausingWatchdog(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
+}
+
+type watchdogKey struct{}
+
+// pausingWatchdog sleeps with the caller's stall watchdog (if any) paused:
+// waiting out a Retry-After is not a stalled stream.
+func pausingWatchdog(ctx context.Context, d time.Duration) error {
+	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
+		w.timer.Stop()
+		defer w.timer.Reset(w.timeout)
+	}
+	return Sleep(ctx, d)
 }

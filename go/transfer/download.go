@@ -382,10 +382,13 @@ func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog,
 	return nil
 }
 
+// writebackSpan is how much data accumulates before write-back is started.
+const writebackSpan = 16 << 20
+
 // copyAt writes r to f from offset off, feeding h (when not nil) and p.
 func copyAt(f *os.File, off int64, r io.Reader, h hash.Hash, p *Progress) (int64, error) {
 	buf := make([]byte, copyBufferSize)
-	var n int64
+	var n, flushed int64
 	for {
 		m, rerr := fill(r, buf)
 		if m > 0 {
@@ -397,6 +400,10 @@ func copyAt(f *os.File, off int64, r io.Reader, h hash.Hash, p *Progress) (int64
 			}
 			n += int64(m)
 			p.AddBytes(int64(m))
+			if n-flushed >= writebackSpan {
+				startWriteback(f, off+flushed, n-flushed)
+				flushed = n
+			}
 		}
 		if rerr == io.EOF {
 			return n, nil

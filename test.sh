@@ -14,8 +14,8 @@ if [[ -n "$unformatted" ]]; then echo "gofmt needed:"; echo "$unformatted"; exit
 (cd go && go vet ./... && go test -count=1 ./...)
 
 echo "== python: ruff, mypy"
-ruff check src tests
-ruff format --check src tests
+ruff check src tests bench
+ruff format --check src tests bench
 mypy
 
 echo "== packaging: a platform wheel with the library and its exports"

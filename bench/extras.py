@@ -1,0 +1,152 @@
+"""The two extra measurements: the library's peak RSS on one big blob, and how many bytes
+cross the wire again when a blob download is cut at 90 % (resume after a dropped connection)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .dropproxy import DropProxy
+from .measure import Measurement, run_measured
+from .model import MIB, Model
+from .verify import verify_outputs
+
+__all__ = ["big_blob_rss", "library_blob_pull", "resume_after_drop"]
+
+RSS_TARGET_MB = 100  # decimal megabytes, as the project states it
+RESUME_TARGET_RATIO = 1.2
+CUT_FRACTION = 0.9
+
+
+def _timeout(size: int) -> float:
+    return 60 + size / (16 * MIB)
+
+
+def library_blob_pull(
+    reference: str,
+    model: Model,
+    dest: Path,
+    *,
+    env: dict[str, str],
+    work_dir: Path,
+    label: str,
+    ca_file: Path | None = None,
+) -> tuple[Measurement, dict[str, Any]]:
+    """``OciGoClient().pull_blob`` of the model's single file in a measured subprocess;
+    returns the measurement and the puller's JSON result ({"ok": …, "error": …})."""
+    (blob,) = model.files
+    spec = {
+        "reference": reference,
+        "digest": blob.digest,
+        "size": blob.size,
+        "path": str(dest),
+        "ca_file": str(ca_file) if ca_file else None,
+    }
+    spec_path = work_dir / f"spec-{label}.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    m = run_measured(
+        [sys.executable, "-m", "bench.pullers", "oci-client-blob", str(spec_path)],
+        env=env,
+        log_dir=work_dir / "logs" / label,
+        timeout=_timeout(blob.size),
+    )
+    result: dict[str, Any] = {}
+    for line in reversed(m.stdout.strip().splitlines()):
+        try:
+            result = json.loads(line)
+            break
+        except ValueError:
+            continue
+    if not result:
+        result = {"ok": False, "error": "crashed", "message": m.failure()}
+    return m, result
+
+
+def big_blob_rss(reference: str, model: Model, *, env: dict[str, str], work_dir: Path) -> dict[str, Any]:
+    """Peak RSS while the library pulls one big blob to disk (then verified)."""
+    (blob,) = model.files
+    out = work_dir / "out-big-blob"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    dest = out / blob.name
+    os.sync()
+    try:
+        m, result = library_blob_pull(reference, model, dest, env=env, work_dir=work_dir, label="big-blob")
+        problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    ok = bool(result.get("ok")) and m.ok and not problems
+    return {
+        "blob_bytes": blob.size,
+        "ok": ok,
+        "verified": ok,
+        "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
+        "message": result.get("message"),
+        "wall_s": m.wall_s,
+        "mib_per_s": blob.size / MIB / m.wall_s if ok else None,
+        "peak_rss_mib": m.peak_rss_mib,
+        "peak_rss_mb": m.peak_rss_kib * 1024 / 1e6,
+        "target_rss_mb": RSS_TARGET_MB,
+        "meets_target": ok and m.peak_rss_kib * 1024 / 1e6 < RSS_TARGET_MB,
+    }
+
+
+def resume_after_drop(
+    registry_url: str,
+    repository: str,
+    tag: str,
+    model: Model,
+    *,
+    env: dict[str, str],
+    work_dir: Path,
+) -> dict[str, Any]:
+    """Pull the model's single blob through a reverse proxy that drops the connection once,
+    at 90 % of the blob; report the body bytes the proxy forwarded per blob byte."""
+    (blob,) = model.files
+    cut_at = int(blob.size * CUT_FRACTION)
+    out = work_dir / "out-resume"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    dest = out / blob.name
+    os.sync()
+    try:
+        with DropProxy(registry_url, cut_at) as proxy:
+            m, result = library_blob_pull(
+                f"{proxy.host}/{repository}:{tag}",
+                model,
+                dest,
+                env=env,
+                work_dir=work_dir,
+                label="resume",
+            )
+            forwarded = proxy.bytes_forwarded
+            cuts = proxy.cuts
+            blob_requests = [
+                f"{r.method} {r.range or 'whole'} -> {r.status}, {r.body_bytes} B{' (cut)' if r.cut else ''}"
+                for r in proxy.log
+                if "/blobs/" in r.path
+            ]
+        problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    ok = bool(result.get("ok")) and m.ok and not problems
+    ratio = forwarded / blob.size
+    return {
+        "blob_bytes": blob.size,
+        "cut_at": cut_at,
+        "cuts_injected": cuts,
+        "bytes_forwarded": forwarded,
+        "ratio": ratio,
+        "target_ratio": RESUME_TARGET_RATIO,
+        "ok": ok,
+        "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
+        "message": None if ok else result.get("message"),
+        "meets_target": ok and cuts == 1 and ratio < RESUME_TARGET_RATIO,
+        "wall_s": m.wall_s,
+        "peak_rss_mib": m.peak_rss_mib,
+        "blob_requests": blob_requests[:50],
+    }

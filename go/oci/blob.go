@@ -101,7 +101,11 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			defer wg.Done()
 			defer func() { <-sem }()
 			j := jobs[i]
-			n, err := c.download(ctx, s, j)
+			// Spread the per-blob connection budget over the blobs that run
+			// together: three shards at once get a stream each, a lone large
+			// blob gets them all.
+			together := min(concurrency, len(jobs)-i)
+			n, err := c.download(ctx, s, j, max(1, c.connections()/together))
 			if err != nil {
 				once.Do(func() {
 					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
@@ -128,9 +132,17 @@ type blobJob struct {
 	size int64
 }
 
-func (c *Client) download(ctx context.Context, s *session, j blobJob) (int64, error) {
+func (c *Client) connections() int {
+	if c.transfer.Connections > 0 {
+		return c.transfer.Connections
+	}
+	return transfer.DefaultConnections
+}
+
+func (c *Client) download(ctx context.Context, s *session, j blobJob, connections int) (int64, error) {
 	opts := c.transfer
 	opts.Size = j.size
+	opts.Connections = connections
 	client := &http.Client{Transport: s.rt}
 	return transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
 }

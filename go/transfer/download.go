@@ -32,12 +32,15 @@ type Digest struct {
 	New    func() hash.Hash
 }
 
+// DefaultConnections is the connection budget for one blob.
+const DefaultConnections = 4
+
 // Options tune one download; zero values take the defaults noted.
 type Options struct {
 	// Size is the expected size (<= 0: unknown until the registry says).
 	Size int64
 	// Connections is how many ranged requests may fetch one large blob at
-	// once. Default 4; 1 disables chunking.
+	// once. Default DefaultConnections; 1 disables chunking.
 	Connections int
 	// ChunkSize is the span of one ranged request. Default 32 MiB.
 	ChunkSize int64
@@ -55,7 +58,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Connections <= 0 {
-		o.Connections = 4
+		o.Connections = DefaultConnections
 	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 32 << 20

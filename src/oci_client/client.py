@@ -112,8 +112,9 @@ class OciGoClient:
         retries: tries per request (408, 429, 5xx, connection errors;
             Retry-After honoured up to a minute), and resume attempts
             without progress per broken blob stream (default 5).
-        connections: ranged connections per large blob (default 4; 1 turns
-            chunking off).
+        connections: ranged connections for one large blob (default 4; 1
+            turns chunking off). ``pull_blobs`` spreads this budget over the
+            blobs it fetches together.
         chunk_size: bytes per ranged request (default 32 MiB).
         read_timeout: seconds without a byte before a stream counts as
             broken and is resumed (default 60).

@@ -2,8 +2,6 @@ package oci
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +99,7 @@ func classify(err error) Code {
 	}
 	// A ping that tried https and then http reports both failures; the
 	// certificate problem is the one the user must fix.
-	if isTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
+	if transfer.IsTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
 		return CodeTLS
 	}
 	var mismatch *transfer.MismatchError
@@ -158,19 +156,6 @@ func classify(err error) Code {
 func isErrno(err error) bool {
 	_, ok := err.(syscall.Errno)
 	return ok
-}
-
-func isTLSError(err error) bool {
-	var (
-		unknownCA x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		certErr   x509.CertificateInvalidError
-		verifyErr *tls.CertificateVerificationError
-		recordErr tls.RecordHeaderError
-		alertErr  tls.AlertError
-	)
-	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
-		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr)
 }
 
 func statusCode(status int, regCode string) Code {

@@ -48,21 +48,25 @@ func RetryStatus(code int) bool {
 	return false
 }
 
-// Transient reports whether a transport error may go away on retry: resets,
-// refusals and timeouts may; certificate and protocol mismatches will not.
-func Transient(err error) bool {
-	if err == nil {
-		return false
-	}
+// IsTLSError reports a certificate or TLS protocol failure: the kind of
+// error that retrying will not fix and that the user must.
+func IsTLSError(err error) bool {
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
 		certErr   x509.CertificateInvalidError
 		verifyErr *tls.CertificateVerificationError
 		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
 	)
-	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
-		errors.As(err, &verifyErr) || errors.As(err, &recordErr) {
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr)
+}
+
+// Transient reports whether a transport error may go away on retry: resets,
+// refusals and timeouts may; certificate and protocol mismatches will not.
+func Transient(err error) bool {
+	if err == nil || IsTLSError(err) {
 		return false
 	}
 	msg := err.Error()

@@ -136,7 +136,7 @@ def oci_client(job: PullJob) -> Command:
 def oras_py(job: PullJob) -> Command:
     """oras-py's ``OrasClient.pull`` (streams to disk, no digest check)."""
     try:
-        import oras.client  # type: ignore[import-untyped]  # noqa: F401
+        import oras.client  # noqa: F401
     except ImportError as exc:
         raise Skipped("oras (oras-py) is not installed") from exc
     return Command(_python_command(job, "oras-py"), by_title(job))

@@ -73,7 +73,7 @@ def _oci_client_idle(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _oras_py(spec: dict[str, Any]) -> dict[str, Any]:
-    import oras.client  # type: ignore[import-untyped]
+    import oras.client
 
     tls = bool(spec["tls"])
     client = oras.client.OrasClient(

@@ -153,19 +153,22 @@ def _workers() -> ThreadPoolExecutor:
 def _invoke(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> Any:
     global _in_flight
     payload = json.dumps(request, separators=(",", ":")).encode("utf-8")
+    fn = getattr(lib, export)
+    ptr = None
     with _in_flight_lock:
         _in_flight += 1
     try:
-        ptr = getattr(lib, export)(payload)
+        # One try block from the call to the free, so that an exception
+        # raised between them (a KeyboardInterrupt) cannot leak the envelope.
+        ptr = fn(payload)
+        if not ptr:
+            raise LibraryError(f"{export} returned NULL, which the ABI forbids")
+        raw = ctypes.string_at(ptr)
     finally:
         with _in_flight_lock:
             _in_flight -= 1
-    if not ptr:
-        raise LibraryError(f"{export} returned NULL, which the ABI forbids")
-    try:
-        raw = ctypes.string_at(ptr)
-    finally:
-        lib.FreeString(ptr)
+        if ptr:
+            lib.FreeString(ptr)
     envelope = json.loads(raw)
     if envelope.get("ok"):
         return envelope.get("result")

@@ -466,6 +466,19 @@ def _push_image_manifest(
     )
 
 
+def _layers(
+    files: Mapping[str, BlobData | LayerSpec], media_type: str, name_keys: Sequence[str]
+) -> list[tuple[str, BlobData, str, dict[str, str]]]:
+    """One layer per file: its media type (unless the LayerSpec names one) and its name under
+    each of *name_keys*, then the LayerSpec's own annotations."""
+    layers = []
+    for name, value in files.items():
+        spec = value if isinstance(value, LayerSpec) else LayerSpec(value)
+        layer_annotations = {**dict.fromkeys(name_keys, name), **spec.annotations}
+        layers.append((name, spec.data, spec.media_type or media_type, layer_annotations))
+    return layers
+
+
 def push_artifact(
     registry: RegistryEndpoint | RegistryClient,
     repository: str,
@@ -480,11 +493,7 @@ def push_artifact(
 ) -> PushedArtifact:
     """Push an OCI image manifest with one layer per file, each annotated with
     ``org.opencontainers.image.title`` = its name (``tag=None`` pushes by digest only)."""
-    layers = []
-    for name, value in files.items():
-        spec = value if isinstance(value, LayerSpec) else LayerSpec(value)
-        layer_annotations = {ANNOTATION_TITLE: name, **spec.annotations}
-        layers.append((name, spec.data, spec.media_type or layer_media_type, layer_annotations))
+    layers = _layers(files, layer_media_type, (ANNOTATION_TITLE,))
     with _client(registry) as client:
         return _push_image_manifest(
             client,
@@ -511,22 +520,7 @@ def push_model(
     """Push a CNCF ModelPack artifact: every file a ``weight.v1.raw`` layer (override per
     file with :class:`LayerSpec`) carrying ``org.cncf.model.filepath`` and the OCI title.
     *config* defaults to a minimal ModelPack config listing the layers as ``diffIds``."""
-    layers = []
-    for name, value in files.items():
-        spec = value if isinstance(value, LayerSpec) else LayerSpec(value)
-        layer_annotations = {
-            ANNOTATION_MODEL_FILEPATH: name,
-            ANNOTATION_TITLE: name,
-            **spec.annotations,
-        }
-        layers.append(
-            (
-                name,
-                spec.data,
-                spec.media_type or MODEL_WEIGHT_MEDIA_TYPE,
-                layer_annotations,
-            )
-        )
+    layers = _layers(files, MODEL_WEIGHT_MEDIA_TYPE, (ANNOTATION_MODEL_FILEPATH, ANNOTATION_TITLE))
 
     def model_config(pushed: list[PushedBlob]) -> bytes:
         if config is not None:

@@ -58,7 +58,8 @@ func (c Config) IsInsecure(host string) bool {
 		h = strings.ToLower(strings.TrimSpace(h))
 		h = strings.TrimPrefix(strings.TrimPrefix(h, "https://"), "http://")
 		h = strings.TrimSuffix(h, "/")
-		if h == host || (!strings.Contains(strings.TrimPrefix(h, "["), "]:") && !hasPort(h) && hostOnly(h) == hostname) {
+		// An entry without a port covers every port of that host.
+		if h == host || (!hasPort(h) && hostOnly(h) == hostname) {
 			return true
 		}
 	}

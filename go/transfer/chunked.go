@@ -8,20 +8,17 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 )
-
-// metaInterval paces how often the valid length is recorded while chunks
-// land out of order; a crash loses at most this much hashed progress.
-const metaInterval = 500 * time.Millisecond
 
 type span struct{ start, end int64 } // [start, end)
 
 // chunked fetches [valid, size) as ranged requests over several
-// connections, writing each in place. The digest still needs the bytes in
-// order, so this goroutine hashes them back from the file (the page cache)
-// behind the writers: memory stays flat whatever the blob size. A registry
-// that ignores Range gets one ordinary stream instead.
+// connections. The digest needs the bytes in order, so pieces that arrive
+// ahead of the hashed prefix wait in memory, and no connection reads past
+// valid + Connections x ChunkSize: that bounds the memory whatever the
+// blob size, and nothing is read back from disk. The sink writes in order,
+// so the file is always a good prefix. A registry that ignores Range gets
+// one ordinary stream instead.
 func (j *job) chunked(ctx context.Context) error {
 	var spans []span
 	for s := j.valid; s < j.size; s += j.o.ChunkSize {
@@ -42,28 +39,26 @@ func (j *job) chunked(ctx context.Context) error {
 		wd.stop()
 		return err
 	}
-	// Written before any byte lands past the valid prefix.
-	if err := j.open(ctx, j.valid); err != nil {
+	if err := j.open(ctx); err != nil {
 		resp.Body.Close()
 		wd.stop()
 		return err
 	}
-	j.meta = time.Now()
 
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done := make(chan int, len(spans))
+	win := newWindow(j.valid, int64(j.o.Connections)*j.o.ChunkSize)
+	arrived := make(chan *piece, j.o.Connections)
 	var next atomic.Int64
 	next.Store(1)
 	var wg sync.WaitGroup
 	work := func(idx int, resp *http.Response, wd *watchdog) {
 		defer wg.Done()
 		for idx < len(spans) {
-			if err := j.fetchSpan(gctx, spans[idx], resp, wd); err != nil {
+			if err := j.fetchSpan(gctx, spans[idx], resp, wd, win, arrived); err != nil {
 				cancel(err)
 				return
 			}
-			done <- idx
 			resp, wd = nil, nil
 			idx = int(next.Add(1) - 1)
 		}
@@ -79,7 +74,7 @@ func (j *job) chunked(ctx context.Context) error {
 		go work(idx, nil, nil)
 	}
 
-	err = j.hashInOrder(gctx, spans, done)
+	err = j.sequence(gctx, arrived, win)
 	if err != nil {
 		cancel(err)
 	}
@@ -90,79 +85,157 @@ func (j *job) chunked(ctx context.Context) error {
 	return err
 }
 
-func (j *job) hashInOrder(ctx context.Context, spans []span, done <-chan int) error {
-	ready := make([]bool, len(spans))
-	buf := make([]byte, copyBufferSize)
-	for hashed := 0; hashed < len(spans); {
+// sequence hashes and queues pieces in order as they arrive.
+func (j *job) sequence(ctx context.Context, arrived <-chan *piece, win *window) error {
+	pending := map[int64]*piece{}
+	for j.valid < j.size {
 		select {
-		case idx := <-done:
-			ready[idx] = true
+		case p := <-arrived:
+			pending[p.off] = p
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
-		for hashed < len(spans) && ready[hashed] {
-			sp := spans[hashed]
-			if _, err := io.CopyBuffer(j.h, io.NewSectionReader(j.f, sp.start, sp.end-sp.start), buf); err != nil {
+		for p := pending[j.valid]; p != nil; p = pending[j.valid] {
+			delete(pending, p.off)
+			if err := j.emit(ctx, p); err != nil {
 				return err
 			}
-			j.valid = sp.end
-			hashed++
-			if time.Since(j.meta) >= metaInterval {
-				_ = saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: j.valid})
-				j.meta = time.Now()
-			}
+			win.advance(j.valid)
 		}
 	}
 	return nil
 }
 
-// fetchSpan writes one chunk, resuming inside it after a broken stream.
-// resp, when given, is an already-open response for the chunk's start.
-func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *watchdog) error {
-	off, stale := sp.start, 0
-	for {
-		if resp == nil {
-			var err error
-			if resp, wd, err = j.request(ctx, off, sp.end-1); err != nil {
+// fetchSpan receives one chunk into pieces, resuming inside it after a
+// broken stream. resp, when given, is an already-open response for the
+// chunk's start.
+func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *watchdog, win *window, arrived chan<- *piece) (err error) {
+	var body io.Reader
+	if resp != nil {
+		body = wd.reader(resp.Body)
+	}
+	defer func() {
+		if resp != nil {
+			resp.Body.Close()
+			wd.stop()
+		}
+	}()
+	var p *piece
+	off, stale, moved := sp.start, 0, false // off: the next byte to receive
+	for off < sp.end {
+		if p == nil {
+			n := min(int64(j.pool.size), sp.end-off)
+			if wd != nil {
+				wd.pause() // waiting on the hash is not a stalled registry
+			}
+			if err := win.wait(ctx, off+n); err != nil {
 				return err
 			}
-			if resp.StatusCode != http.StatusPartialContent {
-				resp.Body.Close()
-				wd.stop()
-				return errors.New("registry stopped honouring range requests")
+			if wd != nil {
+				wd.resume()
 			}
-			if s, _, ok := parseContentRange(resp.Header.Get("Content-Range")); !ok || s != off {
-				resp.Body.Close()
-				wd.stop()
-				return fmt.Errorf("registry answered a range request for byte %d with Content-Range %q", off, resp.Header.Get("Content-Range"))
+			p = j.pool.get(off, n)
+		}
+		if resp == nil {
+			if resp, wd, err = j.rangeRequest(ctx, off, sp.end-1); err != nil {
+				return err
+			}
+			body = wd.reader(resp.Body)
+		}
+		m, rerr := fill(body, p.buf[p.n:])
+		p.n += m
+		off += int64(m)
+		moved = moved || m > 0
+		if p.full() {
+			select {
+			case arrived <- p:
+				p = nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
 			}
 		}
-		n, err := copyAt(j.f, off, wd.reader(io.LimitReader(resp.Body, sp.end-off)), nil, j.prog)
+		if rerr == nil || (rerr == io.EOF && off == sp.end) {
+			continue
+		}
 		resp.Body.Close()
 		wd.stop()
-		err = wd.explain(err)
+		rerr = wd.explain(rerr)
 		resp = nil
-		off += n
-		if err == nil && off == sp.end {
-			return nil
-		}
-		if err == nil {
-			err = fmt.Errorf("chunk ended at byte %d of %d: %w", off, sp.end, io.ErrUnexpectedEOF)
+		if rerr == io.EOF {
+			rerr = fmt.Errorf("chunk ended at byte %d of %d: %w", off, sp.end, io.ErrUnexpectedEOF)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
-		if !resumable(err) {
-			return err
+		if !resumable(rerr) {
+			return rerr
 		}
-		if n > 0 {
-			stale = 0
+		if moved {
+			stale, moved = 0, false
 		}
 		if stale++; stale > j.o.Resumes {
-			return err
+			return rerr
 		}
 		if err := Sleep(ctx, j.o.Retry.Backoff(stale)); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// rangeRequest asks for [from, to] and insists on a 206 starting at from.
+func (j *job) rangeRequest(ctx context.Context, from, to int64) (*http.Response, *watchdog, error) {
+	resp, wd, err := j.request(ctx, from, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		wd.stop()
+		return nil, nil, errors.New("registry stopped honouring range requests")
+	}
+	if s, _, ok := parseContentRange(resp.Header.Get("Content-Range")); !ok || s != from {
+		resp.Body.Close()
+		wd.stop()
+		return nil, nil, fmt.Errorf("registry answered a range request for byte %d with Content-Range %q", from, resp.Header.Get("Content-Range"))
+	}
+	return resp, wd, nil
+}
+
+// window is how far past the hashed prefix connections may receive.
+type window struct {
+	mu       sync.Mutex
+	frontier int64
+	limit    int64
+	moved    chan struct{} // closed when the frontier advances
+}
+
+func newWindow(frontier, limit int64) *window {
+	return &window{frontier: frontier, limit: limit, moved: make(chan struct{})}
+}
+
+// wait returns once bytes up to end may be received.
+func (w *window) wait(ctx context.Context, end int64) error {
+	for {
+		w.mu.Lock()
+		if end <= w.frontier+w.limit {
+			w.mu.Unlock()
+			return nil
+		}
+		moved := w.moved
+		w.mu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+func (w *window) advance(frontier int64) {
+	w.mu.Lock()
+	w.frontier = frontier
+	close(w.moved)
+	w.moved = make(chan struct{})
+	w.mu.Unlock()
 }

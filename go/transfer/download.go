@@ -22,9 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// copyBufferSize trades a little memory for fewer syscalls on multi-GB blobs.
-const copyBufferSize = 1 << 20
-
 // Digest is the content address being fetched.
 type Digest struct {
 	String string // "sha256:…"
@@ -42,7 +39,9 @@ type Options struct {
 	// Connections is how many ranged requests may fetch one large blob at
 	// once. Default DefaultConnections; 1 disables chunking.
 	Connections int
-	// ChunkSize is the span of one ranged request. Default 32 MiB.
+	// ChunkSize is the span of one ranged request. Default 8 MiB. Chunks
+	// that arrive ahead of the hashed prefix wait in memory, so a chunked
+	// download holds up to Connections x ChunkSize of data.
 	ChunkSize int64
 	// MinChunked is the smallest blob fetched in chunks. Default 2 chunks.
 	MinChunked int64
@@ -54,14 +53,20 @@ type Options struct {
 	Resumes int
 	// Retry paces resume attempts.
 	Retry RetryPolicy
+	// Buffered writes through the page cache even where O_DIRECT works.
+	// By default blobs of DirectMin bytes or more bypass it (Linux only).
+	Buffered bool
 }
+
+// DirectMin is the smallest blob written with O_DIRECT.
+const DirectMin = 4 << 20
 
 func (o Options) withDefaults() Options {
 	if o.Connections <= 0 {
 		o.Connections = DefaultConnections
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 32 << 20
+		o.ChunkSize = 8 << 20
 	}
 	if o.MinChunked <= 0 {
 		o.MinChunked = 2 * o.ChunkSize
@@ -94,6 +99,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 	if o.Size > 0 {
 		j.size = o.Size
 	}
+	j.pool = newPieces(int(min(pieceSize, j.o.ChunkSize)))
 	defer j.close()
 	if err := j.resume(ctx); err != nil {
 		return 0, err
@@ -101,6 +107,12 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 	for fresh := j.valid == 0; ; fresh = true {
 		err := j.fetch(ctx)
 		var mm *MismatchError
+		if err != nil && !errors.As(err, &mm) {
+			j.saveReceived()
+		}
+		if serr := j.drain(); err == nil {
+			err = serr
+		}
 		if errors.As(err, &mm) {
 			j.discard() // the registry sent the wrong thing: nothing to resume
 			return j.valid, err
@@ -136,12 +148,14 @@ type job struct {
 	dest   string
 	o      Options
 	prog   *Progress
+	pool   *pieces
 
 	f     *os.File  // the locked partial file, once there is one
 	size  int64     // -1 while unknown
-	valid int64     // bytes [0, valid) are written and hashed
+	valid int64     // bytes [0, valid) are hashed and written (or queued to be)
 	h     hash.Hash // hash of those bytes
-	meta  time.Time // when the metadata was last written
+	out   *sink     // writes the hashed bytes, in order; nil between fetches
+	cur   *piece    // stream mode: bytes received after valid, not yet hashed
 }
 
 // resume adopts a partial file left by an earlier call for the same blob.
@@ -184,8 +198,10 @@ func (j *job) resume(ctx context.Context) error {
 	return nil
 }
 
-// open creates (or re-uses) the locked partial file and records its metadata.
-func (j *job) open(ctx context.Context, valid int64) error {
+// open creates (or re-uses) the locked partial file, records its metadata
+// and starts the sink at valid. Data is only ever written in order, so
+// the whole file is always a good prefix (Valid -1).
+func (j *job) open(ctx context.Context) error {
 	if j.f == nil {
 		if err := os.MkdirAll(filepath.Dir(j.dest), 0o755); err != nil {
 			return err
@@ -201,11 +217,61 @@ func (j *job) open(ctx context.Context, valid int64) error {
 			return err
 		}
 	}
-	return saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: valid})
+	if j.out == nil {
+		if err := saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: -1}); err != nil {
+			return err
+		}
+		direct := !j.o.Buffered && (j.size < 0 || j.size >= DirectMin)
+		j.out = newSink(j.f, j.valid, j.pool, j.prog, direct)
+	}
+	return nil
+}
+
+// emit hashes a piece that starts at valid and hands it to the sink.
+func (j *job) emit(ctx context.Context, p *piece) error {
+	if p.n == 0 {
+		j.pool.put(p)
+		return nil
+	}
+	j.h.Write(p.data())
+	j.valid += int64(p.n)
+	return j.out.put(ctx, p)
+}
+
+// saveReceived writes what a failed stream received past valid, so the
+// next call need not fetch it again. (In chunked mode what waits in memory
+// is lost: at most the window.)
+func (j *job) saveReceived() {
+	if j.cur == nil || j.out == nil || j.cur.n == 0 || j.cur.off != j.valid {
+		return
+	}
+	p := j.cur
+	j.cur = nil
+	_ = j.emit(context.Background(), p)
+}
+
+// drain waits for the sink. After a failed write the hash is ahead of the
+// file, so valid falls back to what is on disk; the caller gives up then,
+// and the next call re-hashes from the file.
+func (j *job) drain() error {
+	if j.cur != nil {
+		j.pool.put(j.cur)
+		j.cur = nil
+	}
+	if j.out == nil {
+		return nil
+	}
+	written, err := j.out.close()
+	j.out = nil
+	if err != nil {
+		j.valid = written
+	}
+	return err
 }
 
 // restart forgets everything: the registry will send the blob from byte 0.
 func (j *job) restart() {
+	_ = j.drain()
 	j.prog.AddBytes(-j.valid)
 	j.valid = 0
 	j.h = j.d.New()
@@ -228,6 +294,7 @@ func (j *job) discard() {
 }
 
 func (j *job) close() {
+	_ = j.drain()
 	if j.f != nil {
 		j.f.Close()
 	}
@@ -307,25 +374,21 @@ func (j *job) startOf(resp *http.Response, from int64) (int64, error) {
 // registry that keeps failing at the same place (or ignores Range and
 // restarts) still runs out of attempts.
 func (j *job) stream(ctx context.Context) error {
-	stale, best := 0, j.valid
+	stale, best := 0, j.received()
 	for {
 		to := int64(-1)
 		if j.size >= 0 {
 			to = j.size - 1
 		}
-		from := j.valid
-		var resp *http.Response
-		var wd *watchdog
-		var err error
-		if from > 0 {
-			resp, wd, err = j.request(ctx, from, to)
-		} else {
-			resp, wd, err = j.request(ctx, 0, -1)
+		from := j.received()
+		if from == 0 {
+			to = -1 // a plain GET, the way every registry serves it
 		}
+		resp, wd, err := j.request(ctx, from, to)
 		if err != nil {
 			return err
 		}
-		err = j.streamBody(ctx, resp, wd, from)
+		err = j.streamBody(ctx, resp, wd)
 		resp.Body.Close()
 		wd.stop()
 		if err == nil {
@@ -337,8 +400,8 @@ func (j *job) stream(ctx context.Context) error {
 		if !resumable(err) {
 			return err
 		}
-		if j.valid > best {
-			best, stale = j.valid, 0
+		if got := j.received(); got > best {
+			best, stale = got, 0
 		}
 		if stale++; stale > j.o.Resumes {
 			return err
@@ -349,71 +412,70 @@ func (j *job) stream(ctx context.Context) error {
 	}
 }
 
-func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog, from int64) error {
+// received is where the next byte from the network goes.
+func (j *job) received() int64 {
+	if j.cur != nil {
+		return j.cur.off + int64(j.cur.n)
+	}
+	return j.valid
+}
+
+func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog) error {
+	from := j.received()
 	start, err := j.startOf(resp, from)
 	if err != nil {
 		return err
 	}
-	if start == 0 && j.valid > 0 {
+	if start == 0 && from > 0 {
 		j.restart()
+		from = 0
 	}
-	if err := j.open(ctx, -1); err != nil {
+	if err := j.open(ctx); err != nil {
 		return err
 	}
 	body := io.Reader(resp.Body)
 	if j.size >= 0 {
-		body = io.LimitReader(body, j.size-j.valid+1) // one byte more shows an overrun
+		body = io.LimitReader(body, j.size-from+1) // one byte more shows an overrun
 	}
-	n, err := copyAt(j.f, j.valid, wd.reader(body), j.h, j.prog)
-	j.valid += n
-	if err != nil {
-		return wd.explain(err)
-	}
-	switch {
-	case j.size < 0:
-		j.size = j.valid
-		return nil
-	case j.valid > j.size:
-		return &MismatchError{Msg: fmt.Sprintf("registry sent more than the %d bytes of the blob", j.size)}
-	case j.valid < j.size && resp.ContentLength < 0:
-		// It ended cleanly without announcing a length: that is all the
-		// registry has, and it is not the blob the descriptor describes.
-		return &MismatchError{Msg: fmt.Sprintf("received %d bytes, descriptor says %d", j.valid, j.size)}
-	case j.valid < j.size:
-		return fmt.Errorf("stream ended at byte %d of %d: %w", j.valid, j.size, io.ErrUnexpectedEOF)
-	}
-	return nil
-}
-
-// writebackSpan is how much data accumulates before write-back is started.
-const writebackSpan = 16 << 20
-
-// copyAt writes r to f from offset off, feeding h (when not nil) and p.
-func copyAt(f *os.File, off int64, r io.Reader, h hash.Hash, p *Progress) (int64, error) {
-	buf := make([]byte, copyBufferSize)
-	var n, flushed int64
+	body = wd.reader(body)
 	for {
-		m, rerr := fill(r, buf)
-		if m > 0 {
-			if _, err := f.WriteAt(buf[:m], off+n); err != nil {
-				return n, err
+		if j.cur == nil {
+			room := int64(j.pool.size)
+			if j.size >= 0 {
+				room = j.size - j.valid + 1
 			}
-			if h != nil {
-				h.Write(buf[:m])
-			}
-			n += int64(m)
-			p.AddBytes(int64(m))
-			if n-flushed >= writebackSpan {
-				startWriteback(f, off+flushed, n-flushed)
-				flushed = n
+			j.cur = j.pool.get(j.valid, room)
+		}
+		m, rerr := fill(body, j.cur.buf[j.cur.n:])
+		j.cur.n += m
+		if j.size >= 0 && j.received() > j.size {
+			return &MismatchError{Msg: fmt.Sprintf("registry sent more than the %d bytes of the blob", j.size)}
+		}
+		if j.cur.full() || rerr == io.EOF {
+			p := j.cur
+			j.cur = nil
+			if err := j.emit(ctx, p); err != nil {
+				return err
 			}
 		}
-		if rerr == io.EOF {
-			return n, nil
+		if rerr == nil {
+			continue
 		}
-		if rerr != nil {
-			return n, rerr
+		if rerr != io.EOF {
+			return wd.explain(rerr)
 		}
+		switch {
+		case j.size < 0:
+			j.size = j.valid
+			return nil
+		case j.valid < j.size && resp.ContentLength < 0:
+			// It ended cleanly without announcing a length: that is all the
+			// registry has, and it is not the blob the descriptor describes.
+			return &MismatchError{Msg: fmt.Sprintf("received %d bytes, descriptor says %d", j.valid, j.size)}
+		case j.valid < j.size:
+			return fmt.Errorf("stream ended at byte %d of %d: %w", j.valid, j.size, io.ErrUnexpectedEOF)
+		}
+		return nil
 	}
 }
 
@@ -498,6 +560,11 @@ func (w *watchdog) stop() {
 	w.timer.Stop()
 	w.cancel()
 }
+
+// pause keeps a wait that is ours, not the registry's, from counting as
+// a stall; resume starts the clock again.
+func (w *watchdog) pause()  { w.timer.Stop() }
+func (w *watchdog) resume() { w.timer.Reset(w.timeout) }
 
 func (w *watchdog) reader(r io.Reader) io.Reader { return &watchedReader{r: r, w: w} }
 

@@ -995,10 +995,16 @@ func TestChunkedCancelKeepsHashedPrefix(t *testing.T) {
 		_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), dest, o)
 		done <- err
 	}()
-	// Every chunk but the stalled one lands (the stalled one's first bytes
-	// sit in the copy buffer, uncounted).
-	waitFor(t, "the other chunks", func() bool { return p.Snapshot().BytesDone == size-chunk })
-	time.Sleep(50 * time.Millisecond)
+	// Every chunk before the stalled one is written; those after it wait in
+	// memory, no further ahead than the window of Connections chunks.
+	waitFor(t, "the chunks before the stall", func() bool { return p.Snapshot().BytesDone == 4*chunk })
+	time.Sleep(100 * time.Millisecond)
+	if got := p.Snapshot().BytesDone; got != 4*chunk {
+		t.Errorf("%d bytes written past a stalled chunk, want %d", got, 4*chunk)
+	}
+	if got, limit := s.served.Load(), int64(4*chunk+1000+(o.Connections-1)*chunk); got > limit {
+		t.Errorf("%d bytes received with the hash stuck at %d, want at most %d (the window)", got, 4*chunk, limit)
+	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)

@@ -92,25 +92,6 @@ func TestFill(t *testing.T) {
 	}
 }
 
-func TestCopyAtKeepsBytesBeforeAnError(t *testing.T) {
-	t.Parallel()
-	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := &Progress{}
-	r := io.MultiReader(strings.NewReader("hello"), iotest.ErrReader(io.ErrUnexpectedEOF))
-	n, err := copyAt(f, 3, r, nil, p)
-	if n != 5 || err != io.ErrUnexpectedEOF {
-		t.Fatalf("copyAt = %d, %v", n, err)
-	}
-	b, _ := os.ReadFile(f.Name())
-	if string(b) != "\x00\x00\x00hello" || p.Snapshot().BytesDone != 5 {
-		t.Errorf("file %q, progress %+v", b, p.Snapshot())
-	}
-}
-
 func TestWatchdog(t *testing.T) {
 	t.Parallel()
 	// Fires when nothing moves, and explain says so.
@@ -262,7 +243,7 @@ func TestProgressNil(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	o := Options{}.withDefaults()
-	if o.Connections != 4 || o.ChunkSize != 32<<20 || o.MinChunked != 64<<20 || o.ReadTimeout != time.Minute || o.Resumes != 5 || o.Retry != DefaultRetryPolicy {
+	if o.Connections != 4 || o.ChunkSize != 8<<20 || o.MinChunked != 16<<20 || o.ReadTimeout != time.Minute || o.Resumes != 5 || o.Retry != DefaultRetryPolicy {
 		t.Errorf("defaults %+v", o)
 	}
 	o = Options{ChunkSize: 1000, Connections: 1, Retry: RetryPolicy{Attempts: 2}}.withDefaults()

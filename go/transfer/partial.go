@@ -116,7 +116,7 @@ func sameFile(f *os.File, path string) bool {
 
 // hashPrefix feeds the first n bytes of f to h.
 func hashPrefix(f *os.File, h hash.Hash, n int64) error {
-	_, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), make([]byte, copyBufferSize))
+	_, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), make([]byte, pieceSize))
 	return err
 }
 

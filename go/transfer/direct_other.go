@@ -1,0 +1,10 @@
+//go:build !linux
+
+package transfer
+
+import "os"
+
+// openDirect is Linux-only; elsewhere every write goes through the page cache.
+func openDirect(string) *os.File { return nil }
+
+func directRefused(error) bool { return false }

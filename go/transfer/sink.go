@@ -1,0 +1,180 @@
+package transfer
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// directAlign is the offset, length and memory alignment O_DIRECT needs:
+// 4096 covers both 512-byte and 4 KiB logical block sizes.
+const directAlign = 4096
+
+// pieceSize is the unit data moves in between the network, the hash and
+// the disk: big enough for few syscalls, small enough that a handful per
+// stream stays cheap.
+const pieceSize = 1 << 20
+
+// sinkDepth is how many hashed pieces may wait for the disk.
+const sinkDepth = 4
+
+// piece is one buffer of blob data destined for [off, off+n).
+type piece struct {
+	off int64
+	buf []byte
+	n   int
+}
+
+func (p *piece) data() []byte { return p.buf[:p.n] }
+func (p *piece) full() bool   { return p.n == len(p.buf) }
+
+// pieces recycles aligned buffers of one download. What bounds their
+// number is the caller (the stream's pipeline, the chunk window), not the
+// pool, so get never waits.
+type pieces struct {
+	size int
+	mu   sync.Mutex
+	free [][]byte
+}
+
+func newPieces(size int) *pieces { return &pieces{size: size} }
+
+// get returns an empty piece at off holding at most n bytes.
+func (ps *pieces) get(off int64, n int64) *piece {
+	ps.mu.Lock()
+	var b []byte
+	if k := len(ps.free); k > 0 {
+		b, ps.free = ps.free[k-1], ps.free[:k-1]
+	}
+	ps.mu.Unlock()
+	if b == nil {
+		b = alignedBuffer(ps.size)
+	}
+	return &piece{off: off, buf: b[:min(int64(ps.size), n)]}
+}
+
+func (ps *pieces) put(p *piece) {
+	ps.mu.Lock()
+	ps.free = append(ps.free, p.buf[:cap(p.buf)])
+	ps.mu.Unlock()
+}
+
+func alignedBuffer(n int) []byte {
+	raw := make([]byte, n+directAlign)
+	skip := (directAlign - int(uintptrOf(raw)%directAlign)) % directAlign
+	return raw[skip : skip+n : skip+n]
+}
+
+// sink writes hashed pieces, strictly in order, on its own goroutine, so
+// receiving and hashing the next piece overlaps the disk write of the last.
+// Aligned pieces go through O_DIRECT when the file system allows it; the
+// rest (a blob's unaligned tail, or everything when it does not) goes
+// through the page cache with write-back started as it lands.
+type sink struct {
+	f       *os.File // the locked partial file
+	direct  *os.File // the same file opened O_DIRECT, or nil
+	pool    *pieces
+	prog    *Progress
+	queue   chan *piece
+	done    chan struct{}
+	off     int64 // next offset to write; the writer goroutine's
+	flushed int64 // where buffered write-back was last started
+	err     error // the first write error; read after done closes
+	failed  atomic.Pointer[error]
+	written atomic.Int64
+}
+
+// newSink starts writing at off. useDirect asks for O_DIRECT, which is
+// used only when off and the piece size are aligned.
+func newSink(f *os.File, off int64, pool *pieces, prog *Progress, useDirect bool) *sink {
+	s := &sink{f: f, pool: pool, prog: prog, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
+	s.written.Store(off)
+	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
+		s.direct = openDirect(f.Name())
+	}
+	go s.run()
+	return s
+}
+
+func (s *sink) run() {
+	defer close(s.done)
+	for p := range s.queue {
+		if s.err == nil {
+			if p.off != s.off {
+				panic("transfer: sink got a piece out of order")
+			}
+			s.err = s.write(p.data(), p.off)
+			if s.err != nil {
+				s.failed.Store(&s.err)
+			} else {
+				s.off += int64(p.n)
+				s.written.Store(s.off)
+				s.prog.AddBytes(int64(p.n))
+			}
+		}
+		s.pool.put(p)
+	}
+	if s.direct != nil {
+		s.direct.Close()
+	}
+}
+
+func (s *sink) write(b []byte, off int64) error {
+	if s.direct != nil {
+		if a := len(b) &^ (directAlign - 1); a > 0 {
+			_, err := s.direct.WriteAt(b[:a], off)
+			if err != nil && !directRefused(err) {
+				return err
+			}
+			if err == nil {
+				b, off = b[a:], off+int64(a)
+			} else {
+				s.direct.Close()
+				s.direct = nil
+			}
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		return err
+	}
+	if end := off + int64(len(b)); end-s.flushed >= writebackSpan {
+		startWriteback(s.f, s.flushed, end-s.flushed)
+		s.flushed = end
+	}
+	return nil
+}
+
+// put queues a hashed piece; it fails once a write has failed (the disk
+// error, which no retry will fix) or ctx ends.
+func (s *sink) put(ctx context.Context, p *piece) error {
+	if e := s.failed.Load(); e != nil {
+		s.pool.put(p)
+		return *e
+	}
+	select {
+	case s.queue <- p:
+		return nil
+	case <-ctx.Done():
+		s.pool.put(p)
+		return context.Cause(ctx)
+	}
+}
+
+// close waits for every queued piece and returns how far the file is
+// written, and the write error if there was one.
+func (s *sink) close() (int64, error) {
+	close(s.queue)
+	<-s.done
+	return s.written.Load(), s.err
+}
+
+// writebackSpan is how much buffered data accumulates before write-back
+// is started.
+const writebackSpan = 16 << 20
+
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }

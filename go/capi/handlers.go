@@ -23,6 +23,9 @@ type Common struct {
 	Connections   int   `json:"connections"`
 	ChunkSize     int64 `json:"chunk_size"`
 	ReadTimeoutMS int64 `json:"read_timeout_ms"`
+	// DirectIO false writes blobs through the page cache (nil: O_DIRECT
+	// where the file system allows it, transfer's default).
+	DirectIO *bool `json:"direct_io"`
 }
 
 func (c Common) client() *oci.Client {
@@ -37,6 +40,7 @@ func (c Common) client() *oci.Client {
 			Connections: c.Connections,
 			ChunkSize:   c.ChunkSize,
 			ReadTimeout: time.Duration(c.ReadTimeoutMS) * time.Millisecond,
+			Buffered:    c.DirectIO != nil && !*c.DirectIO,
 		}),
 		oci.WithRetries(c.Retries),
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultConcurrency is how many blobs PullBlobs fetches at once.
-const DefaultConcurrency = 3
+const DefaultConcurrency = 4
 
 // BlobRequest names one blob to fetch and where to put it.
 type BlobRequest struct {
@@ -101,11 +101,10 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			defer wg.Done()
 			defer func() { <-sem }()
 			j := jobs[i]
-			// Spread the per-blob connection budget over the blobs that run
-			// together: three shards at once get a stream each, a lone large
+			// Spread the connection budget over the blobs that run
+			// together: a model's shards get a stream each, a lone large
 			// blob gets them all.
-			together := min(concurrency, len(jobs)-i)
-			n, err := c.download(ctx, s, j, max(1, c.connections()/together))
+			n, err := c.download(ctx, s, j, max(1, c.connections()/min(concurrency, len(jobs))))
 			if err != nil {
 				once.Do(func() {
 					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))

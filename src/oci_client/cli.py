@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument(
         "-o", "--output", required=True, help="target directory (files named by their annotations)"
     )
-    pl.add_argument("--concurrency", type=int, help="blobs fetched at once (default 3)")
+    pl.add_argument("--concurrency", type=int, help="blobs fetched at once (default 4)")
     pl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pl.set_defaults(func=_cmd_pull)
 

@@ -262,9 +262,9 @@ def test_parallel_blobs_with_progress(proxy: FaultProxy, artifact: PushedArtifac
 def test_direct_and_buffered_writes_give_the_same_verified_files(
     proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, direct_io: bool, where: str
 ) -> None:
-    # O_DIRECT by default, page cache when asked; on a tmpfs too (which may
-    # refuse O_DIRECT and then gets buffered writes). A drop inside the big
-    # blob makes the resume continue an unaligned piece.
+    # O_DIRECT by default, page cache when asked; on a tmpfs, where the
+    # library always writes buffered, too. A drop inside the big blob makes
+    # the resume continue an unaligned piece.
     root = tmp_path
     if where == "shm":
         if not Path("/dev/shm").is_dir():

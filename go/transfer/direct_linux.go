@@ -4,15 +4,22 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // openDirect opens path a second time for O_DIRECT writes, which go from
 // our buffers to the device without passing through the page cache: a
 // multi-GB pull then neither evicts the page cache nor piles up dirty
 // pages for the kernel to throttle, and the fsync before the rename has
-// almost nothing left to flush. nil when the file system refuses (tmpfs,
-// some FUSE and network file systems): the caller writes buffered.
+// almost nothing left to flush. Only on local disk file systems known to
+// do it well; elsewhere (tmpfs, where the page cache is the storage; NFS,
+// where every O_DIRECT write is a synchronous round trip; FUSE) nil, and
+// the caller writes buffered.
 func openDirect(path string) *os.File {
+	if !directFS(path) {
+		return nil
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
 	if err != nil {
 		return nil
@@ -25,4 +32,17 @@ func openDirect(path string) *os.File {
 // from a real I/O failure.
 func directRefused(err error) bool {
 	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
+// directFS reports whether path is on a file system O_DIRECT is used on.
+func directFS(path string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(path, &st) != nil {
+		return false
+	}
+	switch int64(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC:
+		return true
+	}
+	return false
 }

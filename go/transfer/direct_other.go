@@ -8,3 +8,5 @@ import "os"
 func openDirect(string) *os.File { return nil }
 
 func directRefused(error) bool { return false }
+
+func directFS(string) bool { return false }

@@ -121,8 +121,9 @@ class OciGoClient:
         read_timeout: seconds without a byte before a stream counts as
             broken and is resumed (default 60).
         direct_io: write blobs of 4 MiB and more with O_DIRECT, bypassing
-            the page cache (default True; Linux, on file systems that allow
-            it, else buffered). A multi-GB pull then neither evicts the page
+            the page cache (default True; Linux, on ext4, XFS, btrfs and
+            F2FS; other file systems, tmpfs and NFS among them, get buffered
+            writes). A multi-GB pull then neither evicts the page
             cache nor queues gigabytes of dirty pages, and the fsync before
             each file is renamed into place is cheap. False leaves the
             written files in the page cache.

@@ -3,12 +3,13 @@ package transfer
 import (
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// openDirect opens path a second time for O_DIRECT writes, which go from
+// openDirect opens f's file a second time for O_DIRECT writes, which go from
 // our buffers to the device without passing through the page cache: a
 // multi-GB pull then neither evicts the page cache nor piles up dirty
 // pages for the kernel to throttle, and the fsync before the rename has
@@ -16,15 +17,19 @@ import (
 // do it well; elsewhere (tmpfs, where the page cache is the storage; NFS,
 // where every O_DIRECT write is a synchronous round trip; FUSE) nil, and
 // the caller writes buffered.
-func openDirect(path string) *os.File {
-	if !directFS(path) {
+func openDirect(f *os.File) *os.File {
+	if !directFS(f.Name()) {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
-	if err != nil {
-		return nil
+	// Through /proc the new descriptor is certainly the same (locked)
+	// file, whatever has happened to its name since; the name is the
+	// fallback where /proc is not mounted.
+	for _, path := range []string{"/proc/self/fd/" + strconv.Itoa(int(f.Fd())), f.Name()} {
+		if d, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
+			return d
+		}
 	}
-	return f
+	return nil
 }
 
 // directRefused tells a file system that will not do this O_DIRECT write

@@ -133,6 +133,13 @@ def oci_client(job: PullJob) -> Command:
     return Command(_python_command(job, "oci-client"), by_title(job))
 
 
+def oci_client_buffered(job: PullJob) -> Command:
+    """This library with ``direct_io=False``: every write through the page cache, which shows
+    what O_DIRECT buys on the machine at hand."""
+    oci_client(job)
+    return Command(_python_command(job, "oci-client-buffered"), by_title(job))
+
+
 def oras_py(job: PullJob) -> Command:
     """oras-py's ``OrasClient.pull`` (streams to disk, no digest check)."""
     try:
@@ -282,6 +289,7 @@ def skopeo(job: PullJob) -> Command:
 
 PEERS: dict[str, Callable[[PullJob], Command]] = {
     "oci-client": oci_client,
+    "oci-client-buffered": oci_client_buffered,
     "curl": curl,
     "curl+sync": curl_sync,
     "curl-http1.1": curl_http1,

@@ -2,7 +2,8 @@
 
     python -m bench.pullers MODE SPEC.json
 
-MODE is ``oci-client`` (this library, whole model), ``oci-client-blob`` (one blob),
+MODE is ``oci-client`` (this library, whole model), ``oci-client-buffered`` (the same with
+``direct_io=False``), ``oci-client-blob`` (one blob),
 ``oci-client-idle`` (interpreter + library loaded, one manifest fetch: the RSS floor),
 ``oras-py`` or ``requests``. SPEC.json is written by the driver (it may hold the test
 registry's password, so it is a 0600 file rather than arguments). Each prints one JSON line.
@@ -32,10 +33,10 @@ def _title(layer: dict[str, Any]) -> str:
     return str(name)
 
 
-def _oci_client(spec: dict[str, Any]) -> dict[str, Any]:
+def _oci_client(spec: dict[str, Any], **options: Any) -> dict[str, Any]:
     from oci_client import OciGoClient
 
-    client = OciGoClient(ca_file=spec.get("ca_file"))
+    client = OciGoClient(ca_file=spec.get("ca_file"), **options)
     ref = spec["reference"]
     manifest = client.get_manifest(ref).json()
     out = Path(spec["out_dir"])
@@ -47,6 +48,10 @@ def _oci_client(spec: dict[str, Any]) -> dict[str, Any]:
     for digest, path, size in items:
         client.pull_blob(ref, digest, path, size=size)
     return {"api": "pull_blob", "layers": len(items)}
+
+
+def _oci_client_buffered(spec: dict[str, Any]) -> dict[str, Any]:
+    return _oci_client(spec, direct_io=False)
 
 
 def _oci_client_blob(spec: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +128,7 @@ def _requests(spec: dict[str, Any]) -> dict[str, Any]:
 
 MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "oci-client": _oci_client,
+    "oci-client-buffered": _oci_client_buffered,
     "oci-client-blob": _oci_client_blob,
     "oci-client-idle": _oci_client_idle,
     "oras-py": _oras_py,

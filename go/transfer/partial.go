@@ -30,8 +30,10 @@ const (
 type partialMeta struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
-	// Valid is the length of the good prefix; -1 means the whole file
-	// (one stream writes in order, so everything written is good).
+	// Valid is the length of the good prefix; -1 means the whole file.
+	// Data is hashed and written strictly in order, so this library
+	// records -1; a length (from an earlier version, which wrote chunks out
+	// of order) is still honoured.
 	Valid int64 `json:"valid"`
 }
 

@@ -222,7 +222,7 @@ func (j *job) open(ctx context.Context) error {
 			return err
 		}
 		direct := !j.o.Buffered && (j.size < 0 || j.size >= DirectMin)
-		j.out = newSink(j.f, j.valid, j.pool, j.prog, direct)
+		j.out = newSink(j.f, j.valid, j.pool, direct)
 	}
 	return nil
 }
@@ -271,8 +271,8 @@ func (j *job) drain() error {
 
 // restart forgets everything: the registry will send the blob from byte 0.
 func (j *job) restart() {
+	j.prog.AddBytes(-j.received())
 	_ = j.drain()
-	j.prog.AddBytes(-j.valid)
 	j.valid = 0
 	j.h = j.d.New()
 	if j.f != nil {
@@ -437,7 +437,7 @@ func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog)
 	if j.size >= 0 {
 		body = io.LimitReader(body, j.size-from+1) // one byte more shows an overrun
 	}
-	body = wd.reader(body)
+	body = counted(wd.reader(body), j.prog)
 	for {
 		if j.cur == nil {
 			room := int64(j.pool.size)
@@ -559,6 +559,26 @@ func newWatchdog(parent context.Context, timeout time.Duration) *watchdog {
 func (w *watchdog) stop() {
 	w.timer.Stop()
 	w.cancel()
+}
+
+// counted reports bytes to p as they arrive: progress moves with the
+// network, not in whole pieces.
+func counted(r io.Reader, p *Progress) io.Reader {
+	if p == nil {
+		return r
+	}
+	return &countingReader{r: r, p: p}
+}
+
+type countingReader struct {
+	r io.Reader
+	p *Progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.AddBytes(int64(n))
+	return n, err
 }
 
 // pause keeps a wait that is ours, not the registry's, from counting as

@@ -80,7 +80,6 @@ type sink struct {
 	f       *os.File // the locked partial file
 	direct  *os.File // the same file opened O_DIRECT, or nil
 	pool    *pieces
-	prog    *Progress
 	queue   chan *piece
 	done    chan struct{}
 	off     int64 // next offset to write; the writer goroutine's
@@ -92,8 +91,8 @@ type sink struct {
 
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is
 // used only when off and the piece size are aligned.
-func newSink(f *os.File, off int64, pool *pieces, prog *Progress, useDirect bool) *sink {
-	s := &sink{f: f, pool: pool, prog: prog, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
+func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
+	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
 	s.written.Store(off)
 	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
 		s.direct = openDirect(f)
@@ -115,7 +114,6 @@ func (s *sink) run() {
 			} else {
 				s.off += int64(p.n)
 				s.written.Store(s.off)
-				s.prog.AddBytes(int64(p.n))
 			}
 		}
 		s.pool.put(p)

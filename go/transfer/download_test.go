@@ -733,7 +733,7 @@ func TestResumeAcrossCalls(t *testing.T) {
 	for _, known := range []bool{true, false} {
 		t.Run(fmt.Sprintf("known=%v", known), func(t *testing.T) {
 			t.Parallel()
-			// Progress moves a copy buffer (1 MiB) at a time.
+			// Slow enough to cancel part-way; what was received is kept.
 			const size = 6 << 20
 			data := testutil.RandomBytes(t, size)
 			var fast atomic.Bool

@@ -370,6 +370,43 @@ def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
     assert proxy.blob_bytes - before == size - kept
 
 
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
+) -> None:
+    # SIGKILL: no cancellation, no clean-up, whatever the writer had done.
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", throttle=4 * MiB))
+    dest = tmp_path / "big.bin"
+    kept_path = dest.with_name("big.bin.incomplete")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not kept_path.exists() or kept_path.stat().st_size < 4 * MiB):
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    kept = kept_path.stat().st_size
+    assert 4 * MiB <= kept < size
+    assert kept_path.read_bytes() == BIG[:kept], "the partial file is not a prefix of the blob"
+    assert not dest.exists()
+
+    proxy.rules.clear()
+    before, settle = -1, time.monotonic() + 5
+    while proxy.blob_bytes != before and time.monotonic() < settle:
+        before = proxy.blob_bytes
+        time.sleep(0.5)
+    OciGoClient(connections=connections, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert partial_files(dest) == []
+    assert proxy.blob_bytes - before == size - kept
+
+
 def test_a_network_error_still_ends_in_the_typed_error(tmp_path: Path) -> None:
     import socket
 

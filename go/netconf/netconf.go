@@ -4,6 +4,8 @@
 package netconf
 
 import (
+	"bufio"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -153,8 +155,14 @@ func newHTTPTransport(roots *x509.CertPool, skipVerify bool, proxy httpproxy.Con
 	proxyFunc := proxy.ProxyFunc()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:       func(req *http.Request) (*url.URL, error) { return proxyFunc(req.URL) },
-		DialContext: dialer.DialContext,
+		Proxy: func(req *http.Request) (*url.URL, error) { return proxyFunc(req.URL) },
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, socketReadBuffer)}, nil
+		},
 		TLSClientConfig: &tls.Config{
 			RootCAs:            roots,
 			MinVersion:         tls.VersionTLS12,
@@ -177,6 +185,21 @@ func newHTTPTransport(roots *x509.CertPool, skipVerify bool, proxy httpproxy.Con
 		WriteBufferSize:    64 << 10,
 	}
 }
+
+// socketReadBuffer is how much one read syscall may bring in.
+const socketReadBuffer = 256 << 10
+
+// bufferedConn reads the socket through a buffer. TLS asks for one record
+// (at most 16 KiB) at a time, so without it every record of a multi-GB
+// blob costs a read syscall and often a trip through the poller; with it
+// one syscall takes whatever the kernel holds. Reads at least as large as
+// the buffer (plain HTTP bodies) go straight to the socket.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // rootsCache keeps parsed pools: SSL_CERT_DIR commonly holds hundreds of
 // certificates, far too many to parse on every call.

@@ -233,9 +233,18 @@ func (j *job) emit(ctx context.Context, p *piece) error {
 		j.pool.put(p)
 		return nil
 	}
+	// The sink owns the buffer once it takes it, so hash first; valid moves
+	// only once the sink has taken it: a piece refused (the call is ending)
+	// must not count, or keep would extend the file over bytes never
+	// written. The hash is then ahead of valid, but a failed call never
+	// uses it again: the next one re-hashes the file.
+	n := int64(p.n)
 	j.h.Write(p.data())
-	j.valid += int64(p.n)
-	return j.out.put(ctx, p)
+	if err := j.out.put(ctx, p); err != nil {
+		return err
+	}
+	j.valid += n
+	return nil
 }
 
 // saveReceived writes what a failed stream received past valid, so the

@@ -124,7 +124,10 @@ func (s *sink) run() {
 }
 
 func (s *sink) write(b []byte, off int64) error {
-	if s.direct != nil {
+	// A piece at an unaligned offset (after a chunk size that is not a
+	// multiple of 4 KiB) goes buffered, like a tail; O_DIRECT resumes
+	// with the next aligned one.
+	if s.direct != nil && off%directAlign == 0 {
 		if a := len(b) &^ (directAlign - 1); a > 0 {
 			_, err := s.direct.WriteAt(b[:a], off)
 			if err != nil && !directRefused(err) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"os"
@@ -118,6 +119,40 @@ func TestSinkFallsBackWhenDirectIsRefused(t *testing.T) {
 	}
 }
 
+func TestSinkMixesDirectAndBufferedPieces(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if !directFS(dir) {
+		t.Skip("O_DIRECT is not used on this file system")
+	}
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Pieces of 3 x 4096 + 100 bytes: every other one starts unaligned.
+	const n = 3*directAlign + 100
+	pool := newPieces(4 * directAlign)
+	s := newSink(f, 0, pool, true)
+	data := randomBytes(t, 7*n)
+	for off := 0; off < len(data); off += n {
+		p := pool.get(int64(off), n)
+		p.n = copy(p.buf, data[off:off+n])
+		if err := s.put(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if written, err := s.close(); err != nil || written != int64(len(data)) {
+		t.Fatalf("close = %d, %v", written, err)
+	}
+	if s.direct == nil {
+		t.Error("an unaligned piece turned O_DIRECT off for good")
+	}
+	if got, _ := os.ReadFile(f.Name()); !bytes.Equal(got, data) {
+		t.Error("file differs")
+	}
+}
+
 func TestSinkReportsWriteError(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "f")
@@ -190,5 +225,25 @@ func TestAlignedBuffer(t *testing.T) {
 		if addr := uintptrOf(b); addr%directAlign != 0 {
 			t.Fatalf("buffer at %#x is not %d-aligned", addr, directAlign)
 		}
+	}
+}
+
+// A piece the sink does not take (the call is being cancelled) must not
+// count as valid: keep would then extend the file over bytes never written.
+func TestEmitCountsOnlyWhatTheSinkTook(t *testing.T) {
+	t.Parallel()
+	pool := newPieces(4096)
+	// A sink whose writer is busy: nothing receives from its queue.
+	s := &sink{pool: pool, queue: make(chan *piece), done: make(chan struct{})}
+	j := &job{pool: pool, out: s, h: sha256.New(), valid: 8192}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := pool.get(8192, 4096)
+	p.n = 4096
+	if err := j.emit(ctx, p); !errors.Is(err, context.Canceled) {
+		t.Fatalf("emit = %v, want the cancellation", err)
+	}
+	if j.valid != 8192 {
+		t.Errorf("valid moved to %d for a piece the sink never took", j.valid)
 	}
 }

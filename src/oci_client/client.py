@@ -255,7 +255,9 @@ class OciGoClient:
         """Download several blobs of ``reference``'s repository, ``concurrency``
         at a time (default 4), each as :meth:`pull_blob` does. ``progress``
         sees the bytes of all of them together. The first failure cancels
-        the rest (keeping their partial data) and is raised."""
+        the rest (keeping their partial data) and is raised. Each blob in
+        flight holds about 8 MiB of buffers (two 4 MiB pieces), a chunked
+        one up to ``connections * chunk_size`` more."""
         specs = [self._blob_spec(b) for b in blobs]
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")

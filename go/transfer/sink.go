@@ -82,18 +82,15 @@ type sink struct {
 	pool    *pieces
 	queue   chan *piece
 	done    chan struct{}
-	off     int64 // next offset to write; the writer goroutine's
-	flushed int64 // where buffered write-back was last started
-	err     error // the first write error; read after done closes
-	failed  atomic.Pointer[error]
-	written atomic.Int64
+	off     int64                 // next offset to write; the writer goroutine's, read after done closes
+	flushed int64                 // where buffered write-back was last started
+	failed  atomic.Pointer[error] // the first write error
 }
 
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is
 // used only when off and the piece size are aligned.
 func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
 	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
-	s.written.Store(off)
 	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
 		s.direct = openDirect(f)
 	}
@@ -104,16 +101,14 @@ func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
 func (s *sink) run() {
 	defer close(s.done)
 	for p := range s.queue {
-		if s.err == nil {
+		if s.failed.Load() == nil {
 			if p.off != s.off {
 				panic("transfer: sink got a piece out of order")
 			}
-			s.err = s.write(p.data(), p.off)
-			if s.err != nil {
-				s.failed.Store(&s.err)
+			if err := s.write(p.data(), p.off); err != nil {
+				s.failed.Store(&err)
 			} else {
 				s.off += int64(p.n)
-				s.written.Store(s.off)
 			}
 		}
 		s.pool.put(p)
@@ -129,15 +124,14 @@ func (s *sink) write(b []byte, off int64) error {
 	// with the next aligned one.
 	if s.direct != nil && off%directAlign == 0 {
 		if a := len(b) &^ (directAlign - 1); a > 0 {
-			_, err := s.direct.WriteAt(b[:a], off)
-			if err != nil && !directRefused(err) {
-				return err
-			}
-			if err == nil {
+			switch _, err := s.direct.WriteAt(b[:a], off); {
+			case err == nil:
 				b, off = b[a:], off+int64(a)
-			} else {
+			case directRefused(err):
 				s.direct.Close()
 				s.direct = nil
+			default:
+				return err
 			}
 		}
 	}
@@ -175,7 +169,10 @@ func (s *sink) put(ctx context.Context, p *piece) error {
 func (s *sink) close() (int64, error) {
 	close(s.queue)
 	<-s.done
-	return s.written.Load(), s.err
+	if e := s.failed.Load(); e != nil {
+		return s.off, *e
+	}
+	return s.off, nil
 }
 
 // writebackSpan is how much buffered data accumulates before write-back

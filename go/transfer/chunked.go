@@ -112,7 +112,7 @@ func (j *job) sequence(ctx context.Context, arrived <-chan *piece, win *window) 
 func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *watchdog, win *window, arrived chan<- *piece) (err error) {
 	var body io.Reader
 	if resp != nil {
-		body = counted(wd.reader(resp.Body), j.prog)
+		body = wd.reader(resp.Body, j.prog)
 	}
 	defer func() {
 		if resp != nil {
@@ -140,7 +140,7 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 			if resp, wd, err = j.rangeRequest(ctx, off, sp.end-1); err != nil {
 				return err
 			}
-			body = counted(wd.reader(resp.Body), j.prog)
+			body = wd.reader(resp.Body, j.prog)
 		}
 		m, rerr := fill(body, p.buf[p.n:])
 		p.n += m

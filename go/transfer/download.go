@@ -446,7 +446,7 @@ func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog)
 	if j.size >= 0 {
 		body = io.LimitReader(body, j.size-from+1) // one byte more shows an overrun
 	}
-	body = counted(wd.reader(body), j.prog)
+	body = wd.reader(body, j.prog)
 	for {
 		if j.cur == nil {
 			room := int64(j.pool.size)
@@ -570,32 +570,17 @@ func (w *watchdog) stop() {
 	w.cancel()
 }
 
-// counted reports bytes to p as they arrive: progress moves with the
-// network, not in whole pieces.
-func counted(r io.Reader, p *Progress) io.Reader {
-	if p == nil {
-		return r
-	}
-	return &countingReader{r: r, p: p}
-}
-
-type countingReader struct {
-	r io.Reader
-	p *Progress
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.AddBytes(int64(n))
-	return n, err
-}
-
 // pause keeps a wait that is ours, not the registry's, from counting as
 // a stall; resume starts the clock again.
 func (w *watchdog) pause()  { w.timer.Stop() }
 func (w *watchdog) resume() { w.timer.Reset(w.timeout) }
 
-func (w *watchdog) reader(r io.Reader) io.Reader { return &watchedReader{r: r, w: w} }
+// reader watches r: each byte that arrives puts off the stall and counts
+// as progress at once (p may be nil), so progress moves with the network,
+// not in whole pieces.
+func (w *watchdog) reader(r io.Reader, p *Progress) io.Reader {
+	return &watchedReader{r: r, w: w, p: p}
+}
 
 // explain turns the cancellation the watchdog caused into a stall error.
 func (w *watchdog) explain(err error) error {
@@ -608,12 +593,14 @@ func (w *watchdog) explain(err error) error {
 type watchedReader struct {
 	r io.Reader
 	w *watchdog
+	p *Progress
 }
 
-func (r *watchedReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
+func (r *watchedReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
 	if n > 0 {
 		r.w.timer.Reset(r.w.timeout)
+		r.p.AddBytes(int64(n))
 	}
 	return n, err
 }

@@ -115,7 +115,7 @@ func TestWatchdog(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	if b, err := io.ReadAll(w.reader(pr)); err != nil || len(b) != 10 {
+	if b, err := io.ReadAll(w.reader(pr, nil)); err != nil || len(b) != 10 {
 		t.Errorf("read %d, %v", len(b), err)
 	}
 	if w.ctx.Err() != nil {

@@ -81,6 +81,9 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
+	// Spread the connection budget over the blobs that run together: a
+	// model's shards get a stream each, a lone large blob gets them all.
+	connections := max(1, c.connections()/min(concurrency, len(jobs)))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := make([]Blob, len(jobs))
@@ -101,10 +104,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			defer wg.Done()
 			defer func() { <-sem }()
 			j := jobs[i]
-			// Spread the connection budget over the blobs that run
-			// together: a model's shards get a stream each, a lone large
-			// blob gets them all.
-			n, err := c.download(ctx, s, j, max(1, c.connections()/min(concurrency, len(jobs))))
+			n, err := c.download(ctx, s, j, connections)
 			if err != nil {
 				once.Do(func() {
 					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))

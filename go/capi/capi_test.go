@@ -365,20 +365,7 @@ func TestRegistryTimeout(t *testing.T) {
 	t.Parallel()
 	reg := testutil.NewRegistry(t)
 	testutil.PushImage(t, reg.Ref("app", ":v1"), image(t))
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	reg.Use(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if testutil.IsManifest(r) {
-				select {
-				case <-r.Context().Done():
-				case <-release:
-				}
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	reg.Use(testutil.HangManifests(t))
 	start := time.Now()
 	out := PullManifest(context.Background(), request(t, map[string]any{
 		"reference": reg.Ref("app", ":v1"), "env": tempEnv(t), "timeout_ms": 300,

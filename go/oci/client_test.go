@@ -700,20 +700,7 @@ func TestContextErrors(t *testing.T) {
 	t.Parallel()
 	reg := testutil.NewRegistry(t)
 	testutil.PushImage(t, reg.Ref("app", ":v1"), randomImage(t))
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	reg.Use(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if testutil.IsManifest(r) {
-				select {
-				case <-r.Context().Done():
-				case <-release:
-				}
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	reg.Use(testutil.HangManifests(t))
 	c := anonClient(t)
 	tctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -281,6 +281,25 @@ func Status(match func(*http.Request) bool, status int, code string, count *atom
 	}
 }
 
+// HangManifests holds every manifest request open until the client gives
+// up on it or the test ends; other requests pass through.
+func HangManifests(t testing.TB) Middleware {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if IsManifest(r) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // Serve answers blob GETs with body (and its true Content-Length); other
 // requests pass through.
 func Serve(body []byte) Middleware {

@@ -69,6 +69,25 @@ def partial_files(dest: Path) -> list[str]:
     return sorted(p.name for p in dest.parent.iterdir() if p.name.startswith(dest.name + "."))
 
 
+def wait_for_partial(dest: Path, at_least: int, timeout: float = 20) -> None:
+    """Wait until the partial file beside dest holds at_least bytes. It is
+    always a verified prefix: pieces are hashed and written in order."""
+    kept = dest.with_name(dest.name + ".incomplete")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (kept.stat().st_size if kept.exists() else 0) < at_least:
+        time.sleep(0.05)
+
+
+def settled_blob_bytes(proxy: FaultProxy) -> int:
+    """The proxy's blob byte count once it stops moving: its handlers of a
+    dead process's streams notice the closed sockets a little later."""
+    before, settle = -1, time.monotonic() + 5
+    while proxy.blob_bytes != before and time.monotonic() < settle:
+        before = proxy.blob_bytes
+        time.sleep(0.5)
+    return before
+
+
 @pytest.mark.parametrize("connections", [1, 4])
 def test_drop_at_90_percent_resumes_without_refetching(
     proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
@@ -336,15 +355,7 @@ def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
         text=True,
     )
     kept_path = dest.with_name("big.bin.incomplete")
-    deadline = time.monotonic() + 20
-
-    def verified_so_far() -> int:
-        # Chunks may arrive out of order, but they are hashed and written in
-        # order: the partial file is always a verified prefix.
-        return kept_path.stat().st_size if kept_path.exists() else 0
-
-    while time.monotonic() < deadline and verified_so_far() < 2 * MiB:
-        time.sleep(0.05)
+    wait_for_partial(dest, 2 * MiB)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
@@ -359,12 +370,7 @@ def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
     assert not dest.exists()
 
     proxy.rules.clear()
-    # The proxy's handlers of the dead process's streams notice the closed
-    # sockets a little later; let its count settle before measuring.
-    before, settle = -1, time.monotonic() + 5
-    while proxy.blob_bytes != before and time.monotonic() < settle:
-        before = proxy.blob_bytes
-        time.sleep(0.5)
+    before = settled_blob_bytes(proxy)
     OciGoClient(connections=1).pull_blob(ref(proxy), digest, dest, size=size)
     assert dest.read_bytes() == BIG
     assert proxy.blob_bytes - before == size - kept
@@ -385,9 +391,7 @@ def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (not kept_path.exists() or kept_path.stat().st_size < 4 * MiB):
-            time.sleep(0.05)
+        wait_for_partial(dest, 4 * MiB)
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -397,10 +401,7 @@ def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
     assert not dest.exists()
 
     proxy.rules.clear()
-    before, settle = -1, time.monotonic() + 5
-    while proxy.blob_bytes != before and time.monotonic() < settle:
-        before = proxy.blob_bytes
-        time.sleep(0.5)
+    before = settled_blob_bytes(proxy)
     OciGoClient(connections=connections, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
     assert dest.read_bytes() == BIG
     assert partial_files(dest) == []

@@ -66,14 +66,18 @@ def library_blob_pull(
     return m, result
 
 
+def _fresh_output(out: Path, name: str) -> tuple[Path, Path]:
+    """An empty output directory and the destination in it, dirty pages flushed."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.sync()
+    return out, out / name
+
+
 def big_blob_rss(reference: str, model: Model, *, env: dict[str, str], work_dir: Path) -> dict[str, Any]:
     """Peak RSS while the library pulls one big blob to disk (then verified)."""
     (blob,) = model.files
-    out = work_dir / "out-big-blob"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    dest = out / blob.name
-    os.sync()
+    out, dest = _fresh_output(work_dir / "out-big-blob", blob.name)
     try:
         m, result = library_blob_pull(reference, model, dest, env=env, work_dir=work_dir, label="big-blob")
         problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
@@ -108,11 +112,7 @@ def resume_after_drop(
     at 90 % of the blob; report the body bytes the proxy forwarded per blob byte."""
     (blob,) = model.files
     cut_at = int(blob.size * CUT_FRACTION)
-    out = work_dir / "out-resume"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    dest = out / blob.name
-    os.sync()
+    out, dest = _fresh_output(work_dir / "out-resume", blob.name)
     try:
         with DropProxy(registry_url, cut_at) as proxy:
             m, result = library_blob_pull(

@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: python bench/pull.py
 
 from bench import extras, model, peers
 from bench.measure import kill_all_running, run_measured
-from bench.model import GIB, MIB
+from bench.model import GIB, MIB, Model
 from bench.registries import Transport, start_transport
 from bench.report import RunResult, ToolResult, markdown_table, write_json
 from bench.verify import verify_outputs
@@ -253,6 +253,18 @@ def library_floor(job: peers.PullJob, env: dict[str, str]) -> float | None:
     return m.peak_rss_mib if m.ok else None
 
 
+def _push_single_blob(
+    http: Transport, repository: str, gib: float, cache: Path, work_dir: Path, then: str
+) -> tuple[str, Model, peers.PullJob]:
+    """Push one blob of gib GiB (for the extra measurements) and describe its pull."""
+    blob = model.build_single_blob(cache, _size(gib))
+    t0 = time.monotonic()
+    reference = model.push(http.registry, repository, TAG, blob)
+    log(f"pushed {reference} ({time.monotonic() - t0:.1f} s); {then}")
+    job = peers.PullJob(http, repository, TAG, blob, work_dir / "out", work_dir, cache / "bin")
+    return reference, blob, job
+
+
 def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
     started = time.monotonic()
     cache: Path = args.cache_dir
@@ -330,22 +342,18 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
 
     http = transports.get("http")
     if http is not None and args.big_blob_gib > 0:
-        blob = model.build_single_blob(cache, _size(args.big_blob_gib))
-        t0 = time.monotonic()
-        reference = model.push(http.registry, "bench/big", TAG, blob)
-        log(f"pushed {reference} ({time.monotonic() - t0:.1f} s); pulling it with oci-client")
-        job = peers.PullJob(http, "bench/big", TAG, blob, work_dir / "out", work_dir, cache / "bin")
+        reference, blob, job = _push_single_blob(
+            http, "bench/big", args.big_blob_gib, cache, work_dir, "pulling it with oci-client"
+        )
         doc["big_blob"] = extras.big_blob_rss(
             reference, blob, env=peers.base_environment(job), work_dir=work_dir
         )
         big = doc["big_blob"]
         log(f"  big blob: ok={big['ok']} {big['wall_s']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB")
     if http is not None and args.resume_gib > 0:
-        blob = model.build_single_blob(cache, _size(args.resume_gib))
-        t0 = time.monotonic()
-        reference = model.push(http.registry, "bench/resume", TAG, blob)
-        log(f"pushed {reference} ({time.monotonic() - t0:.1f} s); pulling it through the fault proxy")
-        job = peers.PullJob(http, "bench/resume", TAG, blob, work_dir / "out", work_dir, cache / "bin")
+        reference, blob, job = _push_single_blob(
+            http, "bench/resume", args.resume_gib, cache, work_dir, "pulling it through the fault proxy"
+        )
         doc["resume"] = extras.resume_after_drop(
             http.url, "bench/resume", TAG, blob, env=peers.base_environment(job), work_dir=work_dir
         )

@@ -176,61 +176,78 @@ def _timeout(total_bytes: int) -> float:
     return 60 + total_bytes / (16 * MIB)
 
 
-def measure_tool(tool: str, job: peers.PullJob, repeat: int) -> ToolResult:
-    total = job.model.total_size
-    result = ToolResult(tool, job.transport.name, total)
+def measure_tools(tools: list[str], job: peers.PullJob, repeat: int) -> list[ToolResult]:
+    """Measure every tool repeat times, in rounds: each round runs each tool once, and
+    round i starts i tools further along the list. The machine's speed drifts by 10-20 %
+    over minutes (see Reading the numbers), so a tool's runs are spread over the same
+    stretch of time as its peers', and no tool always runs right after the same one."""
+    results = [ToolResult(tool, job.transport.name, job.model.total_size) for tool in tools]
+    commands = {r.tool: _prepare(r, job) for r in results}
+    for i in range(repeat):
+        for k in range(len(results)):
+            result = results[(i + k) % len(results)]
+            command = commands[result.tool]
+            if command is not None and result.status == "ok":
+                _run_once(result, command, job, i)
+    return results
+
+
+def _prepare(result: ToolResult, job: peers.PullJob) -> peers.Command | None:
+    """The tool's command, or None with the row marked skipped or failed."""
     try:
-        command = peers.PEERS[tool](job)
+        command = peers.PEERS[result.tool](job)
     except peers.Skipped as exc:
         result.status, result.reason = "skipped", str(exc)
-        return result
+        return None
     except Exception as exc:  # a broken builder fails its row, not the benchmark
         result.status, result.reason = "failed", f"could not prepare: {exc!r}"[:300]
-        return result
+        return None
     result.command = command.argv if command.argv[0] != "sh" else ["sh", "-c", "<one curl per layer>"]
+    return command
+
+
+def _run_once(result: ToolResult, command: peers.Command, job: peers.PullJob, i: int) -> None:
+    """One timed, verified run of a tool, appended to its result; a failure ends its row."""
+    tool, total = result.tool, result.total_bytes
     env = peers.base_environment(job)
     env.update(command.env)
-    for i in range(repeat):
-        shutil.rmtree(job.out_dir, ignore_errors=True)
-        job.out_dir.mkdir(parents=True)
-        os.sync()  # earlier writes (pushes, deleted outputs) must not be flushed inside the timing
-        busy = wait_for_quiet()
-        label = f"{job.transport.name}-{tool}-{i}"
-        try:
-            m = run_measured(
-                command.argv,
-                env=env,
-                log_dir=job.work_dir / "logs" / label,
-                timeout=_timeout(total),
-                cwd=job.work_dir,
-            )
-            problems = verify_outputs(command.expected) if m.ok else []
-        except OSError as exc:
-            result.status, result.reason = "failed", f"could not run: {exc}"[:300]
-            return result
-        finally:
-            shutil.rmtree(job.out_dir, ignore_errors=True)
-        run = RunResult(
-            wall_s=m.wall_s,
-            peak_rss_mib=m.peak_rss_mib,
-            exit_code=m.exit_code,
-            verified=m.ok and not problems,
-            problems=problems,
-            output=(m.stdout.strip().splitlines() or [""])[-1][:500] if m.ok else m.failure(),
-            cpu_busy_before=busy,
+    shutil.rmtree(job.out_dir, ignore_errors=True)
+    job.out_dir.mkdir(parents=True)
+    os.sync()  # earlier writes (pushes, deleted outputs) must not be flushed inside the timing
+    busy = wait_for_quiet()
+    label = f"{job.transport.name}-{tool}-{i}"
+    try:
+        m = run_measured(
+            command.argv,
+            env=env,
+            log_dir=job.work_dir / "logs" / label,
+            timeout=_timeout(total),
+            cwd=job.work_dir,
         )
-        result.runs.append(run)
-        if not m.ok:
-            result.status, result.reason = "failed", m.failure()
-        elif problems:
-            result.status, result.reason = "failed", f"wrong output: {problems[0]}"
-        speed = total / MIB / m.wall_s
-        rss = m.peak_rss_mib
-        log(f"  {tool:16} {m.wall_s:7.2f} s {speed:7.0f} MiB/s  RSS {rss:6.0f} MiB  {result.status}")
-        if result.status == "failed":
-            log(f"    {result.reason}")
-            break
-    return result
+        problems = verify_outputs(command.expected) if m.ok else []
+    except OSError as exc:
+        result.status, result.reason = "failed", f"could not run: {exc}"[:300]
+        return
+    finally:
+        shutil.rmtree(job.out_dir, ignore_errors=True)
+    run = RunResult(
+        wall_s=m.wall_s,
+        peak_rss_mib=m.peak_rss_mib,
+        exit_code=m.exit_code,
+        verified=m.ok and not problems,
+        problems=problems,
+        output=(m.stdout.strip().splitlines() or [""])[-1][:500] if m.ok else m.failure(),
+        cpu_busy_before=busy,
+    )
+    result.runs.append(run)
+    if not m.ok:
+        result.status, result.reason = "failed", m.failure()
+    elif problems:
+        result.status, result.reason = "failed", f"wrong output: {problems[0]}"
+    speed = total / MIB / m.wall_s
+    log(f"  {tool:16} {m.wall_s:7.2f} s {speed:7.0f} MiB/s  RSS {m.peak_rss_mib:6.0f} MiB  {result.status}")
+    if result.status == "failed":
+        log(f"    {result.reason}")
 
 
 def python_floor(env: dict[str, str], work_dir: Path) -> dict[str, float | None]:
@@ -330,7 +347,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
             env = peers.base_environment(job)
             floors = python_floor(env, work_dir)
             floors["oci_client_loaded_rss_mib"] = library_floor(job, env)
-        results = [measure_tool(tool, job, args.repeat) for tool in args.tools]
+        results = measure_tools(list(args.tools), job, args.repeat)
         baseline = next((r.wall_s for r in results if r.tool == "curl"), None)
         doc["transports"][name] = {
             "registry": t.url,

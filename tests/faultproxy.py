@@ -7,6 +7,12 @@ body, throttle, flip one byte of the body, drop the connection after some
 bytes, or hide the Range header (a registry that ignores ranges). It counts
 the body bytes it forwards and logs every request, so tests can tell how much
 crossed the wire, and when.
+
+It can also play a registry that hands blobs to object storage: a ``redirect``
+rule answers with a 307 to ``/storage/<path>?X-Amz-Signature=sigN`` on the
+proxy itself, a fresh signature each time, and the proxy serves those paths
+from the upstream, refusing with 403 (as S3 does an expired URL) a signature
+used more than ``signature_uses`` times.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+EXPIRED = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
 
 HOP_BY_HOP = {
     "connection",
@@ -56,6 +64,7 @@ class Rule:
     strip_range: bool = False
     flip_byte_at: int | None = None
     truncate_at: int | None = None
+    redirect: bool = False  # answer with a 307 to a signed /storage/ URL
     times: int | None = None
     hits: int = 0
 
@@ -78,6 +87,8 @@ class FaultProxy:
         self.blob_bytes = 0  # the part of bytes_forwarded that was blob content
         self.requests: list[tuple[str, str]] = []
         self.log: list[Seen] = []
+        self.signature_uses: int | None = None  # None: signatures never expire
+        self._signatures: dict[str, int] = {}
         self._lock = threading.Lock()
         proxy = self
 
@@ -113,41 +124,69 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def _match(self, method: str, path: str, rng: str | None) -> Rule | None:
+    def _match(self, method: str, path: str, rng: str | None) -> tuple[Rule | None, Seen]:
+        seen = Seen(method, path, rng, time.monotonic())
         with self._lock:
             self.requests.append((method, path))
-            self.log.append(Seen(method, path, rng, time.monotonic()))
+            self.log.append(seen)
             for rule in self.rules:
                 if rule.matches(method, path):
                     rule.hits += 1
-                    return rule
-        return None
+                    return rule, seen
+        return None, seen
+
+    def _signed(self, path: str) -> str:
+        with self._lock:
+            sig = f"sig{len(self._signatures) + 1}"
+            self._signatures[sig] = 0
+        return f"http://{self.host}/storage{path.split('?', 1)[0]}?X-Amz-Signature={sig}"
+
+    def _signature_good(self, path: str) -> bool:
+        sig = parse_qs(urlsplit(path).query).get("X-Amz-Signature", [""])[0]
+        with self._lock:
+            if sig not in self._signatures:
+                return False
+            self._signatures[sig] += 1
+            return self.signature_uses is None or self._signatures[sig] <= self.signature_uses
+
+    def _answer(
+        self, h: BaseHTTPRequestHandler, seen: Seen, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        seen.status = status
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(body)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        rule = self._match(h.command, h.path, h.headers.get("Range"))
+        rule, seen = self._match(h.command, h.path, h.headers.get("Range"))
+        upstream_path = h.path
+        if h.path.startswith("/storage/"):
+            if not self._signature_good(h.path):
+                self._answer(h, seen, 403, {"Content-Type": "application/xml"}, EXPIRED)
+                return
+            upstream_path = urlsplit(h.path).path.removeprefix("/storage")
+        if rule and rule.redirect:
+            self._answer(h, seen, 307, {"Location": self._signed(h.path)}, b"")
+            return
         if rule and rule.stall and rule.stall_after is None:
             time.sleep(rule.stall)
         if rule and rule.status is not None:
             body = (
                 b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected"}]}' if rule.status == 429 else b""
             )
-            h.send_response(rule.status)
-            for k, v in rule.headers.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(body)))
-            h.send_header("Content-Type", "application/json")
-            h.end_headers()
-            if h.command != "HEAD":
-                h.wfile.write(body)
+            self._answer(h, seen, rule.status, {**rule.headers, "Content-Type": "application/json"}, body)
             return
         conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         if rule and rule.strip_range:
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}
-        conn.request(h.command, h.path, headers=headers)
+        conn.request(h.command, upstream_path, headers=headers)
         resp = conn.getresponse()
-        with self._lock:
-            self.log[-1].status = resp.status
+        seen.status = resp.status
         h.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_BY_HOP:

@@ -28,6 +28,7 @@ from oci_client import (
     InvalidArgumentError,
     NetworkError,
     NotFoundError,
+    OciError,
     OciGoClient,
     OperationTimeoutError,
     RateLimitedError,
@@ -117,6 +118,68 @@ def test_registry_ignoring_range_starts_over_and_is_still_verified(
     assert dest.read_bytes() == BIG
     statuses = [s.status for s in blob_gets(proxy)]
     assert 206 not in statuses and statuses.count(200) >= 2
+
+
+def storage_gets(proxy: FaultProxy) -> list[Any]:
+    return [s for s in proxy.log if s.method == "GET" and s.path.startswith("/storage/")]
+
+
+def registry_blob_gets(proxy: FaultProxy) -> list[Any]:
+    return [s for s in proxy.log if s.method == "GET" and s.path.startswith("/v2/") and "/blobs/" in s.path]
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_redirected_blob_is_fetched_from_the_learned_url(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
+) -> None:
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"^/v2/.*/blobs/", method="GET", redirect=True))
+    # The stream breaks once, so both modes make several requests.
+    proxy.add(Rule(path=r"^/storage/", truncate_at=3 * MiB, times=1))
+    dest = tmp_path / "big.bin"
+    OciGoClient(connections=connections, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    # One trip through the registry; every later request (the chunks, the
+    # resume) went straight to the signed storage URL it redirected to.
+    assert len(registry_blob_gets(proxy)) == 1
+    stored = storage_gets(proxy)
+    assert len(stored) == (2 if connections == 1 else size // (4 * MiB) + 1)
+    assert {s.status for s in stored} <= {200, 206}
+    assert all("X-Amz-Signature=sig1" in s.path for s in stored)
+
+
+def test_expired_signed_url_goes_back_to_the_registry(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.signature_uses = 2
+    proxy.add(Rule(path=r"^/v2/.*/blobs/", method="GET", redirect=True))
+    dest = tmp_path / "big.bin"
+    OciGoClient(connections=2, chunk_size=2 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    refused = [s for s in storage_gets(proxy) if s.status == 403]
+    registry = len(registry_blob_gets(proxy))
+    assert refused, "no signature expired: the test proves nothing"
+    # Each expiry costs at most one registry request per connection, and
+    # the learned URLs still saved most of them.
+    assert registry <= 1 + 2 * len(refused)
+    assert registry < size // (2 * MiB)
+
+
+def test_refused_signed_url_is_a_typed_error_without_the_signature(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    proxy.signature_uses = 0
+    proxy.add(Rule(path=r"^/v2/.*/blobs/", method="GET", redirect=True))
+    dest = tmp_path / "big.bin"
+    with pytest.raises(OciError) as exc:
+        OciGoClient(connections=4, chunk_size=4 * MiB).pull_blob(ref(proxy), digest, dest, size=size)
+    assert exc.value.status == 403
+    assert "sig1" not in str(exc.value) and "sig1" not in repr(exc.value)
+    assert not dest.exists()
+    # Nothing was learned from a URL that never answered: no loop.
+    assert len(registry_blob_gets(proxy)) == 1
 
 
 def test_corrupt_byte_fails_and_keeps_nothing(

@@ -95,7 +95,7 @@ var ErrStalled = errors.New("stream stalled")
 // blob or stays as it was; on failure the partial data is kept beside it
 // for the next call, unless the data itself proved wrong.
 func Download(ctx context.Context, client *http.Client, url string, d Digest, dest string, o Options) (int64, error) {
-	j := &job{client: client, url: url, d: d, dest: dest, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
+	j := &job{client: client, src: &source{registry: url}, d: d, dest: dest, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
 	if o.Size > 0 {
 		j.size = o.Size
 	}
@@ -143,7 +143,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 
 type job struct {
 	client *http.Client
-	url    string
+	src    *source
 	d      Digest
 	dest   string
 	o      Options
@@ -321,10 +321,26 @@ func (j *job) fetch(ctx context.Context) error {
 
 // request sends a GET for [from, to] (to < 0: to the end), with a watchdog
 // that cancels it when no byte arrives for ReadTimeout. The returned
-// stop function must be called when the body is done.
+// stop function must be called when the body is done. It goes where the
+// download's source says, and back to the registry once when a learned URL
+// has expired.
 func (j *job) request(ctx context.Context, from, to int64) (*http.Response, *watchdog, error) {
+	u, learned := j.src.url()
+	resp, wd, err := j.get(ctx, u, from, to)
+	if err != nil && learned && ctx.Err() == nil && j.src.failed(u, err) {
+		u = j.src.registry
+		resp, wd, err = j.get(ctx, u, from, to)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	j.src.answered(u, resp.Request.URL.String())
+	return resp, wd, nil
+}
+
+func (j *job) get(ctx context.Context, url string, from, to int64) (*http.Response, *watchdog, error) {
 	wd := newWatchdog(ctx, j.o.ReadTimeout)
-	req, err := http.NewRequestWithContext(wd.ctx, http.MethodGet, j.url, nil)
+	req, err := http.NewRequestWithContext(wd.ctx, http.MethodGet, url, nil)
 	if err != nil {
 		wd.stop()
 		return nil, nil, err

@@ -30,6 +30,7 @@ type seen struct {
 	Method string
 	Range  string
 	Auth   string
+	Query  string
 }
 
 // blobServer serves data with Range support (http.ServeContent) and lets
@@ -68,7 +69,7 @@ func (s *blobServer) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.active.Add(-1)
 	s.mu.Lock()
 	n := len(s.reqs)
-	s.reqs = append(s.reqs, seen{Method: r.Method, Range: r.Header.Get("Range"), Auth: r.Header.Get("Authorization")})
+	s.reqs = append(s.reqs, seen{Method: r.Method, Range: r.Header.Get("Range"), Auth: r.Header.Get("Authorization"), Query: r.URL.RawQuery})
 	s.mu.Unlock()
 	if s.fault != nil && s.fault(w, r, n) {
 		return

@@ -471,6 +471,46 @@ def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
     assert proxy.blob_bytes - before == size - kept
 
 
+FSIZE_SCRIPT = """
+import resource, signal, sys
+from oci_client import LocalFileError, OciGoClient
+ref, digest, size, dest, limit, direct = sys.argv[1:]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.RLIM_INFINITY))
+try:
+    OciGoClient(direct_io=direct == "1").pull_blob(ref, digest, dest, size=int(size))
+except LocalFileError as exc:
+    print(exc.code, exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_a_full_disk_is_a_local_file_error_and_the_next_pull_continues(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, direct_io: bool
+) -> None:
+    # A file size limit stands in for a full disk: the write that crosses it
+    # fails, as one would with ENOSPC, wherever the writer is in the blob.
+    digest, size = big(artifact)
+    dest = tmp_path / "big.bin"
+    limit = 10 * MiB
+    argv = [sys.executable, "-c", FSIZE_SCRIPT, ref(proxy), digest, str(size), str(dest), str(limit)]
+    r = subprocess.run([*argv, "1" if direct_io else "0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stdout.startswith("IO ") and str(dest) + ".incomplete" in r.stdout, r.stdout
+    assert not dest.exists()
+    kept_path = dest.with_name("big.bin.incomplete")
+    kept = kept_path.stat().st_size
+    assert 0 < kept <= limit
+    assert kept_path.read_bytes() == BIG[:kept], "the partial file is not a prefix of the blob"
+
+    before = settled_blob_bytes(proxy)
+    OciGoClient(direct_io=direct_io).pull_blob(ref(proxy), digest, dest, size=size)
+    assert dest.read_bytes() == BIG
+    assert partial_files(dest) == []
+    assert proxy.blob_bytes - before == size - kept
+
+
 def test_a_network_error_still_ends_in_the_typed_error(tmp_path: Path) -> None:
     import socket
 

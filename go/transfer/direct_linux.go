@@ -23,10 +23,11 @@ func openDirect(f *os.File) *os.File {
 	}
 	// Through /proc the new descriptor is certainly the same (locked)
 	// file, whatever has happened to its name since; the name is the
-	// fallback where /proc is not mounted.
+	// fallback where /proc is not mounted. Either way it carries f's name,
+	// which is what a failed write's error must show.
 	for _, path := range []string{"/proc/self/fd/" + strconv.Itoa(int(f.Fd())), f.Name()} {
-		if d, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
-			return d
+		if fd, err := unix.Open(path, unix.O_WRONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0); err == nil {
+			return os.NewFile(uintptr(fd), f.Name())
 		}
 	}
 	return nil

@@ -134,6 +134,9 @@ func TestSinkMixesDirectAndBufferedPieces(t *testing.T) {
 	const n = 3*directAlign + 100
 	pool := newPieces(4 * directAlign)
 	s := newSink(f, 0, pool, true)
+	if s.direct == nil || s.direct.Name() != f.Name() {
+		t.Fatalf("the O_DIRECT file is %v, want one named %s (a failed write's error shows it)", s.direct, f.Name())
+	}
 	data := randomBytes(t, 7*n)
 	for off := 0; off < len(data); off += n {
 		p := pool.get(int64(off), n)

@@ -17,8 +17,9 @@ type span struct{ start, end int64 } // [start, end)
 // ahead of the hashed prefix wait in memory, and no connection reads past
 // valid + Connections x ChunkSize: that bounds the memory whatever the
 // blob size, and nothing is read back from disk. The sink writes in order,
-// so the file is always a good prefix. A registry that ignores Range gets
-// one ordinary stream instead.
+// so the file is always a good prefix. Each connection asks for its next
+// span while it receives the current one (see sentAhead). A registry that
+// ignores Range gets one ordinary stream instead.
 func (j *job) chunked(ctx context.Context) error {
 	var spans []span
 	for s := j.valid; s < j.size; s += j.o.ChunkSize {
@@ -55,12 +56,29 @@ func (j *job) chunked(ctx context.Context) error {
 	work := func(idx int, resp *http.Response, wd *watchdog) {
 		defer wg.Done()
 		for idx < len(spans) {
-			if err := j.fetchSpan(gctx, spans[idx], resp, wd, win, arrived); err != nil {
+			// Ask ahead only once this span may be received, so at most
+			// one span per connection waits beyond the window.
+			sp := spans[idx]
+			if err := win.wait(gctx, sp.start+min(int64(j.pool.size), sp.end-sp.start)); err != nil {
+				if resp != nil {
+					resp.Body.Close()
+					wd.stop()
+				}
 				cancel(err)
 				return
 			}
-			resp, wd = nil, nil
-			idx = int(next.Add(1) - 1)
+			var ahead *sentAhead
+			following := int(next.Add(1) - 1)
+			if following < len(spans) {
+				ahead = j.sendAhead(gctx, spans[following])
+			}
+			if err := j.fetchSpan(gctx, spans[idx], resp, wd, win, arrived); err != nil {
+				ahead.discard()
+				cancel(err)
+				return
+			}
+			idx = following
+			resp, wd = ahead.take()
 		}
 	}
 	wg.Add(1)
@@ -112,6 +130,7 @@ func (j *job) sequence(ctx context.Context, arrived <-chan *piece, win *window) 
 func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *watchdog, win *window, arrived chan<- *piece) (err error) {
 	var body io.Reader
 	if resp != nil {
+		wd.resume()
 		body = wd.reader(resp.Body, j.prog)
 	}
 	defer func() {
@@ -181,6 +200,51 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 		}
 	}
 	return nil
+}
+
+// sentAhead is the request for a connection's next span, sent while the
+// current one is received: its round trip (and the registry's time to
+// answer) overlaps that body instead of leaving the connection idle after
+// it, which on a link with a 50 ms round trip and 8 MiB chunks at 50 MB/s
+// would be a quarter of the time. The connection pool opens a second
+// connection for it; what the registry sends before its turn waits in the
+// socket, held back by TCP flow control, not in our memory.
+type sentAhead struct {
+	done chan struct{}
+	resp *http.Response
+	wd   *watchdog
+}
+
+func (j *job) sendAhead(ctx context.Context, sp span) *sentAhead {
+	a := &sentAhead{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		resp, wd, err := j.rangeRequest(ctx, sp.start, sp.end-1)
+		if err != nil {
+			return // the span's own fetch asks again, retrying as it does
+		}
+		wd.pause() // unread until its turn, which is not a stalled registry
+		a.resp, a.wd = resp, wd
+	}()
+	return a
+}
+
+// take waits for the request and hands over its response: nil when there
+// is none or it failed.
+func (a *sentAhead) take() (*http.Response, *watchdog) {
+	if a == nil {
+		return nil, nil
+	}
+	<-a.done
+	return a.resp, a.wd
+}
+
+// discard closes a response no one will read.
+func (a *sentAhead) discard() {
+	if resp, wd := a.take(); resp != nil {
+		resp.Body.Close()
+		wd.stop()
+	}
 }
 
 // rangeRequest asks for [from, to] and insists on a 206 starting at from.

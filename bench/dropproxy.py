@@ -1,5 +1,7 @@
 """A reverse proxy (127.0.0.1, plain HTTP) that drops the connection once, at a given byte
-offset of a blob, and counts every body byte it forwards.
+offset of a blob, and counts every body byte it forwards. It can also hold each blob request
+for a while before answering it (the round trip and answer time of a registry far away) and
+send each blob response no faster than a given rate (a CDN's per-connection speed).
 
 The offset is in blob coordinates: the response whose range covers it (``206`` with
 ``Content-Range``, or a whole ``200``) is cut there, whether the client fetches the blob in
@@ -13,6 +15,7 @@ import http.client
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -56,14 +59,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 class DropProxy:
     """Forward to ``upstream`` (``http://host:port``); cut the response carrying byte
-    ``cut_at`` of any blob GET, once. Use as a context manager."""
+    ``cut_at`` of any blob GET, once (None: never); answer each blob GET ``delay`` seconds
+    late and at most ``rate`` bytes per second (None: as fast as it can). Use as a context
+    manager."""
 
-    def __init__(self, upstream: str, cut_at: int) -> None:
+    def __init__(
+        self, upstream: str, cut_at: int | None, *, delay: float = 0.0, rate: float | None = None
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
         self.upstream = (parts.hostname, parts.port)
         self.cut_at = cut_at
+        self.delay = delay
+        self.rate = rate
         self.cuts = 0
         self.bytes_forwarded = 0
         self.log: list[Forwarded] = []
@@ -89,7 +98,7 @@ class DropProxy:
 
     def _claim_cut(self, method: str, path: str, start: int, length: int) -> int | None:
         """Bytes of this body to send before cutting, if this response is the one to cut."""
-        if method != "GET" or "/blobs/" not in path:
+        if method != "GET" or "/blobs/" not in path or self.cut_at is None:
             return None
         with self._lock:
             if self.cuts == 0 and start <= self.cut_at < start + length:
@@ -101,6 +110,8 @@ class DropProxy:
         record = Forwarded(h.command, h.path, h.headers.get("Range"))
         with self._lock:
             self.log.append(record)
+        if self.delay and h.command == "GET" and "/blobs/" in h.path:
+            time.sleep(self.delay)
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:
             headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -119,7 +130,13 @@ class DropProxy:
             length = int(resp.getheader("Content-Length") or 0)
             cut = self._claim_cut(h.command, h.path, start, length) if resp.status in (200, 206) else None
             sent = 0
+            started = time.monotonic()
+            paced = self.rate is not None and "/blobs/" in h.path
             while chunk := resp.read(_PIECE):
+                if paced and self.rate is not None:
+                    ahead = sent / self.rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if cut is not None and sent + len(chunk) > cut:
                     chunk = chunk[: cut - sent]
                     h.wfile.write(chunk)

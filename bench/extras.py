@@ -1,5 +1,6 @@
-"""The two extra measurements: the library's peak RSS on one big blob, and how many bytes
-cross the wire again when a blob download is cut at 90 % (resume after a dropped connection)."""
+"""The extra measurements: the library's peak RSS on one big blob, how many bytes cross the
+wire again when a blob download is cut at 90 % (resume after a dropped connection), and how
+much of a far registry's request latency a chunked pull hides."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from .measure import Measurement, run_measured
 from .model import MIB, Model
 from .verify import verify_outputs
 
-__all__ = ["big_blob_rss", "library_blob_pull", "resume_after_drop"]
+__all__ = ["big_blob_rss", "latency_hidden", "library_blob_pull", "resume_after_drop"]
 
 RSS_TARGET_MB = 100  # decimal megabytes, as the project states it
 RESUME_TARGET_RATIO = 1.2
 CUT_FRACTION = 0.9
+LIBRARY_CONNECTIONS = 4  # OciGoClient's default connections per blob
+LATENCY_RATE = 50e6  # bytes/s per connection in the latency measurement: a CDN edge's pace
 
 
 def _timeout(size: int) -> float:
@@ -149,4 +152,59 @@ def resume_after_drop(
         "wall_s": m.wall_s,
         "peak_rss_mib": m.peak_rss_mib,
         "blob_requests": blob_requests[:50],
+    }
+
+
+def latency_hidden(
+    registry_url: str,
+    repository: str,
+    tag: str,
+    model: Model,
+    *,
+    latency_s: float,
+    env: dict[str, str],
+    work_dir: Path,
+) -> dict[str, Any]:
+    """Pull the model's single blob (in ranged chunks, the library's defaults) through a proxy
+    that sends each response at LATENCY_RATE and answers each blob request at once, then
+    through one that answers latency_s late. The extra time, set against what its requests
+    would idle if each connection waited out every one in turn, is the share of the latency
+    the pull hides."""
+    (blob,) = model.files
+    runs: dict[str, dict[str, Any]] = {}
+    for name, delay in (("prompt", 0.0), ("late", latency_s)):
+        out, dest = _fresh_output(work_dir / "out-latency", blob.name)
+        try:
+            with DropProxy(registry_url, None, delay=delay, rate=LATENCY_RATE) as proxy:
+                m, result = library_blob_pull(
+                    f"{proxy.host}/{repository}:{tag}",
+                    model,
+                    dest,
+                    env=env,
+                    work_dir=work_dir,
+                    label=f"latency-{name}",
+                )
+                requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
+            problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        ok = bool(result.get("ok")) and m.ok and not problems
+        runs[name] = {
+            "ok": ok,
+            "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
+            "wall_s": m.wall_s,
+            "blob_requests": requests,
+        }
+    ok = all(r["ok"] for r in runs.values())
+    serial = runs["late"]["blob_requests"] / LIBRARY_CONNECTIONS * latency_s
+    extra = runs["late"]["wall_s"] - runs["prompt"]["wall_s"]
+    return {
+        "blob_bytes": blob.size,
+        "latency_s": latency_s,
+        "rate_per_connection": LATENCY_RATE,
+        "ok": ok,
+        "runs": runs,
+        "extra_s": extra,
+        "serial_wait_s": serial,
+        "hidden_share": 1 - extra / serial if ok and serial > 0 else None,
     }

@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="size of the blob cut at 90%% for the resume measurement, 0 to skip (default 1; --quick: 0.25)",
     )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=30.0,
+        help="request latency the resume blob is also pulled with, 0 to skip (default 30)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 256 MiB model, no big blob")
     p.add_argument(
         "--cache-dir",
@@ -377,6 +383,19 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
         res = doc["resume"]
         state = "ok" if res["ok"] else f"failed: {res['error']}"
         log(f"  resume: {state}; forwarded {res['ratio']:.3f} x the blob, {res['cuts_injected']} cut")
+        if args.latency_ms > 0:
+            doc["latency"] = extras.latency_hidden(
+                http.url,
+                "bench/resume",
+                TAG,
+                blob,
+                latency_s=args.latency_ms / 1000,
+                env=peers.base_environment(job),
+                work_dir=work_dir,
+            )
+            lat = doc["latency"]
+            extra, serial = lat["extra_s"], lat["serial_wait_s"]
+            log(f"  latency: ok={lat['ok']}; {extra:.2f} s more, {serial:.2f} s if waited out in turn")
     doc["total_runtime_s"] = time.monotonic() - started
     return doc
 
@@ -428,6 +447,22 @@ def render(doc: dict[str, Any]) -> str:
             f"{res['ratio']:.3f} x the blob, target < "
             f"{res['target_ratio']}: {'met' if res['meets_target'] else 'NOT met'}; {state}."
         )
+    lat = doc.get("latency")
+    if lat:
+        runs = lat["runs"]
+        if lat["ok"]:
+            out.append(
+                f"Latency ({lat['blob_bytes'] / GIB:.2f} GiB blob in {runs['late']['blob_requests']} ranged "
+                f"requests at {lat['rate_per_connection'] / 1e6:.0f} MB/s each, answered "
+                f"{lat['latency_s'] * 1000:.0f} ms late): "
+                f"{runs['late']['wall_s']:.2f} s against {runs['prompt']['wall_s']:.2f} s answered at once, "
+                f"{lat['extra_s']:.2f} s more where waiting out each request in turn on "
+                f"{extras.LIBRARY_CONNECTIONS} connections would cost {lat['serial_wait_s']:.2f} s: "
+                f"{lat['hidden_share']:.0%} of it hidden."
+            )
+        else:
+            errors = "; ".join(f"{k}: {r['error']}" for k, r in runs.items() if not r["ok"])
+            out.append(f"Latency: FAILED ({errors}).")
     out.append(f"\nTotal runtime {doc['total_runtime_s']:.0f} s.")
     machine = doc["machine"]
     samples = [machine["cpu_busy_before_start"]] + [

@@ -36,8 +36,10 @@ const DefaultConnections = 4
 type Options struct {
 	// Size is the expected size (<= 0: unknown until the registry says).
 	Size int64
-	// Connections is how many ranged requests may fetch one large blob at
-	// once. Default DefaultConnections; 1 disables chunking.
+	// Connections is how many ranged streams may fetch one large blob at
+	// once; each also keeps the request for its next chunk open ahead, so
+	// up to twice as many requests are open. Default DefaultConnections; 1
+	// disables chunking.
 	Connections int
 	// ChunkSize is the span of one ranged request. Default 8 MiB. Chunks
 	// that arrive ahead of the hashed prefix wait in memory, so a chunked

@@ -112,9 +112,11 @@ class OciGoClient:
         retries: tries per request (408, 429, 5xx, connection errors;
             Retry-After honoured up to a minute), and resume attempts
             without progress per broken blob stream (default 5).
-        connections: ranged connections for one large blob (default 4; 1
-            turns chunking off). ``pull_blobs`` spreads this budget over the
-            blobs it fetches together.
+        connections: ranged streams for one large blob (default 4; 1
+            turns chunking off). Each also keeps the request for its next
+            chunk open ahead, so up to twice as many requests (and
+            connections) are open. ``pull_blobs`` spreads this budget over
+            the blobs it fetches together.
         chunk_size: bytes per ranged request (default 8 MiB). Chunks that
             arrive ahead of the verified prefix wait in memory, so one blob
             holds up to ``connections * chunk_size`` bytes.

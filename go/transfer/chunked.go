@@ -81,14 +81,20 @@ func (j *job) chunked(ctx context.Context) error {
 			resp, wd = ahead.take()
 		}
 	}
-	wg.Add(1)
-	go work(0, resp, wd)
+	// Every connection's first span is handed out before any asks ahead:
+	// connection i starts on span i, and the spans asked for ahead follow
+	// them, so none starts beyond the window while one inside waits.
+	first := []int{0}
 	for w := 1; w < j.o.Connections; w++ {
 		idx := int(next.Add(1) - 1)
 		if idx >= len(spans) {
 			break
 		}
-		wg.Add(1)
+		first = append(first, idx)
+	}
+	wg.Add(len(first))
+	go work(0, resp, wd)
+	for _, idx := range first[1:] {
 		go work(idx, nil, nil)
 	}
 

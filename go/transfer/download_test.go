@@ -996,12 +996,12 @@ func TestChunkedCancelKeepsHashedPrefix(t *testing.T) {
 	}()
 	// Every chunk before the stalled one is written; those after it wait in
 	// memory, no further ahead than the window of Connections chunks, and
-	// count as progress as they arrive.
+	// count as progress as they arrive. One of them may stay unread: the
+	// stalled connection may be the one that asked for it ahead.
 	window := int64(4*chunk + 1000 + (o.Connections-1)*chunk)
-	waitFor(t, "the window to fill", func() bool { return p.Snapshot().BytesDone == window })
-	time.Sleep(100 * time.Millisecond)
-	if got := p.Snapshot().BytesDone; got != window {
-		t.Errorf("%d bytes received past a stalled chunk, want %d (the window)", got, window)
+	got := settledProgress(t, p)
+	if got != window && got != window-chunk {
+		t.Errorf("%d bytes received past a stalled chunk, want %d (the window) or one chunk less", got, window)
 	}
 	// The registry may also have sent the span each connection asked for
 	// ahead: that waits in the socket, unread.

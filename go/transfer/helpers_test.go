@@ -329,6 +329,20 @@ func wantPrefixKept(t *testing.T, dest string, data []byte) int64 {
 }
 
 // waitFor polls cond until it holds or the test's patience runs out.
+// settledProgress waits until p's byte count has not moved for 300 ms,
+// and returns it.
+func settledProgress(t *testing.T, p *transfer.Progress) int64 {
+	t.Helper()
+	last, since := p.Snapshot().BytesDone, time.Now()
+	waitFor(t, "progress to settle", func() bool {
+		if now := p.Snapshot().BytesDone; now != last {
+			last, since = now, time.Now()
+		}
+		return last > 0 && time.Since(since) >= 300*time.Millisecond
+	})
+	return last
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -396,7 +396,7 @@ import sys, time
 from oci_client import OciGoClient, _native
 ref, digest, size, dest, conns = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 try:
-    OciGoClient(connections=conns, chunk_size=4 * 1024 * 1024).pull_blob(ref, digest, dest, size=size)
+    OciGoClient(connections=conns, chunk_size=int(sys.argv[6])).pull_blob(ref, digest, dest, size=size)
     print("finished", flush=True)
 except KeyboardInterrupt:
     print("interrupted, calls in Go:", _native.in_flight(), flush=True)
@@ -409,10 +409,13 @@ def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
     proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
 ) -> None:
     digest, size = big(artifact)
-    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 2) * MiB))
+    # Each response is throttled; with several connections, 1 MiB chunks make
+    # the verified prefix grow steadily instead of all chunks ending together.
+    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 1) * MiB))
     dest = tmp_path / "big.bin"
+    argv = [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)],
+        [*argv, str(4 * MiB if connections == 1 else MiB)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -445,11 +448,12 @@ def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
 ) -> None:
     # SIGKILL: no cancellation, no clean-up, whatever the writer had done.
     digest, size = big(artifact)
-    proxy.add(Rule(path=r"/blobs/", throttle=4 * MiB))
+    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 1) * MiB))
     dest = tmp_path / "big.bin"
     kept_path = dest.with_name("big.bin.incomplete")
+    argv = [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)],
+        [*argv, str(4 * MiB if connections == 1 else MiB)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

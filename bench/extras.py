@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,30 +70,46 @@ def library_blob_pull(
     return m, result
 
 
-def _fresh_output(out: Path, name: str) -> tuple[Path, Path]:
-    """An empty output directory and the destination in it, dirty pages flushed."""
+@dataclass
+class _VerifiedPull:
+    m: Measurement
+    result: dict[str, Any]  # the puller's JSON line
+    ok: bool  # pulled, exited cleanly, and the file matches its digest
+    error: str | None
+
+
+def _verified_pull(
+    reference: str, model: Model, *, env: dict[str, str], work_dir: Path, label: str
+) -> _VerifiedPull:
+    """library_blob_pull into an empty directory (dirty pages flushed first), the file then
+    hashed in full and removed."""
+    (blob,) = model.files
+    out = work_dir / f"out-{label}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     os.sync()
-    return out, out / name
+    dest = out / blob.name
+    try:
+        m, result = library_blob_pull(reference, model, dest, env=env, work_dir=work_dir, label=label)
+        problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    ok = bool(result.get("ok")) and m.ok and not problems
+    error = None if ok else (result.get("error") or "; ".join(problems) or m.failure())
+    return _VerifiedPull(m, result, ok, error)
 
 
 def big_blob_rss(reference: str, model: Model, *, env: dict[str, str], work_dir: Path) -> dict[str, Any]:
     """Peak RSS while the library pulls one big blob to disk (then verified)."""
     (blob,) = model.files
-    out, dest = _fresh_output(work_dir / "out-big-blob", blob.name)
-    try:
-        m, result = library_blob_pull(reference, model, dest, env=env, work_dir=work_dir, label="big-blob")
-        problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    ok = bool(result.get("ok")) and m.ok and not problems
+    pull = _verified_pull(reference, model, env=env, work_dir=work_dir, label="big-blob")
+    m, ok = pull.m, pull.ok
     return {
         "blob_bytes": blob.size,
         "ok": ok,
         "verified": ok,
-        "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
-        "message": result.get("message"),
+        "error": pull.error,
+        "message": pull.result.get("message"),
         "wall_s": m.wall_s,
         "mib_per_s": blob.size / MIB / m.wall_s if ok else None,
         "peak_rss_mib": m.peak_rss_mib,
@@ -115,28 +132,18 @@ def resume_after_drop(
     at 90 % of the blob; report the body bytes the proxy forwarded per blob byte."""
     (blob,) = model.files
     cut_at = int(blob.size * CUT_FRACTION)
-    out, dest = _fresh_output(work_dir / "out-resume", blob.name)
-    try:
-        with DropProxy(registry_url, cut_at) as proxy:
-            m, result = library_blob_pull(
-                f"{proxy.host}/{repository}:{tag}",
-                model,
-                dest,
-                env=env,
-                work_dir=work_dir,
-                label="resume",
-            )
-            forwarded = proxy.bytes_forwarded
-            cuts = proxy.cuts
-            blob_requests = [
-                f"{r.method} {r.range or 'whole'} -> {r.status}, {r.body_bytes} B{' (cut)' if r.cut else ''}"
-                for r in proxy.log
-                if "/blobs/" in r.path
-            ]
-        problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    ok = bool(result.get("ok")) and m.ok and not problems
+    with DropProxy(registry_url, cut_at) as proxy:
+        pull = _verified_pull(
+            f"{proxy.host}/{repository}:{tag}", model, env=env, work_dir=work_dir, label="resume"
+        )
+        forwarded = proxy.bytes_forwarded
+        cuts = proxy.cuts
+        blob_requests = [
+            f"{r.method} {r.range or 'whole'} -> {r.status}, {r.body_bytes} B{' (cut)' if r.cut else ''}"
+            for r in proxy.log
+            if "/blobs/" in r.path
+        ]
+    m, ok = pull.m, pull.ok
     ratio = forwarded / blob.size
     return {
         "blob_bytes": blob.size,
@@ -146,8 +153,8 @@ def resume_after_drop(
         "ratio": ratio,
         "target_ratio": RESUME_TARGET_RATIO,
         "ok": ok,
-        "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
-        "message": None if ok else result.get("message"),
+        "error": pull.error,
+        "message": None if ok else pull.result.get("message"),
         "meets_target": ok and cuts == 1 and ratio < RESUME_TARGET_RATIO,
         "wall_s": m.wall_s,
         "peak_rss_mib": m.peak_rss_mib,
@@ -173,28 +180,12 @@ def latency_hidden(
     (blob,) = model.files
     runs: dict[str, dict[str, Any]] = {}
     for name, delay in (("prompt", 0.0), ("late", latency_s)):
-        out, dest = _fresh_output(work_dir / "out-latency", blob.name)
-        try:
-            with DropProxy(registry_url, None, delay=delay, rate=LATENCY_RATE) as proxy:
-                m, result = library_blob_pull(
-                    f"{proxy.host}/{repository}:{tag}",
-                    model,
-                    dest,
-                    env=env,
-                    work_dir=work_dir,
-                    label=f"latency-{name}",
-                )
-                requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
-            problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
-        ok = bool(result.get("ok")) and m.ok and not problems
-        runs[name] = {
-            "ok": ok,
-            "error": None if ok else (result.get("error") or "; ".join(problems) or m.failure()),
-            "wall_s": m.wall_s,
-            "blob_requests": requests,
-        }
+        with DropProxy(registry_url, None, delay=delay, rate=LATENCY_RATE) as proxy:
+            pull = _verified_pull(
+                f"{proxy.host}/{repository}:{tag}", model, env=env, work_dir=work_dir, label=f"latency-{name}"
+            )
+            requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
+        runs[name] = {"ok": pull.ok, "error": pull.error, "wall_s": pull.m.wall_s, "blob_requests": requests}
     ok = all(r["ok"] for r in runs.values())
     serial = runs["late"]["blob_requests"] / LIBRARY_CONNECTIONS * latency_s
     extra = runs["late"]["wall_s"] - runs["prompt"]["wall_s"]

@@ -404,22 +404,26 @@ except KeyboardInterrupt:
 """
 
 
+def start_slow_pull(
+    proxy: FaultProxy, artifact: PushedArtifact, dest: Path, connections: int, **popen: Any
+) -> subprocess.Popen[str]:
+    """Start SIGINT_SCRIPT pulling the big blob through the proxy, each response throttled.
+    With several connections, 1 MiB chunks make the verified prefix grow steadily instead of
+    all chunks ending together."""
+    digest, size = big(artifact)
+    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 1) * MiB))
+    chunk = 4 * MiB if connections == 1 else MiB
+    argv = [SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections), str(chunk)]
+    return subprocess.Popen([sys.executable, "-c", *argv], text=True, **popen)
+
+
 @pytest.mark.parametrize("connections", [1, 4])
 def test_ctrl_c_cancels_keeps_the_partial_and_resumes(
     proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, connections: int
 ) -> None:
     digest, size = big(artifact)
-    # Each response is throttled; with several connections, 1 MiB chunks make
-    # the verified prefix grow steadily instead of all chunks ending together.
-    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 1) * MiB))
     dest = tmp_path / "big.bin"
-    argv = [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)]
-    proc = subprocess.Popen(
-        [*argv, str(4 * MiB if connections == 1 else MiB)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_slow_pull(proxy, artifact, dest, connections, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     kept_path = dest.with_name("big.bin.incomplete")
     wait_for_partial(dest, 2 * MiB)
     sent = time.monotonic()
@@ -448,15 +452,10 @@ def test_a_killed_process_leaves_a_partial_the_next_pull_continues(
 ) -> None:
     # SIGKILL: no cancellation, no clean-up, whatever the writer had done.
     digest, size = big(artifact)
-    proxy.add(Rule(path=r"/blobs/", throttle=(4 if connections == 1 else 1) * MiB))
     dest = tmp_path / "big.bin"
     kept_path = dest.with_name("big.bin.incomplete")
-    argv = [sys.executable, "-c", SIGINT_SCRIPT, ref(proxy), digest, str(size), str(dest), str(connections)]
-    proc = subprocess.Popen(
-        [*argv, str(4 * MiB if connections == 1 else MiB)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = start_slow_pull(proxy, artifact, dest, connections, **quiet)
     try:
         wait_for_partial(dest, 4 * MiB)
     finally:

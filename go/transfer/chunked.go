@@ -72,7 +72,7 @@ func (j *job) chunked(ctx context.Context) error {
 			if following < len(spans) {
 				ahead = j.sendAhead(gctx, spans[following])
 			}
-			if err := j.fetchSpan(gctx, spans[idx], resp, wd, win, arrived); err != nil {
+			if err := j.fetchSpan(gctx, sp, resp, wd, win, arrived); err != nil {
 				ahead.discard()
 				cancel(err)
 				return

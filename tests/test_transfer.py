@@ -339,6 +339,26 @@ def test_parallel_blobs_with_progress(proxy: FaultProxy, artifact: PushedArtifac
     assert all(0 <= d <= t for d, t in calls)
 
 
+def test_last_blob_running_takes_over_the_connections_of_finished_ones(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    # One connection per blob; the big one's stream crawls, so it is still
+    # running when the small ones are all done.
+    proxy.add(Rule(path=digest, throttle=4 * MiB, times=1))
+    specs = [(layer.digest, tmp_path / (layer.name or "x"), layer.size) for layer in artifact.layers]
+    OciGoClient(connections=2, chunk_size=2 * MiB).pull_blobs(ref(proxy), specs, concurrency=2)
+    assert (tmp_path / "big.bin").read_bytes() == BIG
+    assert all((tmp_path / f"small-{i}.bin").read_bytes() == data for i, data in enumerate(SMALL))
+    gets = [s.range for s in blob_gets(proxy) if digest in s.path]
+    assert gets[0] is None and len(gets) >= 3, gets
+    # The rest came in closed ranges from where the stream had got to, each
+    # byte once.
+    spans = sorted(tuple(map(int, r.removeprefix("bytes=").split("-"))) for r in gets[1:])
+    assert spans[0][0] > 0 and spans[-1][1] == size - 1, spans
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(spans)), spans
+
+
 @pytest.mark.parametrize("direct_io", [True, False])
 @pytest.mark.parametrize("where", ["tmp_path", "shm"])
 def test_direct_and_buffered_writes_give_the_same_verified_files(
@@ -346,7 +366,9 @@ def test_direct_and_buffered_writes_give_the_same_verified_files(
 ) -> None:
     # O_DIRECT by default, page cache when asked; on a tmpfs, where the
     # library always writes buffered, too. A drop inside the big blob makes
-    # the resume continue an unaligned piece.
+    # the resume continue an unaligned piece. One connection each: a stream
+    # widened into chunks would drop what it had on the way, and the byte
+    # count is about the resume.
     root = tmp_path
     if where == "shm":
         if not Path("/dev/shm").is_dir():
@@ -355,7 +377,7 @@ def test_direct_and_buffered_writes_give_the_same_verified_files(
     try:
         proxy.add(Rule(path=r"/blobs/", truncate_at=5 * MiB + 333, times=1))
         specs = [(layer.digest, root / (layer.name or "x"), layer.size) for layer in artifact.layers]
-        OciGoClient(direct_io=direct_io).pull_blobs(ref(proxy), specs)
+        OciGoClient(direct_io=direct_io, connections=1).pull_blobs(ref(proxy), specs)
         assert (root / "big.bin").read_bytes() == BIG
         assert all((root / f"small-{i}.bin").read_bytes() == data for i, data in enumerate(SMALL))
         names = sorted(layer.name or "x" for layer in artifact.layers)

@@ -82,8 +82,11 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		concurrency = DefaultConcurrency
 	}
 	// Spread the connection budget over the blobs that run together: a
-	// model's shards get a stream each, a lone large blob gets them all.
-	connections := max(1, c.connections()/min(concurrency, len(jobs)))
+	// model's shards get a stream each, a lone large blob gets them all,
+	// and the last blobs running borrow what finished ones leave.
+	together := min(concurrency, len(jobs))
+	connections := max(1, c.connections()/together)
+	lender := newBudget(connections*together, max(connections, c.connections()), len(jobs))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := make([]Blob, len(jobs))
@@ -99,12 +102,14 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		if ctx.Err() != nil {
 			break
 		}
+		lender.start(connections)
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer lender.Return(connections)
 			j := jobs[i]
-			n, err := c.download(ctx, s, j, connections)
+			n, err := c.download(ctx, s, j, connections, lender)
 			if err != nil {
 				once.Do(func() {
 					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
@@ -138,10 +143,11 @@ func (c *Client) connections() int {
 	return transfer.DefaultConnections
 }
 
-func (c *Client) download(ctx context.Context, s *session, j blobJob, connections int) (int64, error) {
+func (c *Client) download(ctx context.Context, s *session, j blobJob, connections int, lender transfer.Lender) (int64, error) {
 	opts := c.transfer
 	opts.Size = j.size
 	opts.Connections = connections
+	opts.Lender = lender
 	client := &http.Client{Transport: s.rt}
 	return transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
 }

@@ -18,27 +18,36 @@ type span struct{ start, end int64 } // [start, end)
 // valid + Connections x ChunkSize: that bounds the memory whatever the
 // blob size, and nothing is read back from disk. The sink writes in order,
 // so the file is always a good prefix. Each connection asks for its next
-// span while it receives the current one (see sentAhead). A registry that
+// span while it receives the current one (see sentAhead), and connections
+// that o.Lender frees join in while enough is left. A registry that
 // ignores Range gets one ordinary stream instead.
 func (j *job) chunked(ctx context.Context) error {
+	connections := j.o.Connections + j.extra
+	j.extra = 0
 	var spans []span
 	for s := j.valid; s < j.size; s += j.o.ChunkSize {
 		spans = append(spans, span{s, min(s+j.o.ChunkSize, j.size)})
 	}
-	resp, wd, err := j.request(ctx, spans[0].start, spans[0].end-1)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusPartialContent {
-		resp.Body.Close()
-		wd.stop()
-		j.o.Connections = 1
-		return j.stream(ctx)
-	}
-	if _, err := j.startOf(resp, spans[0].start); err != nil {
-		resp.Body.Close()
-		wd.stop()
-		return err
+	// A widened stream serves the first span; otherwise the first request
+	// finds out whether the registry honours ranges at all.
+	resp, wd := j.head, j.headWd
+	j.head, j.headWd = nil, nil
+	if resp == nil {
+		var err error
+		if resp, wd, err = j.request(ctx, spans[0].start, spans[0].end-1); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusPartialContent {
+			resp.Body.Close()
+			wd.stop()
+			j.narrow = true
+			return j.stream(ctx)
+		}
+		if _, err := j.startOf(resp, spans[0].start); err != nil {
+			resp.Body.Close()
+			wd.stop()
+			return err
+		}
 	}
 	if err := j.open(ctx); err != nil {
 		resp.Body.Close()
@@ -48,14 +57,40 @@ func (j *job) chunked(ctx context.Context) error {
 
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	win := newWindow(j.valid, int64(j.o.Connections)*j.o.ChunkSize)
-	arrived := make(chan *piece, j.o.Connections)
+	win := newWindow(j.valid, int64(connections)*j.o.ChunkSize)
+	arrived := make(chan *piece, connections)
 	var next atomic.Int64
 	next.Store(1)
 	var wg sync.WaitGroup
-	work := func(idx int, resp *http.Response, wd *watchdog) {
+	var conns atomic.Int64
+	conns.Store(int64(connections))
+	var work func(idx int, resp *http.Response, wd *watchdog)
+	// grow puts connections the lender has freed to work while at least
+	// MinChunked is left, each on the next span, with the window widened
+	// to keep one chunk per connection.
+	grow := func() {
+		left := int64(len(spans)-int(next.Load())) * j.o.ChunkSize
+		if j.o.Lender == nil || left < j.o.MinChunked {
+			return
+		}
+		n := j.borrow(int(conns.Load()))
+		if n == 0 {
+			return
+		}
+		win.widen(conns.Add(int64(n)) * j.o.ChunkSize)
+		for range n {
+			idx := int(next.Add(1) - 1)
+			if idx >= len(spans) {
+				return
+			}
+			wg.Add(1)
+			go work(idx, nil, nil)
+		}
+	}
+	work = func(idx int, resp *http.Response, wd *watchdog) {
 		defer wg.Done()
 		for idx < len(spans) {
+			grow()
 			// Ask ahead only once this span may be received, so at most
 			// one span per connection waits beyond the window.
 			sp := spans[idx]
@@ -85,7 +120,7 @@ func (j *job) chunked(ctx context.Context) error {
 	// connection i starts on span i, and the spans asked for ahead follow
 	// them, so none starts beyond the window while one inside waits.
 	first := []int{0}
-	for w := 1; w < j.o.Connections; w++ {
+	for w := 1; w < connections; w++ {
 		idx := int(next.Add(1) - 1)
 		if idx >= len(spans) {
 			break
@@ -98,7 +133,7 @@ func (j *job) chunked(ctx context.Context) error {
 		go work(idx, nil, nil)
 	}
 
-	err = j.sequence(gctx, arrived, win)
+	err := j.sequence(gctx, arrived, win)
 	if err != nil {
 		cancel(err)
 	}
@@ -253,6 +288,9 @@ func (a *sentAhead) discard() {
 	}
 }
 
+// errNoRanges: a ranged request got the whole blob back.
+var errNoRanges = errors.New("registry stopped honouring range requests")
+
 // rangeRequest asks for [from, to] and insists on a 206 starting at from.
 func (j *job) rangeRequest(ctx context.Context, from, to int64) (*http.Response, *watchdog, error) {
 	resp, wd, err := j.request(ctx, from, to)
@@ -262,7 +300,7 @@ func (j *job) rangeRequest(ctx context.Context, from, to int64) (*http.Response,
 	if resp.StatusCode != http.StatusPartialContent {
 		resp.Body.Close()
 		wd.stop()
-		return nil, nil, errors.New("registry stopped honouring range requests")
+		return nil, nil, errNoRanges
 	}
 	if s, _, ok := parseContentRange(resp.Header.Get("Content-Range")); !ok || s != from {
 		resp.Body.Close()
@@ -300,6 +338,17 @@ func (w *window) wait(ctx context.Context, end int64) error {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// widen lets connections receive up to limit past the frontier.
+func (w *window) widen(limit int64) {
+	w.mu.Lock()
+	if limit > w.limit {
+		w.limit = limit
+		close(w.moved)
+		w.moved = make(chan struct{})
+	}
+	w.mu.Unlock()
 }
 
 func (w *window) advance(frontier int64) {

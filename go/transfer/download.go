@@ -58,6 +58,21 @@ type Options struct {
 	// Buffered writes through the page cache even where O_DIRECT works.
 	// By default blobs of DirectMin bytes or more bypass it (Linux only).
 	Buffered bool
+	// Lender, when set, lends the download connections that downloads
+	// running beside it have finished with, while at least MinChunked is
+	// left: a stream becomes ranged chunks (where the registry said it
+	// honours ranges) and a chunked download adds connections. Nil: the
+	// download keeps the Connections it started with.
+	Lender Lender
+}
+
+// Lender shares a connection budget among downloads that run together.
+type Lender interface {
+	// Borrow grants more connections to a download that has `have`,
+	// without waiting: 0 when none is free.
+	Borrow(have int) int
+	// Return gives back connections Borrow granted.
+	Return(n int)
 }
 
 // DirectMin is the smallest blob written with O_DIRECT.
@@ -108,6 +123,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 	}
 	for fresh := j.valid == 0; ; fresh = true {
 		err := j.fetch(ctx)
+		j.giveBack()
 		var mm *MismatchError
 		if err != nil && !errors.As(err, &mm) {
 			j.saveReceived()
@@ -158,6 +174,49 @@ type job struct {
 	h     hash.Hash // hash of those bytes
 	out   *sink     // writes the hashed bytes, in order; nil between fetches
 	cur   *piece    // stream mode: bytes received after valid, not yet hashed
+
+	lent   atomic.Int64 // connections borrowed from o.Lender, not yet given back
+	narrow bool         // the registry ignored a range: one stream from now on
+	extra  int          // connections a widened stream borrowed for its chunks
+	// head is a widened stream, positioned at valid: chunked reads its
+	// first span from it rather than dropping what is already on the way.
+	head   *http.Response
+	headWd *watchdog
+}
+
+// borrow asks the lender for connections beyond the `have` in use.
+func (j *job) borrow(have int) int {
+	if j.o.Lender == nil {
+		return 0
+	}
+	n := j.o.Lender.Borrow(have)
+	j.lent.Add(int64(n))
+	return n
+}
+
+// giveBack returns what was borrowed once a fetch no longer needs it, so
+// others can use it while this blob is checked and committed.
+func (j *job) giveBack() {
+	if n := j.lent.Swap(0); n > 0 {
+		j.o.Lender.Return(int(n))
+	}
+}
+
+// errWiden ends a stream that gives way to chunks over lent connections.
+var errWiden = errors.New("stream widened into chunks")
+
+// widen says whether a stream at a piece boundary should give way to
+// ranged chunks, and takes the connections for them: only where the
+// registry said it honours ranges and enough is left to split.
+func (j *job) widen(resp *http.Response) bool {
+	if j.o.Lender == nil || j.narrow || j.size < 0 || j.size-j.valid < j.o.MinChunked {
+		return false
+	}
+	if resp.StatusCode != http.StatusPartialContent && resp.Header.Get("Accept-Ranges") != "bytes" {
+		return false
+	}
+	j.extra = j.borrow(j.o.Connections)
+	return j.extra > 0
 }
 
 // resume adopts a partial file left by an earlier call for the same blob.
@@ -305,6 +364,10 @@ func (j *job) discard() {
 }
 
 func (j *job) close() {
+	if j.head != nil {
+		j.head.Body.Close()
+		j.headWd.stop()
+	}
 	_ = j.drain()
 	if j.f != nil {
 		j.f.Close()
@@ -315,10 +378,19 @@ func (j *job) fetch(ctx context.Context) error {
 	if j.size >= 0 && j.valid == j.size {
 		return nil
 	}
-	if j.o.Connections > 1 && j.size >= j.o.MinChunked && j.size-j.valid >= j.o.MinChunked {
+	if !j.narrow && j.o.Connections > 1 && j.size >= j.o.MinChunked && j.size-j.valid >= j.o.MinChunked {
 		return j.chunked(ctx)
 	}
-	return j.stream(ctx)
+	err := j.stream(ctx)
+	if errors.Is(err, errWiden) {
+		err = j.chunked(ctx)
+	}
+	if errors.Is(err, errNoRanges) && !j.narrow && ctx.Err() == nil {
+		// It said it honours ranges, then did not: one stream after all.
+		j.narrow = true
+		return j.stream(ctx)
+	}
+	return err
 }
 
 // request sends a GET for [from, to] (to < 0: to the end), with a watchdog
@@ -416,6 +488,10 @@ func (j *job) stream(ctx context.Context) error {
 			return err
 		}
 		err = j.streamBody(ctx, resp, wd)
+		if errors.Is(err, errWiden) {
+			j.head, j.headWd = resp, wd
+			return err
+		}
 		resp.Body.Close()
 		wd.stop()
 		if err == nil {
@@ -483,6 +559,9 @@ func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog)
 			j.cur = nil
 			if err := j.emit(ctx, p); err != nil {
 				return err
+			}
+			if rerr == nil && j.widen(resp) {
+				return errWiden
 			}
 		}
 		if rerr == nil {

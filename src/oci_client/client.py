@@ -116,7 +116,8 @@ class OciGoClient:
             turns chunking off). Each also keeps the request for its next
             chunk open ahead, so up to twice as many requests (and
             connections) are open. ``pull_blobs`` spreads this budget over
-            the blobs it fetches together.
+            the blobs it fetches together and, once all have started, lends
+            the connections of finished blobs to those still running.
         chunk_size: bytes per ranged request (default 8 MiB). Chunks that
             arrive ahead of the verified prefix wait in memory, so one blob
             holds up to ``connections * chunk_size`` bytes.

@@ -1,0 +1,88 @@
+package oci_test
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oci-client/liboci/internal/testutil"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
+)
+
+// Two blobs, a stream each: once the small one is done, the large one
+// takes over its connection and fetches the rest in ranged chunks.
+func TestLastBlobRunningBorrowsTheConnectionsOfFinishedOnes(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	small, large := testutil.RandomBytes(t, 10<<10), testutil.RandomBytes(t, 1<<20)
+	ds, dl := testutil.PushBlob(t, reg.Ref("m", ""), small), testutil.PushBlob(t, reg.Ref("m", ""), large)
+	dir := t.TempDir()
+	smallDest := filepath.Join(dir, "small")
+	var mu sync.Mutex
+	var ranges []string
+	reg.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+dl) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			mu.Lock()
+			ranges = append(ranges, r.Header.Get("Range"))
+			mu.Unlock()
+			w.Header().Set("Accept-Ranges", "bytes")
+			if r.Header.Get("Range") != "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// The stream: 64 KiB, then the rest slowly once the small
+			// blob is in place.
+			w.Header().Set("Content-Length", "1048576")
+			w.WriteHeader(http.StatusOK)
+			w.Write(large[:64<<10])
+			w.(http.Flusher).Flush()
+			waitFor(t, "the small blob", func() bool { _, err := os.Stat(smallDest); return err == nil })
+			for off := 64 << 10; off < len(large); off += 16 << 10 {
+				if _, err := w.Write(large[off : off+16<<10]); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	})
+	c := anonClient(t, oci.WithTransfer(transfer.Options{Connections: 2, ChunkSize: 64 << 10}))
+	largeDest := filepath.Join(dir, "large")
+	_, err := c.PullBlobs(ctx(t), reg.Ref("m", ""), []oci.BlobRequest{
+		{Digest: dl, Path: largeDest, Size: int64(len(large))},
+		{Digest: ds, Path: smallDest, Size: int64(len(small))},
+	}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dest, want := range map[string][]byte{largeDest: large, smallDest: small} {
+		if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: content differs (%d bytes, %v)", dest, len(got), err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ranges) < 3 || ranges[0] != "" || ranges[1] == "" {
+		t.Errorf("requests for the large blob %q: want its stream, then ranged chunks", ranges)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("timed out waiting for %s", what)
+			return
+		}
+	}
+}

@@ -17,7 +17,7 @@ from .measure import Measurement, run_measured
 from .model import MIB, Model
 from .verify import verify_outputs
 
-__all__ = ["big_blob_rss", "latency_hidden", "library_blob_pull", "resume_after_drop"]
+__all__ = ["big_blob_rss", "latency_hidden", "library_blob_pull", "resume_after_drop", "uneven_tail"]
 
 RSS_TARGET_MB = 100  # decimal megabytes, as the project states it
 RESUME_TARGET_RATIO = 1.2
@@ -198,4 +198,49 @@ def latency_hidden(
         "extra_s": extra,
         "serial_wait_s": serial,
         "hidden_share": 1 - extra / serial if ok and serial > 0 else None,
+    }
+
+
+def uneven_tail(
+    registry_url: str, reference_path: str, model: Model, *, env: dict[str, str], work_dir: Path
+) -> dict[str, Any]:
+    """Pull the whole model through a proxy that sends each response at LATENCY_RATE, one
+    shard fewer at a time than it has, so the last shard starts behind the others. Sets the
+    time against what one stream per shard would take: two rounds of the largest shard."""
+    shards = [f for f in model.files if f.size >= 16 * MIB]
+    concurrency = max(1, len(shards) - 1)
+    out = work_dir / "out-tail"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.sync()
+    with DropProxy(registry_url, None, rate=LATENCY_RATE) as proxy:
+        reference = f"{proxy.host}/{reference_path}"
+        spec = {"reference": reference, "out_dir": str(out), "concurrency": concurrency}
+        spec_path = work_dir / "spec-tail.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        try:
+            m = run_measured(
+                [sys.executable, "-m", "bench.pullers", "oci-client", str(spec_path)],
+                env=env,
+                log_dir=work_dir / "logs" / "tail",
+                timeout=_timeout(model.total_size),
+            )
+            expected = {out / f.name: (f.digest, f.size) for f in model.files}
+            problems = verify_outputs(expected) if m.ok else []
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        forwarded = proxy.bytes_forwarded
+        requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
+    ok = m.ok and not problems
+    one_stream_each = -(-len(shards) // concurrency) * max(f.size for f in shards) / LATENCY_RATE
+    return {
+        "shards": len(shards),
+        "concurrency": concurrency,
+        "rate_per_connection": LATENCY_RATE,
+        "ok": ok,
+        "error": None if ok else ("; ".join(problems) or m.failure()),
+        "wall_s": m.wall_s,
+        "one_stream_each_s": one_stream_each,
+        "blob_requests": requests,
+        "forwarded_ratio": forwarded / model.total_size,
     }

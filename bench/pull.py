@@ -82,6 +82,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="request latency the resume blob is also pulled with, 0 to skip (default 30)",
     )
+    p.add_argument(
+        "--tail",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also pull the model one shard fewer at a time than it has, each response paced (default on)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 256 MiB model, no big blob")
     p.add_argument(
         "--cache-dir",
@@ -396,6 +402,14 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
             lat = doc["latency"]
             extra, serial = lat["extra_s"], lat["serial_wait_s"]
             log(f"  latency: ok={lat['ok']}; {extra:.2f} s more, {serial:.2f} s if waited out in turn")
+    if http is not None and args.tail and "http" in args.transports:  # the model is pushed there
+        job = peers.PullJob(http, REPOSITORY, TAG, the_model, work_dir / "out", work_dir, cache / "bin")
+        doc["tail"] = extras.uneven_tail(
+            http.url, f"{REPOSITORY}:{TAG}", the_model, env=peers.base_environment(job), work_dir=work_dir
+        )
+        tail = doc["tail"]
+        wall, one = tail["wall_s"], tail["one_stream_each_s"]
+        log(f"  tail: ok={tail['ok']} {wall:.1f} s, one stream per shard {one:.1f} s")
     doc["total_runtime_s"] = time.monotonic() - started
     return doc
 
@@ -463,6 +477,17 @@ def render(doc: dict[str, Any]) -> str:
         else:
             errors = "; ".join(f"{k}: {r['error']}" for k, r in runs.items() if not r["ok"])
             out.append(f"Latency: FAILED ({errors}).")
+    tail = doc.get("tail")
+    if tail:
+        if tail["ok"]:
+            out.append(
+                f"Uneven tail ({tail['shards']} shards, {tail['concurrency']} at a time, each response at "
+                f"{tail['rate_per_connection'] / 1e6:.0f} MB/s): {tail['wall_s']:.2f} s in "
+                f"{tail['blob_requests']} blob requests, against {tail['one_stream_each_s']:.2f} s for one "
+                f"stream per shard (the last one alone); {tail['forwarded_ratio']:.3f} x the model forwarded."
+            )
+        else:
+            out.append(f"Uneven tail: FAILED ({tail['error']}).")
     out.append(f"\nTotal runtime {doc['total_runtime_s']:.0f} s.")
     machine = doc["machine"]
     samples = [machine["cpu_busy_before_start"]] + [

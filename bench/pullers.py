@@ -43,7 +43,7 @@ def _oci_client(spec: dict[str, Any], **options: Any) -> dict[str, Any]:
     items = [(layer["digest"], str(out / _title(layer)), int(layer["size"])) for layer in manifest["layers"]]
     pull_blobs = getattr(client, "pull_blobs", None)
     if pull_blobs is not None:
-        pull_blobs(ref, items)
+        pull_blobs(ref, items, concurrency=spec.get("concurrency"))
         return {"api": "pull_blobs", "layers": len(items)}
     for digest, path, size in items:
         client.pull_blob(ref, digest, path, size=size)

@@ -1,6 +1,7 @@
 package transfer_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -245,5 +246,39 @@ func TestChunkedDownloadGrowsOnLentConnections(t *testing.T) {
 	}
 	if got := len(s.Requests()); got != size/chunk {
 		t.Errorf("%d requests for %d spans, want one each", got, size/chunk)
+	}
+}
+
+// A widened stream that breaks inside the span it still serves is resumed
+// there like any chunk, with a range for the rest of that span.
+func TestWidenedStreamBrokenInItsSpanIsResumed(t *testing.T) {
+	t.Parallel()
+	const chunk = 16 << 10
+	const size = 64 * chunk
+	data := testutil.RandomBytes(t, size)
+	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
+		if n > 0 {
+			return false
+		}
+		// The stream dies half way into the span it serves once widened.
+		status, h, body := answer(r, data, false)
+		h.Set("Accept-Ranges", "bytes")
+		s.cutWith(w, status, h, body[:chunk+chunk/2])
+		return true
+	})
+	l := &lender{after: 1, extra: 2}
+	o := options(size)
+	o.Connections, o.ChunkSize, o.Lender = 1, chunk, l
+	dest := destIn(t)
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dest, data)
+	want := fmt.Sprintf("bytes=%d-%d", chunk+chunk/2, 2*chunk-1)
+	if !slices.Contains(s.Ranges(), want) {
+		t.Errorf("requests %q: want the stream's span resumed with %q", s.Ranges(), want)
+	}
+	if _, lent, returned := l.counts(); lent != 2 || returned != 2 {
+		t.Errorf("lent %d, given back %d: want 2 and 2", lent, returned)
 	}
 }

@@ -339,18 +339,24 @@ def test_parallel_blobs_with_progress(proxy: FaultProxy, artifact: PushedArtifac
     assert all(0 <= d <= t for d, t in calls)
 
 
+@pytest.mark.parametrize("redirected", [False, True])
 def test_last_blob_running_takes_over_the_connections_of_finished_ones(
-    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path, redirected: bool
 ) -> None:
     digest, size = big(artifact)
+    if redirected:
+        proxy.add(Rule(path=r"^/v2/.*/blobs/", method="GET", redirect=True))
     # One connection per blob; the big one's stream crawls, so it is still
     # running when the small ones are all done.
-    proxy.add(Rule(path=digest, throttle=4 * MiB, times=1))
+    proxy.add(Rule(path=("^/storage/.*" if redirected else "") + digest, throttle=4 * MiB, times=1))
     specs = [(layer.digest, tmp_path / (layer.name or "x"), layer.size) for layer in artifact.layers]
     OciGoClient(connections=2, chunk_size=2 * MiB).pull_blobs(ref(proxy), specs, concurrency=2)
     assert (tmp_path / "big.bin").read_bytes() == BIG
     assert all((tmp_path / f"small-{i}.bin").read_bytes() == data for i, data in enumerate(SMALL))
-    gets = [s.range for s in blob_gets(proxy) if digest in s.path]
+    if redirected:
+        # The chunks went straight to the storage URL the stream was sent to.
+        assert len([s for s in registry_blob_gets(proxy) if digest in s.path]) == 1
+    gets = [s.range for s in blob_gets(proxy) if digest in s.path and (s.status or 0) < 300]
     assert gets[0] is None and len(gets) >= 3, gets
     # The rest came in closed ranges from where the stream had got to, each
     # byte once.

@@ -22,8 +22,8 @@ type span struct{ start, end int64 } // [start, end)
 // that o.Lender frees join in while enough is left. A registry that
 // ignores Range gets one ordinary stream instead.
 func (j *job) chunked(ctx context.Context) error {
-	connections := j.o.Connections + j.extra
-	j.extra = 0
+	// What is lent at the start was borrowed by the stream widened into this.
+	connections := j.o.Connections + int(j.lent.Load())
 	var spans []span
 	for s := j.valid; s < j.size; s += j.o.ChunkSize {
 		spans = append(spans, span{s, min(s+j.o.ChunkSize, j.size)})

@@ -177,7 +177,6 @@ type job struct {
 
 	lent   atomic.Int64 // connections borrowed from o.Lender, not yet given back
 	narrow bool         // the registry ignored a range: one stream from now on
-	extra  int          // connections a widened stream borrowed for its chunks
 	// head is a widened stream, positioned at valid: chunked reads its
 	// first span from it rather than dropping what is already on the way.
 	head   *http.Response
@@ -215,8 +214,7 @@ func (j *job) widen(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusPartialContent && resp.Header.Get("Accept-Ranges") != "bytes" {
 		return false
 	}
-	j.extra = j.borrow(j.o.Connections)
-	return j.extra > 0
+	return j.borrow(j.o.Connections) > 0
 }
 
 // resume adopts a partial file left by an earlier call for the same blob.

@@ -38,20 +38,17 @@ func (j *job) chunked(ctx context.Context) error {
 			return err
 		}
 		if resp.StatusCode != http.StatusPartialContent {
-			resp.Body.Close()
-			wd.stop()
+			release(resp, wd)
 			j.narrow = true
 			return j.stream(ctx)
 		}
 		if _, err := j.startOf(resp, spans[0].start); err != nil {
-			resp.Body.Close()
-			wd.stop()
+			release(resp, wd)
 			return err
 		}
 	}
 	if err := j.open(ctx); err != nil {
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		return err
 	}
 
@@ -95,10 +92,7 @@ func (j *job) chunked(ctx context.Context) error {
 			// one span per connection waits beyond the window.
 			sp := spans[idx]
 			if err := win.wait(gctx, sp.start+min(int64(j.pool.size), sp.end-sp.start)); err != nil {
-				if resp != nil {
-					resp.Body.Close()
-					wd.stop()
-				}
+				release(resp, wd)
 				cancel(err)
 				return
 			}
@@ -175,10 +169,7 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 		body = wd.reader(resp.Body, j.prog)
 	}
 	defer func() {
-		if resp != nil {
-			resp.Body.Close()
-			wd.stop()
-		}
+		release(resp, wd)
 	}()
 	var p *piece
 	off, stale, moved := sp.start, 0, false // off: the next byte to receive
@@ -217,8 +208,7 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 		if rerr == nil || (rerr == io.EOF && off == sp.end) {
 			continue
 		}
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		rerr = wd.explain(rerr)
 		resp = nil
 		if rerr == io.EOF {
@@ -282,10 +272,7 @@ func (a *sentAhead) take() (*http.Response, *watchdog) {
 
 // discard closes a response no one will read.
 func (a *sentAhead) discard() {
-	if resp, wd := a.take(); resp != nil {
-		resp.Body.Close()
-		wd.stop()
-	}
+	release(a.take())
 }
 
 // errNoRanges: a ranged request got the whole blob back.
@@ -298,13 +285,11 @@ func (j *job) rangeRequest(ctx context.Context, from, to int64) (*http.Response,
 		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusPartialContent {
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		return nil, nil, errNoRanges
 	}
 	if s, _, ok := parseContentRange(resp.Header.Get("Content-Range")); !ok || s != from {
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		return nil, nil, fmt.Errorf("registry answered a range request for byte %d with Content-Range %q", from, resp.Header.Get("Content-Range"))
 	}
 	return resp, wd, nil

@@ -362,10 +362,7 @@ func (j *job) discard() {
 }
 
 func (j *job) close() {
-	if j.head != nil {
-		j.head.Body.Close()
-		j.headWd.stop()
-	}
+	release(j.head, j.headWd)
 	_ = j.drain()
 	if j.f != nil {
 		j.f.Close()
@@ -432,8 +429,7 @@ func (j *job) get(ctx context.Context, url string, from, to int64) (*http.Respon
 		return nil, nil, wd.explain(err)
 	}
 	if err := transport.CheckError(resp, http.StatusOK, http.StatusPartialContent); err != nil {
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		return nil, nil, err
 	}
 	return resp, wd, nil
@@ -490,8 +486,7 @@ func (j *job) stream(ctx context.Context) error {
 			j.head, j.headWd = resp, wd
 			return err
 		}
-		resp.Body.Close()
-		wd.stop()
+		release(resp, wd)
 		if err == nil {
 			return nil
 		}
@@ -658,6 +653,14 @@ func newWatchdog(parent context.Context, timeout time.Duration) *watchdog {
 		cancel()
 	})
 	return w
+}
+
+// release is done with a response (nil: nothing to do) and its watchdog.
+func release(resp *http.Response, wd *watchdog) {
+	if resp != nil {
+		resp.Body.Close()
+		wd.stop()
+	}
 }
 
 func (w *watchdog) stop() {

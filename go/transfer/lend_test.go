@@ -98,23 +98,42 @@ func (p *peak) paced(data []byte) func(*blobServer, http.ResponseWriter, *http.R
 	}
 }
 
-// A blob streamed for want of connections turns into ranged chunks over
-// the ones lent to it, continuing from where the stream got to.
-func TestStreamWidensIntoChunksOverLentConnections(t *testing.T) {
-	t.Parallel()
-	const chunk = 16 << 10
-	const size = 64 * chunk
-	data := testutil.RandomBytes(t, size)
-	var busy peak
-	s := newBlobServer(t, data, busy.paced(data))
-	l := &lender{after: 3, extra: 2}
-	o := options(size)
-	o.Connections, o.ChunkSize, o.Lender = 1, chunk, l
+// The blob every test here pulls: 64 chunks.
+const (
+	lendChunk = 16 << 10
+	lendSize  = 64 * lendChunk
+)
+
+// downloadLending pulls data from s over `connections`, with l lending
+// more, and checks the file.
+func downloadLending(t *testing.T, s *blobServer, data []byte, connections int, l *lender) {
+	t.Helper()
+	o := options(int64(len(data)))
+	o.Connections, o.ChunkSize, o.Lender = connections, lendChunk, l
 	dest := destIn(t)
 	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
+}
+
+// wantAllBack checks that l lent n connections and got all of them back.
+func (l *lender) wantAllBack(t *testing.T, n int) {
+	t.Helper()
+	if _, lent, returned := l.counts(); lent != n || returned != n {
+		t.Errorf("lent %d, given back %d: want %d and %d", lent, returned, n, n)
+	}
+}
+
+// A blob streamed for want of connections turns into ranged chunks over
+// the ones lent to it, continuing from where the stream got to.
+func TestStreamWidensIntoChunksOverLentConnections(t *testing.T) {
+	t.Parallel()
+	data := testutil.RandomBytes(t, lendSize)
+	var busy peak
+	s := newBlobServer(t, data, busy.paced(data))
+	l := &lender{after: 3, extra: 2}
+	downloadLending(t, s, data, 1, l)
 	ranges := s.Ranges()
 	if len(ranges) < 3 || ranges[0] != "" {
 		t.Fatalf("requests %q: want a plain GET, then ranges", ranges)
@@ -129,50 +148,40 @@ func TestStreamWidensIntoChunksOverLentConnections(t *testing.T) {
 	// only what the stream had on the way past that is fetched twice.
 	var starts []int
 	for _, r := range ranges[1:] {
-		start, end, _ := parseRange(r, size)
-		if end-start+1 != chunk && end != size-1 {
+		start, end, _ := parseRange(r, lendSize)
+		if end-start+1 != lendChunk && end != lendSize-1 {
 			t.Errorf("range %q is not one chunk", r)
 		}
 		starts = append(starts, start)
 	}
 	slices.Sort(starts)
 	for i, start := range starts {
-		if want := 49152 + chunk*(i+1); start != want {
-			t.Fatalf("chunks start at %v, want one every %d from %d", starts, chunk, 49152+chunk)
+		if want := 49152 + lendChunk*(i+1); start != want {
+			t.Fatalf("chunks start at %v, want one every %d from %d", starts, lendChunk, 49152+lendChunk)
 		}
 	}
-	if got := s.served.Load(); got > size+2*chunk {
-		t.Errorf("server sent %d bytes for a %d-byte blob", got, size)
+	if got := s.served.Load(); got > lendSize+2*lendChunk {
+		t.Errorf("server sent %d bytes for a %d-byte blob", got, lendSize)
 	}
 	if busy.most.Load() < 3 {
 		t.Errorf("at most %d requests at once: the lent connections were not used", busy.most.Load())
 	}
-	if _, lent, returned := l.counts(); lent != 2 || returned != 2 {
-		t.Errorf("lent %d, given back %d: want 2 and 2", lent, returned)
-	}
+	l.wantAllBack(t, 2)
 }
 
 // A registry that does not say it honours ranges keeps its one stream:
 // ranged requests could start the blob over.
 func TestStreamStaysWholeWhereRangesAreNotOffered(t *testing.T) {
 	t.Parallel()
-	const chunk = 16 << 10
-	const size = 64 * chunk
-	data := testutil.RandomBytes(t, size)
+	data := testutil.RandomBytes(t, lendSize)
 	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
-		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Header().Set("Content-Length", strconv.Itoa(lendSize))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(data)
 		return true
 	})
 	l := &lender{after: 1, extra: 3}
-	o := options(size)
-	o.Connections, o.ChunkSize, o.Lender = 1, chunk, l
-	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
-		t.Fatal(err)
-	}
-	wantFile(t, dest, data)
+	downloadLending(t, s, data, 1, l)
 	if got := s.Ranges(); len(got) != 1 {
 		t.Errorf("requests %q: want the one stream", got)
 	}
@@ -185,9 +194,7 @@ func TestStreamStaysWholeWhereRangesAreNotOffered(t *testing.T) {
 // whole blob gets the one stream after all, and the blob still arrives.
 func TestWidenedStreamFallsBackWhereRangesAreIgnored(t *testing.T) {
 	t.Parallel()
-	const chunk = 16 << 10
-	const size = 64 * chunk
-	data := testutil.RandomBytes(t, size)
+	data := testutil.RandomBytes(t, lendSize)
 	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
 		w.Header().Set("Accept-Ranges", "bytes")
 		_, h, body := answer(r, data, true)
@@ -195,8 +202,8 @@ func TestWidenedStreamFallsBackWhereRangesAreIgnored(t *testing.T) {
 			w.Header()[k] = v
 		}
 		w.WriteHeader(http.StatusOK)
-		for off := 0; off < len(body); off += chunk {
-			if _, err := w.Write(body[off : off+chunk]); err != nil {
+		for off := 0; off < len(body); off += lendChunk {
+			if _, err := w.Write(body[off : off+lendChunk]); err != nil {
 				return true
 			}
 			w.(http.Flusher).Flush()
@@ -205,47 +212,29 @@ func TestWidenedStreamFallsBackWhereRangesAreIgnored(t *testing.T) {
 		return true
 	})
 	l := &lender{after: 2, extra: 2}
-	o := options(size)
-	o.Connections, o.ChunkSize, o.Lender = 1, chunk, l
-	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
-		t.Fatal(err)
-	}
-	wantFile(t, dest, data)
+	downloadLending(t, s, data, 1, l)
 	if got := s.Ranges(); len(got) < 2 || got[0] != "" {
 		t.Errorf("requests %q: want the stream, then the ranges that failed", got)
 	}
-	if _, lent, returned := l.counts(); lent != 2 || returned != 2 {
-		t.Errorf("lent %d, given back %d: want 2 and 2", lent, returned)
-	}
+	l.wantAllBack(t, 2)
 }
 
 // A chunked download puts lent connections to work on the spans left,
 // and gives them back when it ends.
 func TestChunkedDownloadGrowsOnLentConnections(t *testing.T) {
 	t.Parallel()
-	const chunk = 16 << 10
-	const size = 64 * chunk
-	data := testutil.RandomBytes(t, size)
+	data := testutil.RandomBytes(t, lendSize)
 	var busy peak
 	s := newBlobServer(t, data, busy.paced(data))
 	l := &lender{after: 2, extra: 3}
-	o := options(size)
-	o.Connections, o.ChunkSize, o.Lender = 2, chunk, l
-	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
-		t.Fatal(err)
-	}
-	wantFile(t, dest, data)
+	downloadLending(t, s, data, 2, l)
 	// 2 connections keep at most 4 requests open (each asks one ahead).
 	if busy.most.Load() <= 4 {
 		t.Errorf("at most %d requests at once: the lent connections were not used", busy.most.Load())
 	}
-	if _, lent, returned := l.counts(); lent != 3 || returned != 3 {
-		t.Errorf("lent %d, given back %d: want 3 and 3", lent, returned)
-	}
-	if got := len(s.Requests()); got != size/chunk {
-		t.Errorf("%d requests for %d spans, want one each", got, size/chunk)
+	l.wantAllBack(t, 3)
+	if got := len(s.Requests()); got != lendSize/lendChunk {
+		t.Errorf("%d requests for %d spans, want one each", got, lendSize/lendChunk)
 	}
 }
 
@@ -253,9 +242,7 @@ func TestChunkedDownloadGrowsOnLentConnections(t *testing.T) {
 // there like any chunk, with a range for the rest of that span.
 func TestWidenedStreamBrokenInItsSpanIsResumed(t *testing.T) {
 	t.Parallel()
-	const chunk = 16 << 10
-	const size = 64 * chunk
-	data := testutil.RandomBytes(t, size)
+	data := testutil.RandomBytes(t, lendSize)
 	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
 		if n > 0 {
 			return false
@@ -263,22 +250,14 @@ func TestWidenedStreamBrokenInItsSpanIsResumed(t *testing.T) {
 		// The stream dies half way into the span it serves once widened.
 		status, h, body := answer(r, data, false)
 		h.Set("Accept-Ranges", "bytes")
-		s.cutWith(w, status, h, body[:chunk+chunk/2])
+		s.cutWith(w, status, h, body[:lendChunk+lendChunk/2])
 		return true
 	})
 	l := &lender{after: 1, extra: 2}
-	o := options(size)
-	o.Connections, o.ChunkSize, o.Lender = 1, chunk, l
-	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
-		t.Fatal(err)
-	}
-	wantFile(t, dest, data)
-	want := fmt.Sprintf("bytes=%d-%d", chunk+chunk/2, 2*chunk-1)
+	downloadLending(t, s, data, 1, l)
+	want := fmt.Sprintf("bytes=%d-%d", lendChunk+lendChunk/2, 2*lendChunk-1)
 	if !slices.Contains(s.Ranges(), want) {
 		t.Errorf("requests %q: want the stream's span resumed with %q", s.Ranges(), want)
 	}
-	if _, lent, returned := l.counts(); lent != 2 || returned != 2 {
-		t.Errorf("lent %d, given back %d: want 2 and 2", lent, returned)
-	}
+	l.wantAllBack(t, 2)
 }

@@ -96,6 +96,10 @@ class DropProxy:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    def blob_gets(self) -> int:
+        """How many blob GETs the proxy has seen."""
+        return sum(1 for r in self.log if r.method == "GET" and "/blobs/" in r.path)
+
     def _claim_cut(self, method: str, path: str, start: int, length: int) -> int | None:
         """Bytes of this body to send before cutting, if this response is the one to cut."""
         if method != "GET" or "/blobs/" not in path or self.cut_at is None:

@@ -4,10 +4,12 @@ much of a far registry's request latency a chunked pull hides."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,34 @@ def _timeout(size: int) -> float:
     return 60 + size / (16 * MIB)
 
 
+def _run_puller(
+    mode: str, spec: dict[str, Any], *, env: dict[str, str], work_dir: Path, label: str, size: int
+) -> Measurement:
+    """``python -m bench.pullers MODE`` on spec (written to work_dir), measured, with a
+    deadline for size bytes."""
+    spec_path = work_dir / f"spec-{label}.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    return run_measured(
+        [sys.executable, "-m", "bench.pullers", mode, str(spec_path)],
+        env=env,
+        log_dir=work_dir / "logs" / label,
+        timeout=_timeout(size),
+    )
+
+
+@contextlib.contextmanager
+def _empty_out(work_dir: Path, label: str) -> Iterator[Path]:
+    """An empty output directory (dirty pages flushed first), removed afterwards."""
+    out = work_dir / f"out-{label}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.sync()
+    try:
+        yield out
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def library_blob_pull(
     reference: str,
     model: Model,
@@ -50,14 +80,7 @@ def library_blob_pull(
         "path": str(dest),
         "ca_file": str(ca_file) if ca_file else None,
     }
-    spec_path = work_dir / f"spec-{label}.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    m = run_measured(
-        [sys.executable, "-m", "bench.pullers", "oci-client-blob", str(spec_path)],
-        env=env,
-        log_dir=work_dir / "logs" / label,
-        timeout=_timeout(blob.size),
-    )
+    m = _run_puller("oci-client-blob", spec, env=env, work_dir=work_dir, label=label, size=blob.size)
     result: dict[str, Any] = {}
     for line in reversed(m.stdout.strip().splitlines()):
         try:
@@ -84,16 +107,10 @@ def _verified_pull(
     """library_blob_pull into an empty directory (dirty pages flushed first), the file then
     hashed in full and removed."""
     (blob,) = model.files
-    out = work_dir / f"out-{label}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    os.sync()
-    dest = out / blob.name
-    try:
+    with _empty_out(work_dir, label) as out:
+        dest = out / blob.name
         m, result = library_blob_pull(reference, model, dest, env=env, work_dir=work_dir, label=label)
         problems = verify_outputs({dest: (blob.digest, blob.size)}) if result.get("ok") else []
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
     ok = bool(result.get("ok")) and m.ok and not problems
     error = None if ok else (result.get("error") or "; ".join(problems) or m.failure())
     return _VerifiedPull(m, result, ok, error)
@@ -184,7 +201,7 @@ def latency_hidden(
             pull = _verified_pull(
                 f"{proxy.host}/{repository}:{tag}", model, env=env, work_dir=work_dir, label=f"latency-{name}"
             )
-            requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
+            requests = proxy.blob_gets()
         runs[name] = {"ok": pull.ok, "error": pull.error, "wall_s": pull.m.wall_s, "blob_requests": requests}
     ok = all(r["ok"] for r in runs.values())
     serial = runs["late"]["blob_requests"] / LIBRARY_CONNECTIONS * latency_s
@@ -209,28 +226,16 @@ def uneven_tail(
     time against what one stream per shard would take: two rounds of the largest shard."""
     shards = [f for f in model.files if f.size >= 16 * MIB]
     concurrency = max(1, len(shards) - 1)
-    out = work_dir / "out-tail"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    os.sync()
-    with DropProxy(registry_url, None, rate=LATENCY_RATE) as proxy:
-        reference = f"{proxy.host}/{reference_path}"
-        spec = {"reference": reference, "out_dir": str(out), "concurrency": concurrency}
-        spec_path = work_dir / "spec-tail.json"
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        try:
-            m = run_measured(
-                [sys.executable, "-m", "bench.pullers", "oci-client", str(spec_path)],
-                env=env,
-                log_dir=work_dir / "logs" / "tail",
-                timeout=_timeout(model.total_size),
-            )
-            expected = {out / f.name: (f.digest, f.size) for f in model.files}
-            problems = verify_outputs(expected) if m.ok else []
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+    with _empty_out(work_dir, "tail") as out, DropProxy(registry_url, None, rate=LATENCY_RATE) as proxy:
+        spec = {
+            "reference": f"{proxy.host}/{reference_path}",
+            "out_dir": str(out),
+            "concurrency": concurrency,
+        }
+        m = _run_puller("oci-client", spec, env=env, work_dir=work_dir, label="tail", size=model.total_size)
+        problems = verify_outputs({out / f.name: (f.digest, f.size) for f in model.files}) if m.ok else []
         forwarded = proxy.bytes_forwarded
-        requests = sum(1 for r in proxy.log if r.method == "GET" and "/blobs/" in r.path)
+        requests = proxy.blob_gets()
     ok = m.ok and not problems
     one_stream_each = -(-len(shards) // concurrency) * max(f.size for f in shards) / LATENCY_RATE
     return {

@@ -335,11 +335,7 @@ func TestPullBlobsProgressCountsBlobs(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.WaitFor(t, 15*time.Second, what, cond) {
+		t.FailNow()
 	}
 }

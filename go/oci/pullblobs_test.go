@@ -46,7 +46,7 @@ func TestLastBlobRunningBorrowsTheConnectionsOfFinishedOnes(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			w.Write(large[:64<<10])
 			w.(http.Flusher).Flush()
-			waitFor(t, "the small blob", func() bool { _, err := os.Stat(smallDest); return err == nil })
+			testutil.WaitFor(t, 10*time.Second, "the small blob", func() bool { _, err := os.Stat(smallDest); return err == nil })
 			for off := 64 << 10; off < len(large); off += 16 << 10 {
 				if _, err := w.Write(large[off : off+16<<10]); err != nil {
 					return
@@ -74,15 +74,5 @@ func TestLastBlobRunningBorrowsTheConnectionsOfFinishedOnes(t *testing.T) {
 	defer mu.Unlock()
 	if len(ranges) < 3 || ranges[0] != "" || ranges[1] == "" {
 		t.Errorf("requests for the large blob %q: want its stream, then ranged chunks", ranges)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Errorf("timed out waiting for %s", what)
-			return
-		}
 	}
 }

@@ -345,11 +345,7 @@ func settledProgress(t *testing.T, p *transfer.Progress) int64 {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !testutil.WaitFor(t, 10*time.Second, what, cond) {
+		t.FailNow()
 	}
 }

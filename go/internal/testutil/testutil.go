@@ -417,6 +417,20 @@ func FreePort(t testing.TB) string {
 	return addr
 }
 
+// WaitFor polls cond until it holds or `within` has passed; then it
+// reports the timeout with Errorf (safe from any goroutine, unlike
+// Fatalf) and returns false.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) bool {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("timed out waiting for %s", what)
+			return false
+		}
+	}
+	return true
+}
+
 // Contains reports whether any of the needles occurs in haystack.
 func Contains(haystack []byte, needles ...string) (string, bool) {
 	for _, n := range needles {

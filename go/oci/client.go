@@ -116,6 +116,11 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	if strings.TrimSpace(s) != s || s == "" {
 		return nil, newError(CodeInvalidReference, "parsing reference %q: empty or surrounded by white space", s)
 	}
+	if hasEmptyComponent(s) {
+		// go-containerregistry accepts empty path components; docker's
+		// grammar does not, and a registry would see another repository.
+		return nil, newError(CodeInvalidReference, "parsing reference %q: invalid reference format: empty path component", s)
+	}
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
@@ -127,6 +132,21 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 		}
 	}
 	return ref, nil
+}
+
+// hasEmptyComponent reports a name part ("host/a//b", "a/", "/a") with an
+// empty component, after the digest and tag are taken off.
+func hasEmptyComponent(s string) bool {
+	s, _, _ = strings.Cut(s, "@")
+	if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+		s = s[:i]
+	}
+	for _, part := range strings.Split(s, "/") {
+		if part == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // session is one repository reached with one login.

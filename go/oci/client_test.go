@@ -435,7 +435,8 @@ func TestPullBlobParentIsFile(t *testing.T) {
 func TestInvalidReference(t *testing.T) {
 	t.Parallel()
 	c := anonClient(t)
-	for _, ref := range []string{"", " ubuntu", "ubuntu\n", "UPPER/case", "reg.test/repo:bad tag", "reg.test/repo@sha256:short", "reg.test/repo:" + strings.Repeat("t", 200)} {
+	for _, ref := range []string{"", " ubuntu", "ubuntu\n", "UPPER/case", "reg.test/repo:bad tag", "reg.test/repo@sha256:short", "reg.test/repo:" + strings.Repeat("t", 200),
+		"reg.test/a//b:v1", "reg.test/a/:v1", "reg.test//a", "/a/b", "a/b/", "reg.test:5000//a@sha256:" + strings.Repeat("0", 64)} {
 		_, err := c.PullManifest(ctx(t), ref)
 		wantCode(t, err, oci.CodeInvalidReference)
 		_, err = c.CheckAuth(ctx(t), ref)

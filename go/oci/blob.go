@@ -22,6 +22,8 @@ type BlobRequest struct {
 	// Size is the descriptor's size; <= 0 means unknown. When known, a
 	// longer or shorter body fails before the digest check.
 	Size int64 `json:"size"`
+	// Label names the blob in progress reports (default: the file name).
+	Label string `json:"label,omitempty"`
 }
 
 // Blob describes a verified blob written to Path.
@@ -68,15 +70,20 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			return nil, newError(CodeInvalidArgument, "destination %q appears twice", dest)
 		}
 		seen[dest] = true
-		jobs[i] = blobJob{d: d, dest: dest, size: b.Size}
+		label := b.Label
+		if label == "" {
+			label = filepath.Base(dest)
+		}
+		jobs[i] = blobJob{d: d, dest: dest, size: b.Size, label: label}
 	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, AsError(err)
 	}
 	prog := transfer.ProgressFrom(ctx)
-	for _, j := range jobs {
-		prog.AddTotal(max(j.size, 0), 1)
+	for i := range jobs {
+		jobs[i].prog = prog.Blob(jobs[i].label)
+		jobs[i].prog.AddTotal(max(jobs[i].size, 0), 1)
 	}
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
@@ -131,9 +138,11 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 }
 
 type blobJob struct {
-	d    blobDigest
-	dest string
-	size int64
+	d     blobDigest
+	dest  string
+	size  int64
+	label string
+	prog  *transfer.Progress
 }
 
 func (c *Client) connections() int {
@@ -149,6 +158,9 @@ func (c *Client) download(ctx context.Context, s *session, j blobJob, connection
 	opts.Connections = connections
 	opts.Lender = lender
 	client := &http.Client{Transport: s.rt}
+	if j.prog != nil {
+		ctx = transfer.WithProgress(ctx, j.prog)
+	}
 	return transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
 }
 

@@ -58,6 +58,15 @@ type Options struct {
 	// Buffered writes through the page cache even where O_DIRECT works.
 	// By default blobs of DirectMin bytes or more bypass it (Linux only).
 	Buffered bool
+	// NoSync renames a verified blob into place without fsyncing it: the
+	// caller takes over durability (package cache does, off the critical
+	// path). Default: data and directory are synced, so a pull is on disk
+	// when it returns.
+	NoSync bool
+	// NoLock skips the flock on the partial file; the caller serializes
+	// pulls to one destination itself (package cache does, with lease
+	// files that also hold where flock does nothing, as on NFS or Lustre).
+	NoLock bool
 	// Lender, when set, lends the download connections that downloads
 	// running beside it have finished with, while at least MinChunked is
 	// left: a stream becomes ranged chunks (where the registry said it
@@ -148,7 +157,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 			j.discard()
 			return j.valid, &MismatchError{Msg: fmt.Sprintf("content has digest %s:%s, want %s", strings.SplitN(d.String, ":", 2)[0], got, d.String)}
 		}
-		if err := commit(j.f, dest); err != nil {
+		if err := commit(j.f, dest, !j.o.NoSync); err != nil {
 			j.keep()
 			return j.valid, err
 		}
@@ -220,7 +229,7 @@ func (j *job) widen(resp *http.Response) bool {
 // resume adopts a partial file left by an earlier call for the same blob.
 func (j *job) resume(ctx context.Context) error {
 	j.h = j.d.New()
-	f, err := openLocked(ctx, IncompletePath(j.dest), false)
+	f, err := openLocked(ctx, IncompletePath(j.dest), false, !j.o.NoLock)
 	if err != nil || f == nil {
 		return err
 	}
@@ -265,7 +274,7 @@ func (j *job) open(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(j.dest), 0o755); err != nil {
 			return err
 		}
-		f, err := openLocked(ctx, IncompletePath(j.dest), true)
+		f, err := openLocked(ctx, IncompletePath(j.dest), true, !j.o.NoLock)
 		if err != nil {
 			return err
 		}

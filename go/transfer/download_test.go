@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -1169,7 +1170,7 @@ func TestProgressChunked(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := transfer.Snapshot{BytesDone: size, BytesTotal: size, BlobsDone: 1, BlobsTotal: 1}
-	if got := p.Snapshot(); got != want {
+	if got := p.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("progress %+v, want %+v", got, want)
 	}
 }

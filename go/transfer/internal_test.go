@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,18 +165,18 @@ func TestPartialMetaRoundTrip(t *testing.T) {
 func TestOpenLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "blob.incomplete")
-	f, err := openLocked(context.Background(), path, false)
+	f, err := openLocked(context.Background(), path, false, true)
 	if f != nil || err != nil {
 		t.Fatalf("missing file without create: %v, %v", f, err)
 	}
-	a, err := openLocked(context.Background(), path, true)
+	a, err := openLocked(context.Background(), path, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second holder waits, and gives up with its context.
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
-	if b, err := openLocked(ctx, path, true); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+	if b, err := openLocked(ctx, path, true, true); err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		if b != nil {
 			b.Close()
 		}
@@ -185,7 +186,7 @@ func TestOpenLocked(t *testing.T) {
 	// must not keep the lock on the old file.
 	got := make(chan *os.File, 1)
 	go func() {
-		b, err := openLocked(context.Background(), path, true)
+		b, err := openLocked(context.Background(), path, true, true)
 		if err != nil {
 			t.Error(err)
 		}
@@ -220,7 +221,7 @@ func TestProgressNil(t *testing.T) {
 	p.AddBytes(5)
 	p.AddTotal(5, 1)
 	p.BlobDone()
-	if p.Snapshot() != (Snapshot{}) {
+	if !reflect.DeepEqual(p.Snapshot(), Snapshot{}) {
 		t.Error("nil Progress has a snapshot")
 	}
 	if ProgressFrom(context.Background()) != nil {
@@ -235,7 +236,25 @@ func TestProgressNil(t *testing.T) {
 	q.AddBytes(60)
 	q.AddBytes(-10)
 	q.BlobDone()
-	if got, want := q.Snapshot(), (Snapshot{BytesDone: 50, BytesTotal: 100, BlobsDone: 1, BlobsTotal: 2}); got != want {
+	if got, want := q.Snapshot(), (Snapshot{BytesDone: 50, BytesTotal: 100, BlobsDone: 1, BlobsTotal: 2}); !reflect.DeepEqual(got, want) {
+		t.Errorf("snapshot %+v, want %+v", got, want)
+	}
+}
+
+func TestProgressPerBlob(t *testing.T) {
+	t.Parallel()
+	root := &Progress{}
+	a, b := root.Blob("a.safetensors"), root.Blob("b.safetensors")
+	a.AddTotal(10, 1)
+	b.AddTotal(20, 1)
+	a.AddBytes(10)
+	a.BlobDone()
+	b.AddBytes(5)
+	want := Snapshot{BytesDone: 15, BytesTotal: 30, BlobsDone: 1, BlobsTotal: 2, Blobs: []BlobSnapshot{
+		{Label: "a.safetensors", BytesDone: 10, BytesTotal: 10, Done: true},
+		{Label: "b.safetensors", BytesDone: 5, BytesTotal: 20},
+	}}
+	if got := root.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("snapshot %+v, want %+v", got, want)
 	}
 }

@@ -70,8 +70,9 @@ func removePartial(dest string) {
 // exclusive lock on it, waiting while another pull to the same destination
 // holds it. When that pull finished meanwhile and renamed the file away,
 // the lock is on a file that no longer has this name: open again.
-// Without create, a missing file is (nil, nil).
-func openLocked(ctx context.Context, path string, create bool) (*os.File, error) {
+// Without create, a missing file is (nil, nil); without lock, the file is
+// opened as it is.
+func openLocked(ctx context.Context, path string, create, lock bool) (*os.File, error) {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE
@@ -84,7 +85,10 @@ func openLocked(ctx context.Context, path string, create bool) (*os.File, error)
 			}
 			return nil, err
 		}
-		if err := lock(ctx, f); err != nil {
+		if !lock {
+			return f, nil
+		}
+		if err := flock(ctx, f); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -95,7 +99,7 @@ func openLocked(ctx context.Context, path string, create bool) (*os.File, error)
 	}
 }
 
-func lock(ctx context.Context, f *os.File) error {
+func flock(ctx context.Context, f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -122,11 +126,18 @@ func hashPrefix(f *os.File, h hash.Hash, n int64) error {
 	return err
 }
 
-// commit makes the verified data file dest, durably: data synced before
-// the rename, the directory after it.
-func commit(f *os.File, dest string) error {
+// commit makes the verified data file dest; durably when sync is set: data
+// synced before the rename, the directory after it.
+func commit(f *os.File, dest string, sync bool) error {
 	if err := f.Chmod(0o644); err != nil {
 		return err
+	}
+	if !sync {
+		if err := os.Rename(f.Name(), dest); err != nil {
+			return err
+		}
+		os.Remove(dest + metaSuffix)
+		return nil
 	}
 	if err := f.Sync(); err != nil {
 		return err

@@ -2,17 +2,46 @@ package transfer
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 )
 
 // Progress counts bytes and blobs of one operation. Readers poll it (a
 // few times a second) instead of being called per read: a call into Python
 // for every 256 KiB would cost more than the copy.
+//
+// A Progress may have one child per blob (Blob), whose counts also go to
+// the parent, so a reader sees each file as well as the total.
 type Progress struct {
 	bytesDone  atomic.Int64
 	bytesTotal atomic.Int64
 	blobsDone  atomic.Int64
 	blobsTotal atomic.Int64
+
+	parent   *Progress
+	label    string
+	mu       sync.Mutex
+	children []*Progress
+}
+
+// Blob returns a child counting one blob, named label for readers.
+func (p *Progress) Blob(label string) *Progress {
+	if p == nil {
+		return nil
+	}
+	c := &Progress{parent: p, label: label}
+	p.mu.Lock()
+	p.children = append(p.children, c)
+	p.mu.Unlock()
+	return c
+}
+
+// BlobSnapshot is one child's view.
+type BlobSnapshot struct {
+	Label      string `json:"label"`
+	BytesDone  int64  `json:"bytes_done"`
+	BytesTotal int64  `json:"bytes_total"`
+	Done       bool   `json:"done"`
 }
 
 // Snapshot is a consistent-enough view of a Progress.
@@ -21,6 +50,8 @@ type Snapshot struct {
 	BytesTotal int64 `json:"bytes_total"`
 	BlobsDone  int64 `json:"blobs_done"`
 	BlobsTotal int64 `json:"blobs_total"`
+	// Blobs has one entry per child, in the order they were made.
+	Blobs []BlobSnapshot `json:"blobs,omitempty"`
 }
 
 // Snapshot reads the counters.
@@ -28,24 +59,33 @@ func (p *Progress) Snapshot() Snapshot {
 	if p == nil {
 		return Snapshot{}
 	}
-	return Snapshot{
+	s := Snapshot{
 		BytesDone:  p.bytesDone.Load(),
 		BytesTotal: p.bytesTotal.Load(),
 		BlobsDone:  p.blobsDone.Load(),
 		BlobsTotal: p.blobsTotal.Load(),
 	}
+	p.mu.Lock()
+	children := p.children
+	p.mu.Unlock()
+	for _, c := range children {
+		s.Blobs = append(s.Blobs, BlobSnapshot{
+			Label: c.label, BytesDone: c.bytesDone.Load(), BytesTotal: c.bytesTotal.Load(), Done: c.blobsDone.Load() > 0,
+		})
+	}
+	return s
 }
 
 // AddBytes records n bytes moved (negative when a restart discards data).
 func (p *Progress) AddBytes(n int64) {
-	if p != nil {
+	for ; p != nil; p = p.parent {
 		p.bytesDone.Add(n)
 	}
 }
 
 // AddTotal announces n more bytes and blobs to move.
 func (p *Progress) AddTotal(bytes, blobs int64) {
-	if p != nil {
+	for ; p != nil; p = p.parent {
 		p.bytesTotal.Add(bytes)
 		p.blobsTotal.Add(blobs)
 	}
@@ -53,7 +93,7 @@ func (p *Progress) AddTotal(bytes, blobs int64) {
 
 // BlobDone records one finished blob.
 func (p *Progress) BlobDone() {
-	if p != nil {
+	for ; p != nil; p = p.parent {
 		p.blobsDone.Add(1)
 	}
 }

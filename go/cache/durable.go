@@ -1,0 +1,200 @@
+package cache
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Durability without the wait. A blob enters the cache as soon as it is
+// verified, renamed into place without fsync, so a pull costs what the
+// network and the hash cost, and the model is still in the page cache for
+// the loader that reads it next. Each blob carries a state file:
+//
+//	{"boot": "<host>/<boot id>", "durable": false}   written at commit
+//	{"durable": true}                                after fsync(blob) and fsync(dir)
+//
+// A blob is served as it is when it is durable, or when it was written
+// during this boot of this machine: without a crash since, the page cache
+// holds exactly the verified bytes. Anything else (state missing or
+// unreadable, written before a reboot or on another machine) is re-hashed
+// before it is served, then made durable. The fsyncs run off the critical
+// path, after the pull has returned.
+
+type blobState struct {
+	Boot    string `json:"boot,omitempty"`
+	Durable bool   `json:"durable"`
+}
+
+// Trust is what a blob's state file says about its content.
+type Trust int
+
+const (
+	// Unverified blobs must be re-hashed before they are served.
+	Unverified Trust = iota
+	// ThisBoot blobs were verified during this boot and are not yet known durable.
+	ThisBoot
+	// Durable blobs were fsynced after they were verified.
+	Durable
+)
+
+var (
+	bootOnce sync.Once
+	bootID   string
+)
+
+// BootID names this boot of this machine, "" where it cannot be told
+// (then nothing counts as written this boot, and blobs are synced at once).
+func BootID() string {
+	bootOnce.Do(func() {
+		if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+			bootID = strings.TrimSpace(string(b))
+		}
+	})
+	return bootID
+}
+
+func thisBoot() string {
+	if BootID() == "" {
+		return ""
+	}
+	return hostname() + "/" + BootID()
+}
+
+func statePath(blob string) string { return blob + ".state" }
+
+// TrustOf reads the state of the blob file at path.
+func TrustOf(path string) Trust {
+	data, err := os.ReadFile(statePath(path))
+	if err != nil {
+		return Unverified
+	}
+	var s blobState
+	if json.Unmarshal(data, &s) != nil {
+		return Unverified
+	}
+	switch {
+	case s.Durable:
+		return Durable
+	case s.Boot != "" && s.Boot == thisBoot():
+		return ThisBoot
+	}
+	return Unverified
+}
+
+// MarkVerified records that the blob at path was verified during this
+// boot. Without a boot id it makes the blob durable at once instead.
+func MarkVerified(path string) error {
+	if thisBoot() == "" {
+		return MakeDurable(path)
+	}
+	return writeState(path, blobState{Boot: thisBoot()})
+}
+
+// MakeDurable fsyncs the blob and its directory, then records it durable.
+func MakeDurable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return writeState(path, blobState{Durable: true})
+}
+
+func writeState(path string, s blobState) error {
+	data, _ := json.Marshal(s)
+	return writeFileAtomic(statePath(path), data)
+}
+
+// writeFileAtomic replaces path with data through a unique temporary name,
+// so concurrent writers never interleave and readers never see half of it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp-" + randomSuffix()
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: some file systems refuse directory fsync
+		d.Close()
+	}
+}
+
+// Syncer makes blobs durable in the background, one at a time, so that a
+// pull returns before its data is on disk.
+type Syncer struct {
+	mu      sync.Mutex
+	queue   []string
+	queued  map[string]bool
+	running bool
+	idle    *sync.Cond
+}
+
+// NewSyncer returns an idle Syncer.
+func NewSyncer() *Syncer {
+	s := &Syncer{queued: map[string]bool{}}
+	s.idle = sync.NewCond(&s.mu)
+	return s
+}
+
+// Add queues blob files to be made durable.
+func (s *Syncer) Add(paths ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range paths {
+		if !s.queued[p] {
+			s.queued[p] = true
+			s.queue = append(s.queue, p)
+		}
+	}
+	if !s.running && len(s.queue) > 0 {
+		s.running = true
+		go s.run()
+	}
+}
+
+func (s *Syncer) run() {
+	s.mu.Lock()
+	for len(s.queue) > 0 {
+		p := s.queue[0]
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		if TrustOf(p) == ThisBoot {
+			_ = MakeDurable(p) // a blob removed meanwhile is not an error
+		}
+		s.mu.Lock()
+		delete(s.queued, p)
+	}
+	s.running = false
+	s.idle.Broadcast()
+	s.mu.Unlock()
+}
+
+// Wait blocks until the queue is empty.
+func (s *Syncer) Wait() {
+	s.mu.Lock()
+	for s.running {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// RemoveBlob deletes a blob file and its state.
+func RemoveBlob(path string) {
+	os.Remove(path)
+	os.Remove(statePath(path))
+}

@@ -1,0 +1,60 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"hash"
+	"io"
+	"os"
+)
+
+func newHash(alg string) hash.Hash {
+	if alg == "sha512" {
+		return sha512.New()
+	}
+	return sha256.New()
+}
+
+// Matches says whether data has digest d.
+func Matches(d string, data []byte) bool {
+	alg, want, err := SplitDigest(d)
+	if err != nil {
+		return false
+	}
+	h := newHash(alg)
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)) == want
+}
+
+// ctxReader stops a long read when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// FileMatches re-hashes the file at path against digest d.
+func FileMatches(ctx context.Context, path, d string) (bool, error) {
+	alg, want, err := SplitDigest(d)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := newHash(alg)
+	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20)); err != nil {
+		return false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)) == want, nil
+}

@@ -88,6 +88,26 @@ func WithTransfer(o transfer.Options) Option {
 	}
 }
 
+// AdjustTransfer changes blob download settings in place, after the
+// options before it; front ends over the client use it to take over
+// locking or durability (transfer.Options.NoLock, NoSync).
+func AdjustTransfer(f func(*transfer.Options)) Option {
+	return func(c *Client) { f(&c.transfer) }
+}
+
+// With returns a copy of c with more options applied.
+func (c *Client) With(opts ...Option) *Client {
+	cp := *c
+	for _, o := range opts {
+		o(&cp)
+	}
+	cp.transfer.Retry = cp.retry
+	return &cp
+}
+
+// Env is the environment the client was given.
+func (c *Client) Env() map[string]string { return c.env }
+
 // New returns a Client with the given options.
 func New(opts ...Option) *Client {
 	c := &Client{userAgent: DefaultUserAgent, retry: transfer.DefaultRetryPolicy}

@@ -37,7 +37,10 @@ const (
 	CodeNetwork          Code = "NETWORK"
 	CodeTimeout          Code = "TIMEOUT"
 	CodeCanceled         Code = "CANCELED"
-	CodeIO               Code = "IO" // local file system
+	CodeIO               Code = "IO"             // local file system
+	CodeNotCached        Code = "NOT_CACHED"     // offline, and the cache lacks what was asked for
+	CodeUnsafeArchive    Code = "UNSAFE_ARCHIVE" // an archive layer would write outside its target, or exceeds a limit
+	CodeInvalidModel     Code = "INVALID_MODEL"  // the artifact is not a model, or its manifest or archive is malformed
 	CodeInternal         Code = "INTERNAL"
 )
 

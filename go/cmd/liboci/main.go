@@ -83,6 +83,36 @@ func OperationProgress(request *C.char) *C.char { return export(capi.OperationPr
 //export TestAuthentication
 func TestAuthentication(request *C.char) *C.char { return export(capi.TestAuthentication, request) }
 
+// PullModel pulls a model into the cache or a local directory; see package capi.
+//
+//export PullModel
+func PullModel(request *C.char) *C.char { return export(capi.PullModel, request) }
+
+// InspectModel describes a model without pulling its files.
+//
+//export InspectModel
+func InspectModel(request *C.char) *C.char { return export(capi.InspectModel, request) }
+
+// CacheList lists the models in the cache.
+//
+//export CacheList
+func CacheList(request *C.char) *C.char { return export(capi.CacheList, request) }
+
+// CacheRemove removes a tag or snapshot from the cache.
+//
+//export CacheRemove
+func CacheRemove(request *C.char) *C.char { return export(capi.CacheRemove, request) }
+
+// CachePrune deletes cached content no snapshot uses.
+//
+//export CachePrune
+func CachePrune(request *C.char) *C.char { return export(capi.CachePrune, request) }
+
+// CacheSync waits until every blob this process pulled is durable.
+//
+//export CacheSync
+func CacheSync(request *C.char) *C.char { return export(capi.WaitDurable, request) }
+
 // FreeString releases a string returned by any export. NULL is ignored.
 //
 //export FreeString

@@ -1,0 +1,206 @@
+package capi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/extract"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/pullmodel"
+)
+
+// CacheRequest names the cache (cache_dir, else $OCI_CLIENT_CACHE from
+// env, else $HOME/.cache/oci-client).
+type CacheRequest struct {
+	Common
+	CacheDir string `json:"cache_dir"`
+}
+
+func (r CacheRequest) open() (*cache.Cache, error) {
+	root := r.CacheDir
+	if root == "" {
+		var err error
+		if root, err = cache.DefaultRoot(r.Env); err != nil {
+			return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
+		}
+	}
+	c, err := cache.Open(root, 0)
+	if err != nil {
+		return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+	}
+	return c, nil
+}
+
+// ModelRequest is PullModel's and InspectModel's input.
+type ModelRequest struct {
+	CacheRequest
+	LocalDir       string   `json:"local_dir"`
+	AllowPatterns  []string `json:"allow_patterns"`
+	IgnorePatterns []string `json:"ignore_patterns"`
+	// Offline nil: on when OCI_CLIENT_OFFLINE or HF_HUB_OFFLINE is set to
+	// 1, true, yes or on in env.
+	Offline      *bool  `json:"offline"`
+	Platform     string `json:"platform"`
+	ArtifactType string `json:"artifact_type"`
+	Concurrency  int    `json:"concurrency"`
+	LeaseMS      int64  `json:"lease_ms"`
+	// Durability is "background" (the default) or "sync".
+	Durability string `json:"durability"`
+	// Archive limits (0: extract's defaults).
+	MaxEntries   int   `json:"max_entries"`
+	MaxEntrySize int64 `json:"max_entry_size"`
+	MaxTotalSize int64 `json:"max_total_size"`
+}
+
+func envTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+func (r ModelRequest) options() (pullmodel.Options, error) {
+	o := pullmodel.Options{
+		CacheDir: r.CacheDir, LocalDir: r.LocalDir,
+		Allow: r.AllowPatterns, Ignore: r.IgnorePatterns,
+		Select:      model.Selector{Platform: r.Platform, ArtifactType: r.ArtifactType},
+		Concurrency: r.Concurrency, Lease: time.Duration(r.LeaseMS) * time.Millisecond,
+		DirectIO: r.DirectIO != nil && *r.DirectIO,
+		Limits:   extract.Limits{MaxEntries: r.MaxEntries, MaxEntrySize: r.MaxEntrySize, MaxTotalSize: r.MaxTotalSize},
+	}
+	if r.Offline != nil {
+		o.Offline = *r.Offline
+	} else {
+		o.Offline = envTrue(r.Env["OCI_CLIENT_OFFLINE"]) || envTrue(r.Env["HF_HUB_OFFLINE"])
+	}
+	switch r.Durability {
+	case "", "background":
+	case "sync":
+		o.Sync = true
+	default:
+		return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("durability must be \"background\" or \"sync\", not %q", r.Durability)}
+	}
+	if r.LeaseMS < 0 || r.Concurrency < 0 {
+		return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("lease_ms and concurrency must not be negative")}
+	}
+	if o.CacheDir == "" {
+		var err error
+		if o.CacheDir, err = cache.DefaultRoot(r.Env); err != nil {
+			return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
+		}
+	}
+	return o, nil
+}
+
+// PullModel is the body of the PullModel export.
+func PullModel(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (*pullmodel.Result, error) {
+		o, err := r.options()
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Pull(ctx, r.client(), r.Reference, o)
+	})
+}
+
+// InspectModel is the body of the InspectModel export.
+func InspectModel(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (*pullmodel.Inspection, error) {
+		o, err := r.options()
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Inspect(ctx, r.client(), r.Reference, o)
+	})
+}
+
+// CacheList is the body of the CacheList export.
+func CacheList(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r CacheRequest) (*cache.Listing, error) {
+		c, err := r.open()
+		if err != nil {
+			return nil, err
+		}
+		l, err := c.List()
+		if err != nil {
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		return l, nil
+	})
+}
+
+// CacheRemove is the body of the CacheRemove export: "reference" names a
+// tag (removed, and its snapshot when no other tag points there) or a
+// digest (its snapshot and the tags pointing to it).
+func CacheRemove(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r CacheRequest) (*cache.Removed, error) {
+		ref, err := r.client().ParseReference(r.Reference)
+		if err != nil {
+			return nil, err
+		}
+		c, err := r.open()
+		if err != nil {
+			return nil, err
+		}
+		repo := ref.Context()
+		var tag, digest string
+		if d, ok := ref.(name.Digest); ok {
+			digest = d.DigestStr()
+		} else {
+			tag = ref.Identifier()
+		}
+		rm, found, err := c.Remove(repo.RegistryStr(), repo.RepositoryStr(), tag, digest)
+		if err != nil {
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		if !found {
+			return nil, &oci.Error{Code: oci.CodeNotFound, Err: fmt.Errorf("%s is not in the cache at %s", ref.Name(), c.Root)}
+		}
+		return rm, nil
+	})
+}
+
+// PruneRequest is CachePrune's input.
+type PruneRequest struct {
+	CacheRequest
+	// MinAgeMS keeps what is younger (a pull running now may not have
+	// linked it yet). Negative: the default, an hour.
+	MinAgeMS int64 `json:"min_age_ms"`
+}
+
+// DefaultPruneAge is how old unused content must be before prune deletes it.
+const DefaultPruneAge = time.Hour
+
+// CachePrune is the body of the CachePrune export.
+func CachePrune(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r PruneRequest) (*cache.Removed, error) {
+		c, err := r.open()
+		if err != nil {
+			return nil, err
+		}
+		age := time.Duration(r.MinAgeMS) * time.Millisecond
+		if r.MinAgeMS < 0 {
+			age = DefaultPruneAge
+		}
+		rm, err := c.Prune(age)
+		if err != nil {
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		return rm, nil
+	})
+}
+
+// WaitDurable is the body of the CacheSync export: it returns once every
+// blob pulled so far by this process is on disk.
+func WaitDurable(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, _ struct{}) (struct{}, error) {
+		pullmodel.WaitDurable()
+		return struct{}{}, nil
+	})
+}

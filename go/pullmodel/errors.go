@@ -1,0 +1,42 @@
+package pullmodel
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/oci-client/liboci/extract"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+)
+
+// wrap gives err a code unless it has one; nil stays nil.
+func wrap(code oci.Code, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *oci.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &oci.Error{Code: code, Err: err}
+}
+
+// classify gives model and archive errors their codes; others keep theirs.
+func classify(err error) error {
+	var unsafe *extract.UnsafeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unsafe):
+		return &oci.Error{Code: oci.CodeUnsafeArchive, Err: err}
+	case errors.Is(err, extract.ErrCorrupt), errors.Is(err, model.ErrNotModel), errors.Is(err, model.ErrBadManifest):
+		return &oci.Error{Code: oci.CodeInvalidModel, Err: err}
+	case errors.Is(err, model.ErrAmbiguousIndex), errors.Is(err, model.ErrBadPattern):
+		return &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
+	}
+	return err
+}
+
+func notCached(format string, args ...any) error {
+	return &oci.Error{Code: oci.CodeNotCached, Err: fmt.Errorf(format+" (offline: OCI_CLIENT_OFFLINE, HF_HUB_OFFLINE or offline=True)", args...)}
+}

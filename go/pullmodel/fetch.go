@@ -1,0 +1,211 @@
+package pullmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
+)
+
+// A want is one blob a pull needs at path. Processes that want the same
+// blob take turns through its lease: one downloads, the others wait and
+// then find it present, so each blob crosses the network once per
+// machine (or per shared file system).
+type want struct {
+	digest string
+	size   int64
+	label  string // the file's name in progress reports
+	path   string // where the download goes
+	lock   string // the lease file
+	// present says whether the work is done (by anyone): the blob is in
+	// place and trusted, or an archive is already unpacked.
+	present func(ctx context.Context) (bool, error)
+	// done runs on a blob this pull downloaded.
+	done func(path string) error
+}
+
+// pollInterval is how often a pull waiting on others' leases looks again.
+const pollInterval = 100 * time.Millisecond
+
+var errLeaseLost = errors.New("the lease was broken by another process: this one stalled for longer than the lease")
+
+// ensure makes every want present, downloading those whose leases it gets
+// and waiting for the others' holders (or for their leases to go stale).
+func (p *puller) ensure(ctx context.Context, wants []want) error {
+	for {
+		var mine []want
+		var leases []*cache.Lease
+		release := func() {
+			for _, l := range leases {
+				l.Release()
+			}
+		}
+		waiting := 0
+		for _, w := range wants {
+			ok, err := w.present(ctx)
+			if err != nil {
+				release()
+				return err
+			}
+			if ok {
+				continue
+			}
+			l, got, err := p.cache.Locker.TryLock(w.lock)
+			if err != nil {
+				release()
+				return wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", w.lock, err))
+			}
+			if !got {
+				waiting++
+				continue
+			}
+			// It may have been finished between the look and the lease.
+			if ok, err := w.present(ctx); err != nil || ok {
+				l.Release()
+				if err != nil {
+					release()
+					return err
+				}
+				continue
+			}
+			mine = append(mine, w)
+			leases = append(leases, l)
+		}
+		if len(mine) > 0 {
+			err := p.fetch(ctx, mine, leases)
+			if err != nil && !errors.Is(err, errLeaseLost) {
+				return err
+			}
+			continue
+		}
+		if waiting == 0 {
+			return nil
+		}
+		if err := transfer.Sleep(ctx, pollInterval); err != nil {
+			return oci.AsError(err)
+		}
+	}
+}
+
+// fetch downloads the wants whose leases it holds, in one PullBlobs call
+// (one connection budget), and gives the leases back.
+func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) error {
+	defer func() {
+		for _, l := range leases {
+			l.Release()
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for _, l := range leases {
+		go func() {
+			select {
+			case <-l.Lost():
+				cancel(errLeaseLost)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	reqs := make([]oci.BlobRequest, len(mine))
+	for i, w := range mine {
+		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label}
+	}
+	blobs, err := p.client.PullBlobs(ctx, p.ref.String(), reqs, p.o.Concurrency)
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return errLeaseLost
+	}
+	if err != nil {
+		return err
+	}
+	for i, b := range blobs {
+		p.stats.blobs++
+		p.stats.bytes += b.Size
+		if err := mine[i].done(b.Path); err != nil {
+			return wrap(oci.CodeIO, err)
+		}
+	}
+	return nil
+}
+
+// withLease runs fn holding the lease at lock, waiting for it.
+func (p *puller) withLease(ctx context.Context, lock string, fn func() error) error {
+	for {
+		l, got, err := p.cache.Locker.TryLock(lock)
+		if err != nil {
+			return wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", lock, err))
+		}
+		if got {
+			defer l.Release()
+			return fn()
+		}
+		if err := transfer.Sleep(ctx, pollInterval); err != nil {
+			return oci.AsError(err)
+		}
+	}
+}
+
+// blobOK says whether the cache holds blob d with content it may serve:
+// known durable, or verified during this boot; anything else is re-hashed
+// first, and removed when it proves wrong.
+func (p *puller) blobOK(ctx context.Context, d string) (bool, error) {
+	path := p.cache.BlobPath(d)
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, wrap(oci.CodeIO, err)
+	}
+	switch cache.TrustOf(path) {
+	case cache.Durable:
+		return true, nil
+	case cache.ThisBoot:
+		if p.o.Sync {
+			return true, wrap(oci.CodeIO, cache.MakeDurable(path))
+		}
+		syncer.Add(path)
+		return true, nil
+	}
+	ok, err := cache.FileMatches(ctx, path, d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, oci.AsError(ctx.Err())
+		}
+		return false, wrap(oci.CodeIO, err)
+	}
+	if !ok {
+		cache.RemoveBlob(path)
+		return false, nil
+	}
+	return true, wrap(oci.CodeIO, cache.MakeDurable(path))
+}
+
+// committed records a blob this pull verified into the cache.
+func (p *puller) committed(path string) error {
+	if p.o.Sync {
+		return cache.MakeDurable(path)
+	}
+	if err := cache.MarkVerified(path); err != nil {
+		return err
+	}
+	syncer.Add(path)
+	return nil
+}
+
+// blobWant is a want for blob d in the cache, called label.
+func (p *puller) blobWant(d string, size int64, label string) want {
+	return want{
+		digest:  d,
+		size:    size,
+		label:   label,
+		path:    p.cache.BlobPath(d),
+		lock:    p.cache.LockPath(d),
+		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d) },
+		done:    p.committed,
+	}
+}

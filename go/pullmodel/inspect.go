@@ -1,0 +1,42 @@
+package pullmodel
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/oci-client/liboci/oci"
+)
+
+// Inspection is a model as its manifest and config describe it.
+type Inspection struct {
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"media_type"`
+	Model     any    `json:"model"`
+	// Config is the config blob when it is JSON of at most 4 MiB.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// Inspect resolves ref as Pull does and reads its config, fetching nothing
+// else; what it fetches goes into the cache.
+func Inspect(ctx context.Context, c *oci.Client, ref string, o Options) (*Inspection, error) {
+	p, err := newPuller(ctx, c, ref, o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Inspection{Reference: p.repo.Digest(res.digest).String(), Digest: res.digest, MediaType: res.mediaType, Model: res.model}
+	data := res.config
+	if data == nil {
+		if data, err = p.readConfig(ctx, res.model.Config); err != nil {
+			return nil, err
+		}
+	}
+	if json.Valid(data) {
+		out.Config = data
+	}
+	return out, nil
+}

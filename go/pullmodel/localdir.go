@@ -1,0 +1,313 @@
+package pullmodel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/extract"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
+)
+
+// A local directory gets real files, each verified while it downloads
+// (resumable from its .incomplete file beside it) and fsynced before the
+// pull returns: outside the cache there is no record of what was verified
+// during this boot. <dir>/.oci-client/ holds what a repeat pull needs to
+// skip files already there: record.json (path, digest, size, mtime of
+// each file placed), leases, and archive layers on their way to being
+// unpacked.
+const localMeta = ".oci-client"
+
+type localFile struct {
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size"`
+	MTime  int64  `json:"mtime_ns"`
+	Layer  string `json:"layer"`
+}
+
+type localRecord struct {
+	Manifest string               `json:"manifest"`
+	Layers   []string             `json:"layers"`
+	Files    map[string]localFile `json:"files"`
+}
+
+type localDir struct {
+	dir, meta string
+	mu        sync.Mutex
+	rec       *localRecord
+}
+
+func (l *localDir) recordPath() string { return filepath.Join(l.meta, "record.json") }
+
+func (l *localDir) lock(key string) string {
+	return filepath.Join(l.meta, "locks", strings.NewReplacer(":", "-", "/", "+").Replace(key)+".lock")
+}
+
+func (l *localDir) load() error {
+	rec := &localRecord{Files: map[string]localFile{}}
+	data, err := os.ReadFile(l.recordPath())
+	if err == nil {
+		_ = json.Unmarshal(data, rec) // damaged: files are re-checked
+		if rec.Files == nil {
+			rec.Files = map[string]localFile{}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	l.rec = rec
+	return nil
+}
+
+// fresh says whether pth is the file the record says was placed there
+// with digest d, unchanged since (same size and modification time).
+func (l *localDir) fresh(pth, d string) bool {
+	l.mu.Lock()
+	f, ok := l.rec.Files[pth]
+	l.mu.Unlock()
+	if !ok || f.Digest != d {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(l.dir, filepath.FromSlash(pth)))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size && fi.ModTime().UnixNano() == f.MTime
+}
+
+func (l *localDir) note(pth string, f localFile) error {
+	fi, err := os.Lstat(filepath.Join(l.dir, filepath.FromSlash(pth)))
+	if err != nil {
+		return err
+	}
+	f.Size, f.MTime = fi.Size(), fi.ModTime().UnixNano()
+	l.mu.Lock()
+	l.rec.Files[pth] = f
+	l.mu.Unlock()
+	return nil
+}
+
+func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.File) (string, error) {
+	if p.o.Offline {
+		return "", wrap(oci.CodeInvalidArgument, errors.New("offline pulls are served from the cache; local_dir needs the network"))
+	}
+	dir, err := filepath.Abs(p.o.LocalDir)
+	if err != nil {
+		return "", wrap(oci.CodeInvalidArgument, err)
+	}
+	l := &localDir{dir: dir, meta: filepath.Join(dir, localMeta)}
+	for _, d := range []string{"locks", "blobs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(l.meta, d), 0o755); err != nil {
+			return "", wrap(oci.CodeIO, err)
+		}
+	}
+	for _, f := range files {
+		if top := strings.SplitN(joinClean(f.ExtractTo, f.Path), "/", 2)[0]; top == localMeta || f.ExtractTo == localMeta {
+			return "", wrap(oci.CodeInvalidModel, fmt.Errorf("the model has a file %q inside %s, which oci-client keeps for itself", f.Path, localMeta))
+		}
+	}
+	if err := l.load(); err != nil {
+		return "", wrap(oci.CodeIO, err)
+	}
+	// Local files are durable when the pull returns.
+	lp := *p
+	lp.client = p.client.With(oci.AdjustTransfer(func(t *transfer.Options) { t.NoSync = false }))
+
+	var wants []want
+	for _, f := range files {
+		f := f
+		if f.Archive == "" {
+			wants = append(wants, want{
+				digest: f.Digest, size: f.Size, label: f.Path,
+				path: filepath.Join(dir, filepath.FromSlash(f.Path)),
+				lock: l.lock("file+" + f.Path),
+				present: func(ctx context.Context) (bool, error) {
+					return l.presentFile(ctx, f.Path, f.Digest, f.Digest)
+				},
+				done: func(string) error { return l.note(f.Path, localFile{Digest: f.Digest, Layer: f.Digest}) },
+			})
+			continue
+		}
+		blob := filepath.Join(l.meta, "blobs", strings.Replace(f.Digest, ":", "-", 1))
+		wants = append(wants, want{
+			digest: f.Digest, size: f.Size, label: f.Path, path: blob, lock: l.lock("layer+" + f.Digest),
+			present: func(ctx context.Context) (bool, error) {
+				if l.layerDone(f.Digest) {
+					return true, nil
+				}
+				ok, err := cache.FileMatches(ctx, blob, f.Digest)
+				if errors.Is(err, fs.ErrNotExist) {
+					return false, nil
+				}
+				return ok, wrap(oci.CodeIO, err)
+			},
+			done: func(string) error { return nil },
+		})
+	}
+	if err := lp.ensure(ctx, wants); err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if f.Archive != "" && !l.layerDone(f.Digest) {
+			if err := lp.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) }); err != nil {
+				return "", err
+			}
+		}
+	}
+	err = lp.withLease(ctx, l.lock("record"), func() error { return l.save(res.digest, files) })
+	return dir, err
+}
+
+// presentFile says whether pth already holds blob d: per the record, or
+// by re-hashing a file the record does not vouch for.
+func (l *localDir) presentFile(ctx context.Context, pth, d, layer string) (bool, error) {
+	if l.fresh(pth, d) {
+		return true, nil
+	}
+	full := filepath.Join(l.dir, filepath.FromSlash(pth))
+	fi, err := os.Lstat(full)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	ok, err := cache.FileMatches(ctx, full, d)
+	if err != nil || !ok {
+		return false, nil
+	}
+	return true, wrap(oci.CodeIO, l.note(pth, localFile{Digest: d, Layer: layer}))
+}
+
+func (l *localDir) layerDone(d string) bool {
+	l.mu.Lock()
+	done := false
+	for _, x := range l.rec.Layers {
+		done = done || x == d
+	}
+	type placed struct{ path, digest string }
+	var check []placed
+	for pth, f := range l.rec.Files {
+		if f.Layer == d && f.Digest != "" {
+			check = append(check, placed{pth, f.Digest})
+		}
+	}
+	l.mu.Unlock()
+	if !done {
+		return false
+	}
+	for _, c := range check {
+		if !l.fresh(c.path, c.digest) {
+			return false
+		}
+	}
+	return true
+}
+
+// unpack extracts archive layer f into a staging directory, fsyncs what
+// it wrote, and moves each entry into place.
+func (l *localDir) unpack(ctx context.Context, f model.File, lim extract.Limits) error {
+	if l.layerDone(f.Digest) {
+		return nil
+	}
+	blob := filepath.Join(l.meta, "blobs", strings.Replace(f.Digest, ":", "-", 1))
+	staging, err := os.MkdirTemp(filepath.Join(l.meta, "tmp"), "unpack-")
+	if err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	defer os.RemoveAll(staging)
+	entries, err := unpackFile(ctx, blob, f, staging, lim)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(l.dir)
+	if err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	defer root.Close()
+	for _, e := range entries {
+		dst := joinClean(f.ExtractTo, e.Path)
+		if err := placeLocal(root, staging, dst, e); err != nil {
+			return wrap(oci.CodeIO, fmt.Errorf("placing %s in %s: %w", dst, l.dir, err))
+		}
+		if e.Type == extract.File {
+			if err := l.note(dst, localFile{Digest: e.Digest, Layer: f.Digest}); err != nil {
+				return wrap(oci.CodeIO, err)
+			}
+		}
+	}
+	l.mu.Lock()
+	l.rec.Layers = append(l.rec.Layers, f.Digest)
+	l.mu.Unlock()
+	os.Remove(blob)
+	return nil
+}
+
+func placeLocal(root *os.Root, staging, dst string, e extract.Entry) error {
+	switch e.Type {
+	case extract.Dir:
+		return root.MkdirAll(dst, 0o755)
+	case extract.Symlink:
+		return placeSymlink(root, dst, e.Target)
+	}
+	src := filepath.Join(staging, filepath.FromSlash(strings.TrimPrefix(e.Path, "/")))
+	if fh, err := os.Open(src); err == nil {
+		err = fh.Sync()
+		fh.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if d := filepath.Dir(filepath.FromSlash(dst)); d != "." {
+		if err := root.MkdirAll(filepath.ToSlash(d), 0o755); err != nil {
+			return err
+		}
+	}
+	// os.Root cannot rename from outside itself; staging is inside the
+	// directory, so a rename relative to it stays on one file system.
+	rel, err := filepath.Rel(root.Name(), src)
+	if err != nil {
+		return err
+	}
+	return root.Rename(filepath.ToSlash(rel), dst)
+}
+
+// save merges this pull's files into the record, under its lease.
+func (l *localDir) save(manifest string, files []model.File) error {
+	mine := l.rec
+	if err := l.load(); err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	if l.rec.Manifest != manifest {
+		l.rec = &localRecord{Files: map[string]localFile{}}
+	}
+	l.rec.Manifest = manifest
+	for pth, f := range mine.Files {
+		l.rec.Files[pth] = f
+	}
+	have := map[string]bool{}
+	for _, d := range l.rec.Layers {
+		have[d] = true
+	}
+	for _, d := range mine.Layers {
+		if !have[d] {
+			l.rec.Layers, have[d] = append(l.rec.Layers, d), true
+		}
+	}
+	for _, f := range files {
+		if f.Archive == "" && !have[f.Digest] {
+			l.rec.Layers, have[f.Digest] = append(l.rec.Layers, f.Digest), true
+		}
+	}
+	data, err := json.Marshal(l.rec)
+	if err != nil {
+		return err
+	}
+	tmp := l.recordPath() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	return wrap(oci.CodeIO, os.Rename(tmp, l.recordPath()))
+}

@@ -1,0 +1,156 @@
+// Package pullmodel turns a model reference into a directory that
+// transformers and vLLM load as a model path: it resolves the reference,
+// picks the model manifest, fetches the layers the patterns select into
+// the shared cache (package cache) with the transfer engine, unpacks
+// archive layers safely (package extract) and links everything into a
+// snapshot directory. With LocalDir the files are real files there instead.
+package pullmodel
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/extract"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
+)
+
+// Options tune one pull; zero values take the defaults noted.
+type Options struct {
+	// CacheDir is the cache root (required; the front ends resolve
+	// $OCI_CLIENT_CACHE and ~/.cache/oci-client).
+	CacheDir string
+	// LocalDir, when set, receives real files instead of a snapshot.
+	LocalDir string
+	// Allow and Ignore select files by path (fnmatch globs, as
+	// huggingface_hub's snapshot_download): a file is fetched when it
+	// matches some Allow pattern (any, when Allow is empty) and no Ignore
+	// pattern. An archive layer is selected by its own path, and all of it
+	// is unpacked.
+	Allow, Ignore []string
+	// Offline serves from the cache without touching the network.
+	Offline bool
+	// Select picks a manifest out of an index.
+	Select model.Selector
+	// Concurrency is how many blobs are fetched at once (0: oci's default).
+	Concurrency int
+	// Lease is how long another process's lease is honoured without a
+	// heartbeat (0: cache.DefaultLease).
+	Lease time.Duration
+	// Sync makes blobs durable (fsync) before the pull returns. Default:
+	// after, in the background; see package cache.
+	Sync bool
+	// DirectIO writes downloads with O_DIRECT where the file system allows
+	// it. Default: through the page cache, where the loader that reads the
+	// model next finds it.
+	DirectIO bool
+	// Limits cap what archive layers may unpack (zero: extract's defaults).
+	Limits extract.Limits
+}
+
+// Result describes a pulled model.
+type Result struct {
+	// Path is the model directory.
+	Path string `json:"path"`
+	// Reference is the repository and the model manifest's digest.
+	Reference string       `json:"reference"`
+	Digest    string       `json:"digest"`
+	Model     *model.Model `json:"model"`
+	// Files are the selected paths, in manifest order.
+	Files []string `json:"files"`
+	// Downloaded counts the blobs and bytes this call fetched itself (0
+	// for a cache hit).
+	BlobsDownloaded int   `json:"blobs_downloaded"`
+	BytesDownloaded int64 `json:"bytes_downloaded"`
+}
+
+// Pull fetches the model that ref names; see the package comment.
+func Pull(ctx context.Context, c *oci.Client, ref string, o Options) (*Result, error) {
+	p, err := newPuller(ctx, c, ref, o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	files, err := model.Filter(res.model.Files, o.Allow, o.Ignore)
+	if err != nil {
+		return nil, wrap(oci.CodeInvalidArgument, err)
+	}
+	out := &Result{Reference: p.repo.Digest(res.digest).String(), Digest: res.digest, Model: res.model}
+	for _, f := range files {
+		out.Files = append(out.Files, f.Path)
+	}
+	if o.LocalDir != "" {
+		out.Path, err = p.intoLocalDir(ctx, res, files)
+	} else {
+		out.Path, err = p.intoSnapshot(ctx, res, files)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.BlobsDownloaded, out.BytesDownloaded = p.downloaded()
+	return out, nil
+}
+
+// puller is one Pull's state.
+type puller struct {
+	client *oci.Client
+	ref    name.Reference
+	repo   name.Repository
+	cache  *cache.Cache
+	o      Options
+
+	stats struct {
+		blobs int
+		bytes int64
+	}
+}
+
+// syncer makes blobs durable after pulls return; one per process, so a
+// library call returns while its fsyncs go on.
+var syncer = cache.NewSyncer()
+
+// WaitDurable blocks until every blob pulled so far in this process is
+// durable (tests, and callers about to power off).
+func WaitDurable() { syncer.Wait() }
+
+func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*puller, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	if o.CacheDir == "" {
+		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("no cache directory"))
+	}
+	ch, err := cache.Open(o.CacheDir, o.Lease)
+	if err != nil {
+		return nil, wrap(oci.CodeIO, err)
+	}
+	client := c.With(oci.AdjustTransfer(func(t *transfer.Options) {
+		// The cache's leases serialize writers, also where flock does
+		// nothing; durability is the cache's business (see package cache).
+		t.NoLock = true
+		t.NoSync = !o.Sync
+		t.Buffered = !o.DirectIO
+	}))
+	return &puller{client: client, ref: r, repo: r.Context(), cache: ch, o: o}, nil
+}
+
+func (p *puller) downloaded() (int, int64) { return p.stats.blobs, p.stats.bytes }
+
+// sortedKeys gives map keys in a stable order, for records and messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

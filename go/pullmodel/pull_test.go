@@ -1,0 +1,369 @@
+package pullmodel_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/internal/testutil"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/pullmodel"
+)
+
+func TestPullNamesShardsUnpacksArchivesAndLinksIntoTheCache(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	digest := pushModel(t, ref, sampleModel(t)...)
+	root := cacheDir(t)
+
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	if res.Digest != digest || res.Model.Format != "modelpack" {
+		t.Errorf("result %s %s, want %s modelpack", res.Digest, res.Model.Format, digest)
+	}
+	want := []string{"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "tokenizer"}
+	if strings.Join(res.Files, " ") != strings.Join(want, " ") {
+		t.Errorf("files %v, want %v", res.Files, want)
+	}
+	if !strings.HasPrefix(res.Path, filepath.Join(root, "models", reg.Host, "org+model", "snapshots", "sha256-")) {
+		t.Errorf("snapshot at %s", res.Path)
+	}
+	wantFile(t, filepath.Join(res.Path, "config.json"), `{"model_type":"tiny"}`)
+	wantFile(t, filepath.Join(res.Path, "model-00001-of-00002.safetensors"), strings.Repeat("a", 3<<20))
+	wantFile(t, filepath.Join(res.Path, "model-00002-of-00002.safetensors"), strings.Repeat("b", 2<<20))
+	wantFile(t, filepath.Join(res.Path, "tokenizer", "vocab.json"), `{"a":1}`)
+	wantFile(t, filepath.Join(res.Path, "tokenizer", "merges.txt"), "a b\n")
+	// Links into content-addressed blobs, which the cache may move with it.
+	target, err := os.Readlink(filepath.Join(res.Path, "tokenizer", "vocab.json"))
+	if err != nil || filepath.IsAbs(target) || !strings.Contains(target, "blobs/sha256/") {
+		t.Errorf("vocab.json links to %q (%v)", target, err)
+	}
+	if res.BlobsDownloaded != 5 { // config blob, 4 layers
+		t.Errorf("downloaded %d blobs, want 5", res.BlobsDownloaded)
+	}
+	// The archive itself is not kept once unpacked.
+	if _, err := os.Stat(filepath.Join(root, "blobs", "sha256", strings.TrimPrefix(res.Model.Files[3].Digest, "sha256:"))); !os.IsNotExist(err) {
+		t.Errorf("the unpacked archive blob is still there: %v", err)
+	}
+}
+
+func TestRepeatPullByTagIsOneManifestRequestAndByDigestNone(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	digest := pushModel(t, ref, sampleModel(t)...)
+	root := cacheDir(t)
+	c := count(reg)
+	first := pull(t, ref, pullmodel.Options{CacheDir: root})
+	c.reset()
+
+	again := pull(t, ref, pullmodel.Options{CacheDir: root})
+	if m, b := c.totals(); m != 1 || b != 0 {
+		t.Errorf("repeat pull by tag: %d manifest and %d blob requests, want 1 and 0", m, b)
+	}
+	if again.Path != first.Path || again.BlobsDownloaded != 0 {
+		t.Errorf("repeat pull: %s (%d blobs), want %s (0)", again.Path, again.BlobsDownloaded, first.Path)
+	}
+	reg.Server.Close()
+	pinned := pull(t, reg.Ref("org/model", "@"+digest), pullmodel.Options{CacheDir: root})
+	if pinned.Path != first.Path {
+		t.Errorf("digest pull with the registry gone: %s, want %s", pinned.Path, first.Path)
+	}
+}
+
+func TestOfflineServesTheCacheAndNamesWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	pushModel(t, ref, sampleModel(t)...)
+	root := cacheDir(t)
+
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, Offline: true})
+	wantCode(t, err, oci.CodeNotCached)
+	if !strings.Contains(err.Error(), "org/model:v1") {
+		t.Errorf("message does not name the reference: %v", err)
+	}
+	pull(t, ref, pullmodel.Options{CacheDir: root, Allow: []string{"*.json"}})
+	c := count(reg)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, Offline: true, Allow: []string{"*.json"}})
+	wantFile(t, filepath.Join(res.Path, "config.json"), `{"model_type":"tiny"}`)
+	_, err = pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, Offline: true})
+	wantCode(t, err, oci.CodeNotCached)
+	if m, b := c.totals(); m+b != 0 {
+		t.Errorf("offline pulls made %d manifest and %d blob requests", m, b)
+	}
+}
+
+func TestPatternsFetchOnlyTheMatchingLayers(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	layers := sampleModel(t)
+	pushModel(t, ref, layers...)
+	c := count(reg)
+	res := pull(t, ref, pullmodel.Options{CacheDir: cacheDir(t), Allow: []string{"*.json", "tokenizer"}, Ignore: []string{"*.safetensors"}})
+	if strings.Join(res.Files, " ") != "config.json tokenizer" {
+		t.Errorf("files %v", res.Files)
+	}
+	for _, l := range layers[1:3] {
+		if n := c.blobs[digestOf(l.data)]; n != 0 {
+			t.Errorf("an ignored shard was fetched %d times", n)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(res.Path, "model-00001-of-00002.safetensors")); !os.IsNotExist(err) {
+		t.Errorf("an ignored shard is in the snapshot: %v", err)
+	}
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: cacheDir(t), Allow: []string{"[unclosed"}})
+	wantCode(t, err, oci.CodeInvalidArgument)
+}
+
+func TestConcurrentPullsFetchEachBlobOnce(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	pushModel(t, ref, sampleModel(t)...)
+	root := cacheDir(t)
+	c := count(reg)
+	c.delay = 50e6 // 50 ms a blob request, so the pulls overlap
+	var wg sync.WaitGroup
+	paths := make([]string, 6)
+	errs := make([]error, 6)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each with its own cache handle, as separate processes have.
+			res, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root})
+			if err == nil {
+				paths[i] = res.Path
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pull %d: %v", i, err)
+		}
+		wantFile(t, filepath.Join(paths[i], "tokenizer", "vocab.json"), `{"a":1}`)
+	}
+	for d, n := range c.blobs {
+		if n != 1 {
+			t.Errorf("blob %s fetched %d times, want once", d, n)
+		}
+	}
+	if len(c.blobs) != 5 {
+		t.Errorf("%d distinct blobs fetched, want 5", len(c.blobs))
+	}
+}
+
+func TestTheCacheNeverWaitsOnFlock(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	data := bytes.Repeat([]byte("w"), 1<<20)
+	pushModel(t, ref, layer{mtWeight, "w.bin", data})
+	root := cacheDir(t)
+	ch, err := cache.Open(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process flocks the partial file: where flock works it would
+	// make a flock user wait; the cache relies on its leases alone.
+	partial := ch.BlobPath(digestOf(data)) + ".incomplete"
+	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	wantFile(t, filepath.Join(res.Path, "w.bin"), string(data))
+}
+
+func TestUnverifiedBlobsAreRehashedBeforeTheyAreServed(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	good, bad := bytes.Repeat([]byte("g"), 1<<20), bytes.Repeat([]byte("x"), 1<<20)
+	pushModel(t, ref, layer{mtWeight, "good.bin", good}, layer{mtWeight, "bad.bin", bad})
+	root := cacheDir(t)
+	ch, _ := cache.Open(root, 0)
+	pull(t, ref, pullmodel.Options{CacheDir: root})
+	pullmodel.WaitDurable()
+
+	// As after a crash: states from before a reboot, one blob's data lost.
+	foreign := []byte(`{"boot":"otherhost/otherboot","durable":false}`)
+	for _, d := range []string{digestOf(good), digestOf(bad)} {
+		if err := os.WriteFile(ch.BlobPath(d)+".state", foreign, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(ch.BlobPath(digestOf(bad)), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := count(reg)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	wantFile(t, filepath.Join(res.Path, "bad.bin"), string(bad))
+	wantFile(t, filepath.Join(res.Path, "good.bin"), string(good))
+	if c.blobs[digestOf(bad)] != 1 || c.blobs[digestOf(good)] != 0 {
+		t.Errorf("blob requests %v: want the damaged blob fetched once, the good one not at all", c.blobs)
+	}
+	if got := cache.TrustOf(ch.BlobPath(digestOf(good))); got != cache.Durable {
+		t.Errorf("the re-verified blob is %v, want Durable", got)
+	}
+}
+
+func TestSyncDurabilityIsDurableWhenThePullReturns(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	data := bytes.Repeat([]byte("s"), 1<<20)
+	pushModel(t, ref, layer{mtWeight, "s.bin", data})
+	root := cacheDir(t)
+	ch, _ := cache.Open(root, 0)
+	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
+	if got := cache.TrustOf(ch.BlobPath(digestOf(data))); got != cache.Durable {
+		t.Errorf("after a sync pull the blob is %v, want Durable", got)
+	}
+}
+
+func TestADeadHoldersLeaseDoesNotBlockThePull(t *testing.T) {
+	t.Parallel()
+	if cache.BootID() == "" {
+		t.Skip("no boot id on this system (Linux always has one)")
+	}
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	data := bytes.Repeat([]byte("d"), 1<<20)
+	pushModel(t, ref, layer{mtWeight, "d.bin", data})
+	root := cacheDir(t)
+	ch, _ := cache.Open(root, 0)
+	host, _ := os.Hostname()
+	dead := deadPID(t)
+	lease := []byte(`{"host":"` + host + `","boot":"` + cache.BootID() + `","pid":` + itoa(dead) + `,"token":"t"}`)
+	if err := os.WriteFile(ch.LockPath(digestOf(data)), lease, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A lease of an hour: only the dead-process rule can let this finish.
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, Lease: 3600e9})
+	wantFile(t, filepath.Join(res.Path, "d.bin"), string(data))
+}
+
+func TestUnsafeArchiveIsRefusedAndLeavesNothing(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	evil := tarGz(t, map[string]string{"ok.txt": "fine", "../../../escaped.txt": "evil"})
+	pushModel(t, ref, layer{mtWeightConfig, "config.json", []byte("{}")}, layer{mtCodeTarGzip, "code", evil})
+	root := cacheDir(t)
+	base := filepath.Dir(root)
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root})
+	wantCode(t, err, oci.CodeUnsafeArchive)
+	_ = filepath.Walk(base, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && (fi.Name() == "escaped.txt" || fi.Name() == "ok.txt") {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+	tmp, _ := os.ReadDir(filepath.Join(root, "tmp"))
+	if len(tmp) != 0 {
+		t.Errorf("staging left behind: %v", tmp)
+	}
+}
+
+func TestLocalDirGetsRealFilesAndSkipsThemTheNextTime(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	layers := sampleModel(t)
+	pushModel(t, ref, layers...)
+	dir := filepath.Join(t.TempDir(), "model")
+	root := cacheDir(t)
+	c := count(reg)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	if res.Path != dir {
+		t.Errorf("path %s, want %s", res.Path, dir)
+	}
+	for _, p := range []string{"config.json", "model-00001-of-00002.safetensors", "tokenizer/vocab.json"} {
+		fi, err := os.Lstat(filepath.Join(dir, p))
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s is not a regular file: %v", p, err)
+		}
+	}
+	wantFile(t, filepath.Join(dir, "tokenizer", "merges.txt"), "a b\n")
+	c.reset()
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	if _, b := c.totals(); b != 0 {
+		t.Errorf("repeat pull into the local dir: %d blob requests, want 0", b)
+	}
+	// A file changed since is fetched again; nothing else is.
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.reset()
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	wantFile(t, filepath.Join(dir, "config.json"), `{"model_type":"tiny"}`)
+	if _, b := c.totals(); b != 1 {
+		t.Errorf("after an edit: %d blob requests %v, want 1", b, c.blobs)
+	}
+}
+
+func TestCacheListRemoveAndPrune(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	digest := pushModel(t, ref, sampleModel(t)...)
+	root := cacheDir(t)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	ch, _ := cache.Open(root, 0)
+	l, err := ch.List()
+	if err != nil || len(l.Repos) != 1 || len(l.Repos[0].Snapshots) != 1 {
+		t.Fatalf("listing %+v %v", l, err)
+	}
+	s := l.Repos[0].Snapshots[0]
+	if s.Digest != digest || strings.Join(s.Tags, ",") != "v1" || s.Files != 5 || s.Path != res.Path || s.LastUsed.IsZero() {
+		t.Errorf("snapshot %+v", s)
+	}
+	if want := int64(3<<20 + 2<<20 + len(`{"model_type":"tiny"}`) + len(`{"a":1}`) + len("a b\n")); s.Size != want {
+		t.Errorf("size %d, want %d", s.Size, want)
+	}
+	rm, found, err := ch.Remove(reg.Host, "org/model", "v1", "")
+	if err != nil || !found || len(rm.Snapshots) != 1 || rm.Bytes < 5<<20 {
+		t.Fatalf("remove: %+v %v %v", rm, found, err)
+	}
+	if _, err := os.Stat(res.Path); !os.IsNotExist(err) {
+		t.Errorf("snapshot still there: %v", err)
+	}
+	if _, found, _ := ch.Remove(reg.Host, "org/model", "v1", ""); found {
+		t.Error("removing twice found something")
+	}
+	// A pull cut short leaves blobs no snapshot uses: prune takes them.
+	pull(t, ref, pullmodel.Options{CacheDir: root, Allow: []string{"config.json"}})
+	if _, _, err := ch.Remove(reg.Host, "org/model", "", digest); err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte("o"), 1000)
+	if err := os.WriteFile(ch.BlobPath(digestOf(other)), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rm, err := ch.Prune(3600e9); err != nil || rm.Blobs != 0 {
+		t.Errorf("prune kept nothing young: %+v %v", rm, err)
+	}
+	if rm, err := ch.Prune(0); err != nil || rm.Blobs == 0 {
+		t.Errorf("prune: %+v %v", rm, err)
+	}
+	if _, err := os.Stat(ch.BlobPath(digestOf(other))); !os.IsNotExist(err) {
+		t.Errorf("unused blob survived prune: %v", err)
+	}
+}

@@ -1,0 +1,200 @@
+package pullmodel
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+)
+
+// intoSnapshot makes the cache's snapshot of the model hold files.
+func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.File) (string, error) {
+	reg, repo := p.repo.RegistryStr(), p.repo.RepositoryStr()
+	dir := p.cache.SnapshotDir(reg, repo, res.digest)
+	rec, err := p.cache.ReadSnapshot(reg, repo, res.digest)
+	if err != nil {
+		return "", wrap(oci.CodeIO, err)
+	}
+	if rec != nil {
+		ok, err := p.servable(ctx, rec, dir, files)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			p.cache.Touch(reg, repo, res.digest)
+			return dir, nil
+		}
+	}
+	wants := make([]want, 0, len(files)+1)
+	if c := res.model.Config; c.Digest != "" {
+		// Small, and what inspect shows offline afterwards.
+		wants = append(wants, p.blobWant(c.Digest, c.Size, "config"))
+	}
+	for _, f := range files {
+		if f.Archive == "" {
+			wants = append(wants, p.blobWant(f.Digest, f.Size, f.Path))
+		} else {
+			wants = append(wants, p.archiveWant(f))
+		}
+	}
+	if p.o.Offline {
+		if missing := p.missing(ctx, wants); len(missing) > 0 {
+			return "", notCached("%s: %d of the selected files are not in the cache at %s: %s", p.ref.Name(), len(missing), p.cache.Root, strings.Join(missing, ", "))
+		}
+	}
+	if err := p.ensure(ctx, wants); err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if f.Archive != "" {
+			if err := p.unpack(ctx, f); err != nil {
+				return "", err
+			}
+		}
+	}
+	lock := p.cache.LockPath("snapshot+" + reg + "+" + repo + "+" + res.digest)
+	err = p.withLease(ctx, lock, func() error { return p.link(res, files, dir) })
+	if err != nil {
+		return "", err
+	}
+	p.cache.Touch(reg, repo, res.digest)
+	return dir, nil
+}
+
+// missing names the wants that are not present, for an offline pull.
+func (p *puller) missing(ctx context.Context, wants []want) []string {
+	var out []string
+	for _, w := range wants {
+		if ok, err := w.present(ctx); err != nil || !ok {
+			out = append(out, w.digest)
+		}
+	}
+	return out
+}
+
+// servable says whether the snapshot already holds every selected file,
+// each link in place and each blob one the cache may serve.
+func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, files []model.File) (bool, error) {
+	layers := map[string]bool{}
+	for _, f := range files {
+		if !rec.HasLayer(f.Digest) {
+			return false, nil
+		}
+		layers[f.Digest] = true
+	}
+	for _, pth := range sortedKeys(rec.Files) {
+		e := rec.Files[pth]
+		if !layers[e.Layer] || e.Type != "file" {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(pth))); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return false, nil
+		}
+		if ok, err := p.blobOK(ctx, e.Digest); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// link puts every selected file into the snapshot directory and records
+// it; the caller holds the snapshot's lease.
+func (p *puller) link(res *resolved, files []model.File, dir string) error {
+	reg, repo := p.repo.RegistryStr(), p.repo.RepositoryStr()
+	rec, err := p.cache.ReadSnapshot(reg, repo, res.digest)
+	if err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	if rec == nil {
+		rec = &cache.Snapshot{Registry: reg, Repository: repo, Manifest: res.digest, Files: map[string]cache.Entry{}}
+	}
+	rec.Format = res.model.Format
+	rec.Config = res.model.Config.Digest
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return wrap(oci.CodeIO, err)
+	}
+	defer root.Close()
+	put := func(pth string, e cache.Entry) error {
+		var err error
+		switch e.Type {
+		case "dir":
+			err = root.MkdirAll(pth, 0o755)
+		case "symlink":
+			err = placeSymlink(root, pth, e.Target)
+		default:
+			target, rerr := filepath.Rel(filepath.Dir(filepath.Join(dir, filepath.FromSlash(pth))), p.cache.BlobPath(e.Digest))
+			if rerr != nil {
+				return rerr
+			}
+			err = placeSymlink(root, pth, target)
+		}
+		if err != nil {
+			return fmt.Errorf("placing %s in %s: %w", pth, dir, err)
+		}
+		rec.Files[pth] = e
+		return nil
+	}
+	for _, f := range files {
+		if f.Archive == "" {
+			if err := put(f.Path, cache.Entry{Type: "file", Digest: f.Digest, Size: f.Size, Layer: f.Digest}); err != nil {
+				return wrap(oci.CodeIO, err)
+			}
+		} else {
+			tree, err := p.cache.ReadTree(f.Digest)
+			if err != nil || tree == nil {
+				return wrap(oci.CodeIO, fmt.Errorf("the unpacked tree of layer %s is missing: %v", f.Digest, err))
+			}
+			for _, te := range tree {
+				e := te.Entry
+				e.Layer = f.Digest
+				if err := put(joinClean(f.ExtractTo, te.Path), e); err != nil {
+					return wrap(oci.CodeIO, err)
+				}
+			}
+		}
+		if !rec.HasLayer(f.Digest) {
+			rec.Layers = append(rec.Layers, f.Digest)
+		}
+	}
+	return wrap(oci.CodeIO, p.cache.WriteSnapshot(rec))
+}
+
+func joinClean(base, rel string) string {
+	if base == "" {
+		return rel
+	}
+	return path.Join(base, rel)
+}
+
+// placeSymlink makes pth a symlink to target, atomically replacing what
+// was there, and leaves a link that already points there alone.
+func placeSymlink(root *os.Root, pth, target string) error {
+	if cur, err := root.Readlink(pth); err == nil && cur == target {
+		return nil
+	}
+	if d := path.Dir(pth); d != "." {
+		if err := root.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	tmp := pth + ".tmp-link-" + fmt.Sprint(os.Getpid())
+	_ = root.Remove(tmp)
+	if err := root.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := root.Rename(tmp, pth); err != nil {
+		_ = root.Remove(tmp)
+		return err
+	}
+	return nil
+}

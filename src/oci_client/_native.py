@@ -43,6 +43,12 @@ EXPORTS = (
     "TestAuthentication",
     "CancelOperation",
     "OperationProgress",
+    "PullModel",
+    "InspectModel",
+    "CacheList",
+    "CacheRemove",
+    "CachePrune",
+    "CacheSync",
 )
 
 # How often progress is read: a few times a second, cheap next to a transfer.

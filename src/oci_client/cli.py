@@ -1,20 +1,23 @@
-"""The ``oci-client`` command: ``manifest``, ``blob``, ``pull``, ``check-auth``, ``demo``."""
+"""The ``oci-client`` command: ``pull``, ``inspect``, ``cache``, ``manifest``, ``blob``,
+``check-auth``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .client import OciGoClient, ProgressCallback
-from .errors import InvalidArgumentError, OciError
-from .paths import layer_file_name, safe_join
+from .errors import OciError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+CACHE_DIR_HELP = "cache root (default $OCI_CLIENT_CACHE or ~/.cache/oci-client)"
 
 
 def _client(args: argparse.Namespace) -> OciGoClient:
@@ -63,22 +66,121 @@ def _cmd_blob(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    client = _client(args)
-    manifest = client.get_manifest(args.reference).json()
-    layers = manifest.get("layers")
-    if not isinstance(layers, list):
-        children = [m.get("digest") for m in manifest.get("manifests", [])]
-        raise InvalidArgumentError(
-            f"{args.reference} is an index, not an artifact; pull one of its manifests: {children}"
+    with _file_bars(args) as on_snapshot:
+        r = _client(args)._pull_model(
+            args.reference,
+            cache_dir=args.cache_dir,
+            local_dir=args.output,
+            allow_patterns=args.include or None,
+            ignore_patterns=args.exclude or None,
+            offline=True if args.offline else None,
+            platform=args.platform,
+            artifact_type=args.artifact_type,
+            concurrency=args.concurrency,
+            durability="sync" if args.sync else "background",
+            on_snapshot=on_snapshot,
         )
-    root = Path(args.output)
-    specs = [
-        (layer["digest"], safe_join(root, layer_file_name(layer)), layer.get("size")) for layer in layers
-    ]
-    with _progress_bar(args, args.reference) as progress:
-        infos = client.pull_blobs(args.reference, specs, concurrency=args.concurrency, progress=progress)
-    for info in infos:
-        print(f"{info.digest} {info.size:>12} {info.path}")
+    n, size = r.get("blobs_downloaded", 0), r.get("bytes_downloaded", 0)
+    what = f"downloaded {n} blobs, {_human(size)}" if n else "from the cache"
+    print(f"{r['reference']}: {len(r.get('files') or [])} files ({what})", file=sys.stderr)
+    print(r["path"])
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _file_bars(args: argparse.Namespace) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+    """A total bar plus one bar per file being downloaded, on stderr, unless
+    --quiet or stderr is not a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    kw: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "file": sys.stderr}
+    total = tqdm(desc="total", position=0, **kw)
+    bars: dict[str, Any] = {}
+
+    def update(snapshot: dict[str, Any]) -> None:
+        _advance(total, int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
+        for blob in snapshot.get("blobs") or ():
+            label = str(blob.get("label", "?"))
+            bar = bars.get(label)
+            if bar is None:
+                bar = bars[label] = tqdm(desc=label[-40:], position=len(bars) + 1, leave=False, **kw)
+            _advance(bar, int(blob.get("bytes_done", 0)), int(blob.get("bytes_total", 0)))
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+        total.close()
+
+
+def _advance(bar: Any, done: int, total: int) -> None:
+    if total and bar.total != total:
+        bar.total = total
+        bar.refresh()
+    if done > bar.n:
+        bar.update(done - bar.n)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    info = _client(args).inspect(
+        args.reference,
+        cache_dir=args.cache_dir,
+        offline=True if args.offline else None,
+        platform=args.platform,
+        artifact_type=args.artifact_type,
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(info), indent=2, default=str))
+        return EXIT_OK
+    print(info.reference)
+    print(f"format    {info.format}" + (f" ({info.artifact_type})" if info.artifact_type else ""))
+    print(f"manifest  {info.media_type}")
+    print(f"files     {len(info.files)}, {_human(info.total_size)} ({info.total_size} bytes)")
+    width = max((len(f.path) for f in info.files), default=4)
+    for f in info.files:
+        kind = f.kind + (f" [{f.archive}]" if f.archive else "")
+        print(f"  {f.path:<{width}}  {_human(f.size):>10}  {kind:<20} {f.digest}")
+    for skipped in info.skipped:
+        print(f"  skipped {skipped.get('digest')} ({skipped.get('media_type')}): {skipped.get('reason')}")
+    return EXIT_OK
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    info = OciGoClient().cache_list(cache_dir=args.cache_dir)
+    rows = [("MODEL", "TAGS", "DIGEST", "SIZE", "FILES", "LAST USED")]
+    for m in info.models:
+        for snap in m.snapshots:
+            used = snap.last_used.astimezone().strftime("%Y-%m-%d %H:%M") if snap.last_used else "-"
+            tags = ",".join(snap.tags) or "-"
+            rows.append((m.name, tags, snap.digest[:19], _human(snap.size), str(snap.files), used))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"{_human(info.size)} in {info.root}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_cache_rm(args: argparse.Namespace) -> int:
+    r = OciGoClient().cache_remove(args.reference, cache_dir=args.cache_dir)
+    print(f"removed {args.reference}: {len(r.snapshots)} snapshots, {r.blobs} blobs, {_human(r.bytes)} freed")
+    return EXIT_OK
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    r = OciGoClient().cache_prune(cache_dir=args.cache_dir, min_age=args.min_age)
+    print(f"pruned {r.blobs} unused entries, {_human(r.bytes)} freed")
     return EXIT_OK
 
 
@@ -128,14 +230,50 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_blob)
 
-    pl = sub.add_parser("pull", parents=[common], help="download every layer of an artifact into a directory")
-    pl.add_argument("reference")
-    pl.add_argument(
-        "-o", "--output", required=True, help="target directory (files named by their annotations)"
+    model_opts = argparse.ArgumentParser(add_help=False)
+    model_opts.add_argument("--cache-dir", help=CACHE_DIR_HELP)
+    model_opts.add_argument("--offline", action="store_true", help="serve from the cache, no network")
+    model_opts.add_argument("--platform", help="pick this os/arch[/variant] out of an index")
+    model_opts.add_argument("--artifact-type", help="pick the manifest of this artifactType out of an index")
+
+    pl = sub.add_parser(
+        "pull",
+        parents=[common, model_opts],
+        help="pull a model into the cache (or -o DIR), print its directory",
     )
+    pl.add_argument("reference")
+    pl.add_argument("-o", "--output", help="put real files in this directory instead of a cache snapshot")
+    pl.add_argument(
+        "--include", action="append", metavar="GLOB", help="fetch only matching files (repeat it)"
+    )
+    pl.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching files (repeatable)")
     pl.add_argument("--concurrency", type=int, help="blobs fetched at once (default 4)")
-    pl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pl.add_argument("--sync", action="store_true", help="fsync every file before returning")
+    pl.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pl.set_defaults(func=_cmd_pull)
+
+    ins = sub.add_parser(
+        "inspect", parents=[common, model_opts], help="describe a model: its format and files"
+    )
+    ins.add_argument("reference")
+    ins.add_argument("--json", action="store_true", help="machine-readable output")
+    ins.set_defaults(func=_cmd_inspect)
+
+    c = sub.add_parser("cache", help="list, remove and prune cached models")
+    csub = c.add_subparsers(dest="cache_command", required=True)
+    cache_dir = argparse.ArgumentParser(add_help=False)
+    cache_dir.add_argument("--cache-dir", help=CACHE_DIR_HELP)
+    csub.add_parser("ls", parents=[cache_dir], help="models, tags, sizes, last use").set_defaults(
+        func=_cmd_cache_ls
+    )
+    rm = csub.add_parser("rm", parents=[cache_dir], help="remove a tag or repo@digest")
+    rm.add_argument("reference")
+    rm.set_defaults(func=_cmd_cache_rm)
+    pr = csub.add_parser("prune", parents=[cache_dir], help="delete blobs no snapshot uses")
+    pr.add_argument(
+        "--min-age", type=float, default=3600.0, metavar="SECONDS", help="keep younger entries (default 3600)"
+    )
+    pr.set_defaults(func=_cmd_cache_prune)
 
     a = sub.add_parser("check-auth", parents=[common], help="check pull access with your credentials")
     a.add_argument("reference")

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from . import _native
 from .errors import (
@@ -19,8 +19,18 @@ from .errors import (
     RateLimitedError,
     RegistryError,
 )
+from .models import CacheInfo, ModelInfo, Removed, log_skipped, patterns
 
-__all__ = ["AuthInfo", "BlobInfo", "BlobSpec", "Manifest", "OciGoClient", "ProgressCallback"]
+__all__ = ["AuthInfo", "BlobInfo", "BlobSpec", "Durability", "Manifest", "OciGoClient", "ProgressCallback"]
+
+#: ``"background"``: a pull returns once its data is verified and in place,
+#: and fsyncs follow off the critical path (an entry not known durable is
+#: re-verified after a crash or reboot before it is served). ``"sync"``:
+#: fsynced before the pull returns.
+Durability = Literal["background", "sync"]
+
+PathArg: TypeAlias = "str | os.PathLike[str]"
+Patterns: TypeAlias = "str | list[str] | tuple[str, ...] | None"
 
 #: Called with ``(bytes_done, bytes_total)`` a few times a second, on the
 #: calling thread; values never decrease and the last call has
@@ -123,13 +133,15 @@ class OciGoClient:
             holds up to ``connections * chunk_size`` bytes.
         read_timeout: seconds without a byte before a stream counts as
             broken and is resumed (default 60).
-        direct_io: write blobs of 4 MiB and more with O_DIRECT, bypassing
-            the page cache (default True; Linux, on ext4, XFS, btrfs and
-            F2FS; other file systems, tmpfs and NFS among them, get buffered
-            writes). A multi-GB pull then neither evicts the page
-            cache nor queues gigabytes of dirty pages, and the fsync before
-            each file is renamed into place is cheap. False leaves the
-            written files in the page cache.
+        direct_io: write downloads of 4 MiB and more with O_DIRECT,
+            bypassing the page cache (Linux, on ext4, XFS, btrfs and F2FS;
+            other file systems, tmpfs and NFS among them, get buffered
+            writes). Default None: O_DIRECT for ``pull_blob(s)``, where a
+            multi-GB pull then neither evicts the page cache nor queues
+            gigabytes of dirty pages, and the fsync before each file is
+            renamed into place is cheap; through the page cache for
+            ``pull_model``, whose loader reads the files right after (see
+            the README's "Durability" section). True or False forces it.
 
     Instances hold only settings and are safe to share between threads;
     calls release the GIL, so threads pull in parallel.
@@ -147,7 +159,7 @@ class OciGoClient:
         connections: int | None = None,
         chunk_size: int | None = None,
         read_timeout: float | None = None,
-        direct_io: bool = True,
+        direct_io: bool | None = None,
     ) -> None:
         if isinstance(insecure_registries, str):
             raise InvalidArgumentError("insecure_registries must be a list of hosts, not a string")
@@ -164,8 +176,8 @@ class OciGoClient:
         self.connections = connections
         self.chunk_size = chunk_size
         self.read_timeout = read_timeout
-        if not isinstance(direct_io, bool):
-            raise InvalidArgumentError(f"direct_io must be a bool, got {direct_io!r}")
+        if direct_io is not None and not isinstance(direct_io, bool):
+            raise InvalidArgumentError(f"direct_io must be a bool or None, got {direct_io!r}")
         self.direct_io = direct_io
         self._lib_path = lib_path
         self.ca_file = os.path.abspath(os.fspath(ca_file)) if ca_file is not None else None
@@ -195,8 +207,8 @@ class OciGoClient:
             req["timeout_ms"] = max(1, int(self.timeout * 1000))
         if self.read_timeout is not None:
             req["read_timeout_ms"] = max(1, int(self.read_timeout * 1000))
-        if not self.direct_io:
-            req["direct_io"] = False
+        if self.direct_io is not None:
+            req["direct_io"] = self.direct_io
         for key in ("retries", "connections", "chunk_size"):
             if getattr(self, key) is not None:
                 req[key] = getattr(self, key)
@@ -313,3 +325,177 @@ class OciGoClient:
         ) as exc:
             return f"{exc.code}: {exc.message}"
         return None
+
+    # -- models and the cache -------------------------------------------------
+
+    def _model_request(
+        self,
+        reference: str,
+        cache_dir: PathArg | None,
+        offline: bool | None,
+        platform: str | None,
+        artifact_type: str | None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        if offline is not None and not isinstance(offline, bool):
+            raise InvalidArgumentError(f"offline must be a bool or None, got {offline!r}")
+        req = self._request(
+            reference,
+            cache_dir=os.path.abspath(os.fspath(cache_dir)) if cache_dir is not None else "",
+            platform=platform or "",
+            artifact_type=artifact_type or "",
+            **extra,
+        )
+        if offline is not None:
+            req["offline"] = offline
+        return req
+
+    def pull_model(
+        self,
+        reference: str,
+        *,
+        cache_dir: PathArg | None = None,
+        local_dir: PathArg | None = None,
+        allow_patterns: Patterns = None,
+        ignore_patterns: Patterns = None,
+        offline: bool | None = None,
+        platform: str | None = None,
+        artifact_type: str | None = None,
+        concurrency: int | None = None,
+        durability: Durability = "background",
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Pull the model ``reference`` names and return a directory that
+        transformers and vLLM load as a model path.
+
+        Formats: Docker Model Runner, CNCF ModelPack (and its older
+        ``cnai`` names), KitOps ModelKits, ORAS-style artifacts with titled
+        layers; from an index, the one model manifest in it, or the one
+        ``platform`` (``"linux/amd64"``) or ``artifact_type`` picks. Files
+        are named by ``org.cncf.model.filepath``, else
+        ``org.opencontainers.image.title``, else ``model-0000i-of-0000N.ext``
+        in manifest (shard) order; archive layers are unpacked, refusing
+        anything that would land outside the directory.
+
+        By default the files go into the shared cache (``cache_dir``, else
+        ``$OCI_CLIENT_CACHE``, else ``~/.cache/oci-client``) and the result
+        is a snapshot directory of links into it; processes pulling the same
+        model at once fetch each blob once, a repeat pull by tag costs one
+        manifest request, and a digest reference none. ``local_dir`` puts
+        real files there instead (fsynced before the call returns).
+        ``allow_patterns``/``ignore_patterns`` (globs on the file path, as
+        huggingface_hub's ``snapshot_download``) select the layers to fetch.
+        ``offline`` (default: ``$OCI_CLIENT_OFFLINE`` or ``$HF_HUB_OFFLINE``)
+        serves from the cache without touching the network, or raises
+        :class:`NotCachedError` naming what is missing. ``progress`` gets
+        ``(bytes_done, bytes_total)`` of what this call downloads.
+        """
+        return Path(
+            self._pull_model(
+                reference,
+                cache_dir=cache_dir,
+                local_dir=local_dir,
+                allow_patterns=allow_patterns,
+                ignore_patterns=ignore_patterns,
+                offline=offline,
+                platform=platform,
+                artifact_type=artifact_type,
+                concurrency=concurrency,
+                durability=durability,
+                progress=progress,
+            )["path"]
+        )
+
+    def _pull_model(
+        self,
+        reference: str,
+        *,
+        cache_dir: PathArg | None = None,
+        local_dir: PathArg | None = None,
+        allow_patterns: Patterns = None,
+        ignore_patterns: Patterns = None,
+        offline: bool | None = None,
+        platform: str | None = None,
+        artifact_type: str | None = None,
+        concurrency: int | None = None,
+        durability: Durability = "background",
+        progress: ProgressCallback | None = None,
+        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """pull_model, returning the whole result; ``on_snapshot`` sees the raw
+        progress counters (per file too) for the command line's bars."""
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        if durability not in ("background", "sync"):
+            raise InvalidArgumentError(f"durability must be 'background' or 'sync', got {durability!r}")
+        req = self._model_request(
+            reference,
+            cache_dir,
+            offline,
+            platform,
+            artifact_type,
+            local_dir=os.path.abspath(os.fspath(local_dir)) if local_dir is not None else "",
+            allow_patterns=patterns("allow_patterns", allow_patterns),
+            ignore_patterns=patterns("ignore_patterns", ignore_patterns),
+            concurrency=concurrency or 0,
+            durability=durability,
+        )
+        reporter = _Progress(progress) if progress is not None else None
+
+        def poll(snapshot: dict[str, Any]) -> None:
+            if reporter is not None:
+                reporter.poll(snapshot)
+            if on_snapshot is not None:
+                on_snapshot(snapshot)
+
+        watching = reporter is not None or on_snapshot is not None
+        r: dict[str, Any] = _native.call(
+            "PullModel", req, lib_path=self._lib_path, on_progress=poll if watching else None
+        )
+        log_skipped(reference, r.get("model") or {})
+        if reporter is not None:
+            reporter.finish(max(reporter.total, int(r.get("bytes_downloaded", 0))))
+        return r
+
+    def inspect(
+        self,
+        reference: str,
+        *,
+        cache_dir: PathArg | None = None,
+        offline: bool | None = None,
+        platform: str | None = None,
+        artifact_type: str | None = None,
+    ) -> ModelInfo:
+        """The model ``reference`` names (format, files with sizes and digests,
+        total size, config) without pulling its files. What it fetches (the
+        manifest and config) goes into the cache, so it also works offline
+        for a model pulled before."""
+        req = self._model_request(reference, cache_dir, offline, platform, artifact_type)
+        return ModelInfo.from_result(self._call("InspectModel", req))
+
+    def _cache_request(self, cache_dir: PathArg | None, reference: str = "", **extra: Any) -> dict[str, Any]:
+        root = os.path.abspath(os.fspath(cache_dir)) if cache_dir is not None else ""
+        return self._request(reference, cache_dir=root, **extra)
+
+    def cache_list(self, *, cache_dir: PathArg | None = None) -> CacheInfo:
+        """The models in the cache: repositories, snapshots, tags, sizes, last use."""
+        return CacheInfo.from_result(self._call("CacheList", self._cache_request(cache_dir)))
+
+    def cache_remove(self, reference: str, *, cache_dir: PathArg | None = None) -> Removed:
+        """Remove a tag (and its snapshot when no other tag points to it) or,
+        for ``repo@digest``, a snapshot and its tags; then the blobs only
+        they used. Raises NotFoundError when the cache has no such entry."""
+        return Removed.from_result(self._call("CacheRemove", self._cache_request(cache_dir, reference)))
+
+    def cache_prune(self, *, cache_dir: PathArg | None = None, min_age: float = 3600.0) -> Removed:
+        """Delete blobs, unpacked trees, manifests and partial downloads that no
+        snapshot or tag uses and that are older than ``min_age`` seconds (a
+        pull running now may not have linked what it fetched yet)."""
+        if not min_age >= 0:
+            raise InvalidArgumentError(f"min_age must be a non-negative number of seconds, got {min_age!r}")
+        req = self._cache_request(cache_dir, min_age_ms=int(min_age * 1000))
+        return Removed.from_result(self._call("CachePrune", req))
+
+    def wait_durable(self) -> None:
+        """Block until every blob this process pulled into the cache is on disk."""
+        self._call("CacheSync", {})

@@ -1,9 +1,9 @@
 """``oci-client demo``: the main job end to end, on a registry of its own.
 
 It starts a local CNCF distribution registry, pushes a tiny model as a CNCF
-ModelPack artifact, then pulls it back with :class:`OciGoClient` exactly as
-one would from Docker Hub or GHCR: check access, fetch the manifest, download
-and verify every layer into a model directory.
+ModelPack artifact, then pulls it back with :meth:`OciGoClient.pull_model`
+exactly as one would from Docker Hub or GHCR, verifies every file, and pulls
+it again to show the cache hit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from .client import OciGoClient
-from .paths import layer_file_name, safe_join
 
 
 def tiny_model_files() -> dict[str, bytes]:
@@ -55,23 +54,19 @@ def run_demo(*, output: str | None = None) -> int:
         print(f"pushed {len(files)} files to {ref} ({pushed.digest})")
 
         client = OciGoClient()
-        reason = client.test_authentication(ref)
-        print(f"pull access: {'granted' if reason is None else reason}")
-        manifest = client.get_manifest(ref)
-        print(f"manifest {manifest.digest} ({manifest.media_type}, {manifest.size} bytes)")
+        cache = Path(tmp) / "cache"
+        info = client.inspect(ref, cache_dir=cache)
+        print(f"{info.format} model, {len(info.files)} files, {info.total_size} bytes")
 
-        root = Path(output) if output else Path(tmp) / "tiny-model"
         start = time.perf_counter()
-        total = 0
-        for layer in manifest.json()["layers"]:
-            name = layer_file_name(layer)
-            info = client.pull_blob(ref, layer["digest"], safe_join(root, name), size=layer["size"])
-            total += info.size
-            print(f"  {name:<20} {info.size:>8} bytes  {info.digest}")
-        elapsed = time.perf_counter() - start
+        root = client.pull_model(ref, local_dir=output) if output else client.pull_model(ref, cache_dir=cache)
+        cold = time.perf_counter() - start
         for name, data in files.items():
             if (root / name).read_bytes() != data:
                 print(f"MISMATCH in {name}", file=sys.stderr)
                 return 1
-        print(f"pulled and verified {total} bytes in {elapsed * 1000:.0f} ms into {root}")
+        print(f"pulled and verified {len(files)} files in {cold * 1000:.0f} ms into {root}")
+        start = time.perf_counter()
+        client.pull_model(ref, cache_dir=cache)
+        print(f"pulled again from the cache in {(time.perf_counter() - start) * 1000:.0f} ms")
     return 0

@@ -7,6 +7,7 @@ Every failure of a registry operation raises a subclass of :class:`OciError`::
     ├── InvalidArgumentError       (also ValueError) a bad digest, path or option
     ├── AuthenticationError        401/403, unreadable credentials, failing helper
     ├── NotFoundError              404: repository, manifest or blob
+    │   └── NotCachedError         offline, and the cache lacks what was asked for
     ├── RateLimitedError           429 Too Many Requests
     ├── DigestMismatchError        the content is not what was asked for
     ├── RegistryError              any other registry error (.status, .registry_code)
@@ -15,6 +16,8 @@ Every failure of a registry operation raises a subclass of :class:`OciError`::
     │   └── OperationTimeoutError  the call's timeout expired
     ├── CanceledError              the call was cancelled
     ├── LocalFileError             the destination could not be written
+    ├── InvalidModelError          not a model, or a malformed manifest or archive
+    ├── UnsafeArchiveError         an archive layer would write outside its target, or exceeds a limit
     └── LibraryError               the native library cannot be loaded or used
         └── ForkedProcessError     called in a child forked after the library started
 
@@ -34,16 +37,19 @@ __all__ = [
     "DigestMismatchError",
     "ForkedProcessError",
     "InvalidArgumentError",
+    "InvalidModelError",
     "InvalidReferenceError",
     "LibraryError",
     "LocalFileError",
     "NetworkError",
+    "NotCachedError",
     "NotFoundError",
     "OciError",
     "OperationTimeoutError",
     "RateLimitedError",
     "RegistryError",
     "TLSError",
+    "UnsafeArchiveError",
     "error_from_envelope",
 ]
 
@@ -117,6 +123,13 @@ class NotFoundError(OciError):
     default_code = "NOT_FOUND"
 
 
+class NotCachedError(NotFoundError):
+    """Offline (``offline=True``, ``OCI_CLIENT_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``),
+    and the cache does not hold what was asked for; the message names it."""
+
+    default_code = "NOT_CACHED"
+
+
 class RateLimitedError(OciError):
     """The registry answered 429 Too Many Requests."""
 
@@ -165,6 +178,20 @@ class LocalFileError(OciError):
     default_code = "IO"
 
 
+class InvalidModelError(OciError):
+    """The artifact is not a model, or its manifest or an archive layer is malformed."""
+
+    default_code = "INVALID_MODEL"
+
+
+class UnsafeArchiveError(OciError):
+    """An archive layer has an entry that would land outside the target (an
+    absolute path, ``..``, a link pointing out, a device or FIFO), or exceeds
+    an entry-count or size limit. Nothing of it is left behind."""
+
+    default_code = "UNSAFE_ARCHIVE"
+
+
 class LibraryError(OciError):
     """The native library could not be found, loaded or used."""
 
@@ -192,6 +219,9 @@ _BY_CODE: dict[str, type[OciError]] = {
     "TIMEOUT": OperationTimeoutError,
     "CANCELED": CanceledError,
     "IO": LocalFileError,
+    "NOT_CACHED": NotCachedError,
+    "INVALID_MODEL": InvalidModelError,
+    "UNSAFE_ARCHIVE": UnsafeArchiveError,
     "INTERNAL": OciError,
 }
 

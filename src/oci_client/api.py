@@ -1,0 +1,77 @@
+"""Module-level shortcuts: ``oci_client.pull_model(ref)`` and friends, each
+on a fresh :class:`OciGoClient` made from ``timeout`` and ``client_options``
+(``ca_file``, ``insecure_registries``, ``connections``, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .client import Durability, OciGoClient, PathArg, Patterns, ProgressCallback
+from .models import CacheInfo, ModelInfo, Removed
+
+__all__ = ["cache_list", "cache_prune", "cache_remove", "inspect", "pull_model"]
+
+
+def pull_model(
+    reference: str,
+    *,
+    cache_dir: PathArg | None = None,
+    local_dir: PathArg | None = None,
+    allow_patterns: Patterns = None,
+    ignore_patterns: Patterns = None,
+    offline: bool | None = None,
+    platform: str | None = None,
+    artifact_type: str | None = None,
+    concurrency: int | None = None,
+    durability: Durability = "background",
+    progress: ProgressCallback | None = None,
+    timeout: float | None = None,
+    **client_options: Any,
+) -> Path:
+    """Pull a model into the cache (or ``local_dir``) and return its
+    directory; see :meth:`OciGoClient.pull_model`."""
+    return OciGoClient(timeout=timeout, **client_options).pull_model(
+        reference,
+        cache_dir=cache_dir,
+        local_dir=local_dir,
+        allow_patterns=allow_patterns,
+        ignore_patterns=ignore_patterns,
+        offline=offline,
+        platform=platform,
+        artifact_type=artifact_type,
+        concurrency=concurrency,
+        durability=durability,
+        progress=progress,
+    )
+
+
+def inspect(
+    reference: str,
+    *,
+    cache_dir: PathArg | None = None,
+    offline: bool | None = None,
+    platform: str | None = None,
+    artifact_type: str | None = None,
+    timeout: float | None = None,
+    **client_options: Any,
+) -> ModelInfo:
+    """Describe a model without pulling its files; see :meth:`OciGoClient.inspect`."""
+    return OciGoClient(timeout=timeout, **client_options).inspect(
+        reference, cache_dir=cache_dir, offline=offline, platform=platform, artifact_type=artifact_type
+    )
+
+
+def cache_list(*, cache_dir: PathArg | None = None) -> CacheInfo:
+    """The models in the cache; see :meth:`OciGoClient.cache_list`."""
+    return OciGoClient().cache_list(cache_dir=cache_dir)
+
+
+def cache_remove(reference: str, *, cache_dir: PathArg | None = None) -> Removed:
+    """Remove a tag or snapshot from the cache; see :meth:`OciGoClient.cache_remove`."""
+    return OciGoClient().cache_remove(reference, cache_dir=cache_dir)
+
+
+def cache_prune(*, cache_dir: PathArg | None = None, min_age: float = 3600.0) -> Removed:
+    """Delete what no snapshot uses; see :meth:`OciGoClient.cache_prune`."""
+    return OciGoClient().cache_prune(cache_dir=cache_dir, min_age=min_age)

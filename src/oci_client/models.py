@@ -1,0 +1,199 @@
+"""What ``pull_model``, ``inspect`` and the cache functions return.
+
+The work is done in Go (format detection, safe extraction, the cache); this
+module only turns its JSON into typed, immutable values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CacheInfo",
+    "CachedModel",
+    "CachedSnapshot",
+    "ModelFile",
+    "ModelInfo",
+    "Removed",
+    "patterns",
+]
+
+log = logging.getLogger("oci_client")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model, or one archive layer unpacked into ``extract_to``."""
+
+    path: str
+    digest: str
+    size: int
+    media_type: str
+    kind: str
+    archive: str | None = None
+    extract_to: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model as its manifest and config describe it (:meth:`OciGoClient.inspect`)."""
+
+    reference: str
+    digest: str
+    media_type: str
+    format: str
+    artifact_type: str | None
+    files: tuple[ModelFile, ...]
+    total_size: int
+    config: dict[str, Any] | None
+    skipped: tuple[dict[str, str], ...]
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> ModelInfo:
+        m = r["model"]
+        config = r.get("config")
+        return cls(
+            reference=r["reference"],
+            digest=r["digest"],
+            media_type=r.get("media_type") or m.get("manifest_media_type", ""),
+            format=m["format"],
+            artifact_type=m.get("artifact_type") or None,
+            files=files_of(m),
+            total_size=int(m.get("total_size", 0)),
+            config=config if isinstance(config, dict) else None,
+            skipped=tuple(m.get("skipped") or ()),
+        )
+
+
+def files_of(m: dict[str, Any]) -> tuple[ModelFile, ...]:
+    return tuple(
+        ModelFile(
+            path=f["path"],
+            digest=f["digest"],
+            size=int(f["size"]),
+            media_type=f["media_type"],
+            kind=f.get("kind", "other"),
+            archive=f.get("archive") or None,
+            extract_to=f.get("extract_to") or None,
+        )
+        for f in m.get("files") or ()
+    )
+
+
+def log_skipped(reference: str, m: dict[str, Any]) -> None:
+    """One log line for each layer the model does not use."""
+    for s in m.get("skipped") or ():
+        log.warning(
+            "%s: skipped layer %s (%s): %s", reference, s.get("digest"), s.get("media_type"), s.get("reason")
+        )
+
+
+@dataclass(frozen=True)
+class CachedSnapshot:
+    """One cached manifest of a model: its snapshot directory and the tags that point to it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    path: Path
+    format: str
+    files: int
+    size: int
+    last_used: _dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """One cached repository."""
+
+    registry: str
+    repository: str
+    snapshots: tuple[CachedSnapshot, ...]
+    size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What :meth:`OciGoClient.cache_list` found; ``size`` counts shared blobs once."""
+
+    root: Path
+    models: tuple[CachedModel, ...]
+    size: int
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> CacheInfo:
+        return cls(
+            root=Path(r["root"]),
+            size=int(r.get("size", 0)),
+            models=tuple(
+                CachedModel(
+                    registry=m["registry"],
+                    repository=m["repository"],
+                    size=int(m.get("size", 0)),
+                    snapshots=tuple(
+                        CachedSnapshot(
+                            digest=s["digest"],
+                            tags=tuple(s.get("tags") or ()),
+                            path=Path(s["path"]),
+                            format=s.get("format", ""),
+                            files=int(s.get("files", 0)),
+                            size=int(s.get("size", 0)),
+                            last_used=_parse_time(s.get("last_used")),
+                        )
+                        for s in m.get("snapshots") or ()
+                    ),
+                )
+                for m in r.get("repos") or ()
+            ),
+        )
+
+
+def _parse_time(value: Any) -> _dt.datetime | None:
+    if not isinstance(value, str) or value.startswith("0001-"):
+        return None
+    try:
+        # Go writes RFC 3339 with nanoseconds; Python 3.10 takes microseconds.
+        head, _, frac = value.rstrip("Z").partition(".")
+        micro = (frac[:6]).ljust(6, "0") if frac else "000000"
+        return _dt.datetime.fromisoformat(f"{head}.{micro}+00:00")
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What ``cache_remove`` or ``cache_prune`` deleted."""
+
+    snapshots: tuple[str, ...]
+    tags: tuple[str, ...]
+    blobs: int
+    bytes: int
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> Removed:
+        return cls(
+            snapshots=tuple(r.get("snapshots") or ()),
+            tags=tuple(r.get("tags") or ()),
+            blobs=int(r.get("blobs", 0)),
+            bytes=int(r.get("bytes", 0)),
+        )
+
+
+def patterns(name: str, value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """A pattern argument as a list: one glob, or several (huggingface_hub takes both)."""
+    from .errors import InvalidArgumentError
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+        raise InvalidArgumentError(f"{name} must be a str or a list of str, got {value!r}")
+    return list(value)

@@ -38,6 +38,7 @@ var errLeaseLost = errors.New("the lease was broken by another process: this one
 // ensure makes every want present, downloading those whose leases it gets
 // and waiting for the others' holders (or for their leases to go stale).
 func (p *puller) ensure(ctx context.Context, wants []want) error {
+	fetched := map[string]int{}
 	for {
 		var mine []want
 		var leases []*cache.Lease
@@ -74,6 +75,14 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 				}
 				continue
 			}
+			if fetched[w.path] >= 2 {
+				// Downloaded and verified, yet not there: something
+				// (a prune, a person) keeps removing it.
+				l.Release()
+				release()
+				return wrap(oci.CodeIO, fmt.Errorf("%s was downloaded twice and is still not in place at %s", w.digest, w.path))
+			}
+			fetched[w.path]++
 			mine = append(mine, w)
 			leases = append(leases, l)
 		}

@@ -114,13 +114,24 @@ func (p *puller) topManifest(ctx context.Context) (d, mt string, raw []byte, err
 	if err != nil {
 		return "", "", nil, err
 	}
-	if err := p.cache.PutManifest(m.Digest, m.MediaType, m.Raw); err != nil {
-		return "", "", nil, wrap(oci.CodeIO, err)
+	if err := p.store(m); err != nil {
+		return "", "", nil, err
 	}
-	if err := p.cache.WriteRef(reg, repo, tag, m.Digest); err != nil {
-		return "", "", nil, wrap(oci.CodeIO, err)
+	if cur, _ := p.cache.ReadRef(reg, repo, tag); cur != m.Digest {
+		if err := p.cache.WriteRef(reg, repo, tag, m.Digest); err != nil {
+			return "", "", nil, wrap(oci.CodeIO, err)
+		}
 	}
 	return m.Digest, m.MediaType, m.Raw, nil
+}
+
+// store keeps a fetched manifest, unless the cache has it already (a
+// repeat pull then writes nothing but the snapshot's time of use).
+func (p *puller) store(m *oci.Manifest) error {
+	if _, _, ok, _ := p.cache.GetManifest(m.Digest); ok {
+		return nil
+	}
+	return wrap(oci.CodeIO, p.cache.PutManifest(m.Digest, m.MediaType, m.Raw))
 }
 
 // manifestByDigest reads a manifest from the cache, else fetches it.
@@ -139,8 +150,8 @@ func (p *puller) manifestByDigest(ctx context.Context, d string) (string, []byte
 	if err != nil {
 		return "", nil, err
 	}
-	if err := p.cache.PutManifest(m.Digest, m.MediaType, m.Raw); err != nil {
-		return "", nil, wrap(oci.CodeIO, err)
+	if err := p.store(m); err != nil {
+		return "", nil, err
 	}
 	return m.MediaType, m.Raw, nil
 }

@@ -112,7 +112,7 @@ func (c *Cache) List() (*Listing, error) {
 				}
 			}
 			for _, tag := range sortedKeys(refs) {
-				if refs[tag] == d {
+				if c.pointsTo(refs[tag], d) {
 					si.Tags = append(si.Tags, tag)
 				}
 			}
@@ -172,12 +172,18 @@ func (c *Cache) Remove(registry, repo, tag, digest string) (rm *Removed, found b
 				return rm, true, nil // still tagged: keep the snapshot
 			}
 		}
+		// A tag of an index names the snapshot of the manifest chosen from it.
 		digest = d
+		for _, s := range sortedKeys(snaps) {
+			if s != d && c.pointsTo(d, s) {
+				digest = s
+			}
+		}
 	} else {
 		_, hasSnap := snaps[digest]
 		tagged := false
 		for t, d := range refs {
-			if d == digest {
+			if c.pointsTo(d, digest) {
 				tagged = true
 				os.Remove(c.refPath(registry, repo, t))
 				rm.Tags = append(rm.Tags, t)
@@ -210,6 +216,22 @@ func (c *Cache) Remove(registry, repo, tag, digest string) (rm *Removed, found b
 		}
 	}
 	return rm, true, nil
+}
+
+// pointsTo says whether a tag's digest leads to snapshot d: it is d, or
+// an index that names d.
+func (c *Cache) pointsTo(ref, d string) bool {
+	if ref == d {
+		return true
+	}
+	if _, raw, ok, _ := c.GetManifest(ref); ok {
+		for _, child := range childDigests(raw) {
+			if child == d {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // snapshotDigests lists every blob, tree and manifest a snapshot uses.

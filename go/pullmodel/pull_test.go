@@ -2,6 +2,7 @@ package pullmodel_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/oci"
@@ -366,4 +369,49 @@ func TestCacheListRemoveAndPrune(t *testing.T) {
 	if _, err := os.Stat(ch.BlobPath(digestOf(other))); !os.IsNotExist(err) {
 		t.Errorf("unused blob survived prune: %v", err)
 	}
+}
+
+func TestAnIndexLeadsToItsModelAndItsTagToTheSnapshot(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	data := bytes.Repeat([]byte("i"), 1<<20)
+	d := pushModel(t, reg.Ref("org/model", ":model"), layer{mtWeight, "w.bin", data})
+	raw, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+		"manifests": []map[string]any{{"mediaType": mtManifest, "digest": d, "size": manifestSize(t, reg, d), "artifactType": mtArtifact}},
+	})
+	ref := reg.Ref("org/model", ":v1")
+	r, _ := name.ParseReference(ref)
+	if err := remote.Put(r, rawManifest{raw, "application/vnd.oci.image.index.v1+json"}); err != nil {
+		t.Fatal(err)
+	}
+	root := cacheDir(t)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	if res.Digest != d {
+		t.Errorf("pulled %s, want the model manifest %s", res.Digest, d)
+	}
+	wantFile(t, filepath.Join(res.Path, "w.bin"), string(data))
+	// Offline, by the index's tag: the index and its child come from the cache.
+	reg.Server.Close()
+	if again := pull(t, ref, pullmodel.Options{CacheDir: root, Offline: true}); again.Path != res.Path {
+		t.Errorf("offline pull %s, want %s", again.Path, res.Path)
+	}
+	ch, _ := cache.Open(root, 0)
+	l, _ := ch.List()
+	if len(l.Repos) != 1 || strings.Join(l.Repos[0].Snapshots[0].Tags, ",") != "v1" {
+		t.Fatalf("listing %+v: want the snapshot tagged v1", l)
+	}
+	if rm, found, err := ch.Remove(reg.Host, "org/model", "v1", ""); err != nil || !found || len(rm.Snapshots) != 1 {
+		t.Errorf("removing the index's tag: %+v %v %v", rm, found, err)
+	}
+}
+
+func manifestSize(t *testing.T, reg *testutil.Registry, d string) int64 {
+	t.Helper()
+	r, _ := name.ParseReference(reg.Ref("org/model", "@"+d))
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc.Size
 }

@@ -3,8 +3,10 @@ package cache
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,7 +100,7 @@ func (c *Cache) List() (*Listing, error) {
 		snaps := c.snapshots(rd)
 		refs := c.refs(rd)
 		ri := RepoInfo{Registry: rd.registry, Repository: rd.repo, Snapshots: []SnapshotInfo{}}
-		for _, d := range sortedKeys(snaps) {
+		for _, d := range slices.Sorted(maps.Keys(snaps)) {
 			s := snaps[d]
 			si := SnapshotInfo{Digest: d, Tags: []string{}, Path: c.SnapshotDir(rd.registry, rd.repo, d), Format: s.Format}
 			seen := map[string]bool{}
@@ -111,7 +113,7 @@ func (c *Cache) List() (*Listing, error) {
 					}
 				}
 			}
-			for _, tag := range sortedKeys(refs) {
+			for _, tag := range slices.Sorted(maps.Keys(refs)) {
 				if c.pointsTo(refs[tag], d) {
 					si.Tags = append(si.Tags, tag)
 				}
@@ -174,7 +176,7 @@ func (c *Cache) Remove(registry, repo, tag, digest string) (rm *Removed, found b
 		}
 		// A tag of an index names the snapshot of the manifest chosen from it.
 		digest = d
-		for _, s := range sortedKeys(snaps) {
+		for _, s := range slices.Sorted(maps.Keys(snaps)) {
 			if s != d && c.pointsTo(d, s) {
 				digest = s
 			}
@@ -334,13 +336,4 @@ func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 		}
 	}
 	return rm, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -98,26 +98,26 @@ func (r ModelRequest) options() (pullmodel.Options, error) {
 	return o, nil
 }
 
-// PullModel is the body of the PullModel export.
-func PullModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (*pullmodel.Result, error) {
+// modelCall runs fn, a pullmodel front end, with the request's options.
+func modelCall[T any](ctx context.Context, input []byte, fn func(context.Context, *oci.Client, string, pullmodel.Options) (T, error)) []byte {
+	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (T, error) {
 		o, err := r.options()
 		if err != nil {
-			return nil, err
+			var zero T
+			return zero, err
 		}
-		return pullmodel.Pull(ctx, r.client(), r.Reference, o)
+		return fn(ctx, r.client(), r.Reference, o)
 	})
+}
+
+// PullModel is the body of the PullModel export.
+func PullModel(ctx context.Context, input []byte) []byte {
+	return modelCall(ctx, input, pullmodel.Pull)
 }
 
 // InspectModel is the body of the InspectModel export.
 func InspectModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (*pullmodel.Inspection, error) {
-		o, err := r.options()
-		if err != nil {
-			return nil, err
-		}
-		return pullmodel.Inspect(ctx, r.client(), r.Reference, o)
-	})
+	return modelCall(ctx, input, pullmodel.Inspect)
 }
 
 // CacheList is the body of the CacheList export.

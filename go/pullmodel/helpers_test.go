@@ -244,3 +244,11 @@ func deadPID(t *testing.T) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// setup starts a registry holding a model at org/model:v1, and a cache.
+func setup(t *testing.T, layers ...layer) (reg *testutil.Registry, ref, digest, root string) {
+	t.Helper()
+	reg = testutil.NewRegistry(t)
+	ref = reg.Ref("org/model", ":v1")
+	return reg, ref, pushModel(t, ref, layers...), cacheDir(t)
+}

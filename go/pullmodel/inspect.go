@@ -20,11 +20,7 @@ type Inspection struct {
 // Inspect resolves ref as Pull does and reads its config, fetching nothing
 // else; what it fetches goes into the cache.
 func Inspect(ctx context.Context, c *oci.Client, ref string, o Options) (*Inspection, error) {
-	p, err := newPuller(ctx, c, ref, o)
-	if err != nil {
-		return nil, err
-	}
-	res, err := p.resolve(ctx)
+	p, res, err := start(ctx, c, ref, o)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ package pullmodel
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -71,11 +70,7 @@ type Result struct {
 
 // Pull fetches the model that ref names; see the package comment.
 func Pull(ctx context.Context, c *oci.Client, ref string, o Options) (*Result, error) {
-	p, err := newPuller(ctx, c, ref, o)
-	if err != nil {
-		return nil, err
-	}
-	res, err := p.resolve(ctx)
+	p, res, err := start(ctx, c, ref, o)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +116,19 @@ var syncer = cache.NewSyncer()
 // durable (tests, and callers about to power off).
 func WaitDurable() { syncer.Wait() }
 
+// start makes the puller and resolves the reference.
+func start(ctx context.Context, c *oci.Client, ref string, o Options) (*puller, *resolved, error) {
+	p, err := newPuller(ctx, c, ref, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := p.resolve(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, res, nil
+}
+
 func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*puller, error) {
 	r, err := c.ParseReference(ref)
 	if err != nil {
@@ -144,13 +152,3 @@ func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*pull
 }
 
 func (p *puller) downloaded() (int, int64) { return p.stats.blobs, p.stats.bytes }
-
-// sortedKeys gives map keys in a stable order, for records and messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

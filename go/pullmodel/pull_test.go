@@ -20,10 +20,7 @@ import (
 
 func TestPullNamesShardsUnpacksArchivesAndLinksIntoTheCache(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t)
-	ref := reg.Ref("org/model", ":v1")
-	digest := pushModel(t, ref, sampleModel(t)...)
-	root := cacheDir(t)
+	reg, ref, digest, root := setup(t, sampleModel(t)...)
 
 	res := pull(t, ref, pullmodel.Options{CacheDir: root})
 	if res.Digest != digest || res.Model.Format != "modelpack" {
@@ -57,10 +54,7 @@ func TestPullNamesShardsUnpacksArchivesAndLinksIntoTheCache(t *testing.T) {
 
 func TestRepeatPullByTagIsOneManifestRequestAndByDigestNone(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t)
-	ref := reg.Ref("org/model", ":v1")
-	digest := pushModel(t, ref, sampleModel(t)...)
-	root := cacheDir(t)
+	reg, ref, digest, root := setup(t, sampleModel(t)...)
 	c := count(reg)
 	first := pull(t, ref, pullmodel.Options{CacheDir: root})
 	c.reset()
@@ -81,10 +75,7 @@ func TestRepeatPullByTagIsOneManifestRequestAndByDigestNone(t *testing.T) {
 
 func TestOfflineServesTheCacheAndNamesWhatIsMissing(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t)
-	ref := reg.Ref("org/model", ":v1")
-	pushModel(t, ref, sampleModel(t)...)
-	root := cacheDir(t)
+	reg, ref, _, root := setup(t, sampleModel(t)...)
 
 	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, Offline: true})
 	wantCode(t, err, oci.CodeNotCached)
@@ -127,10 +118,7 @@ func TestPatternsFetchOnlyTheMatchingLayers(t *testing.T) {
 
 func TestConcurrentPullsFetchEachBlobOnce(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t)
-	ref := reg.Ref("org/model", ":v1")
-	pushModel(t, ref, sampleModel(t)...)
-	root := cacheDir(t)
+	reg, ref, _, root := setup(t, sampleModel(t)...)
 	c := count(reg)
 	c.delay = 50e6 // 50 ms a blob request, so the pulls overlap
 	var wg sync.WaitGroup
@@ -324,10 +312,7 @@ func TestLocalDirGetsRealFilesAndSkipsThemTheNextTime(t *testing.T) {
 
 func TestCacheListRemoveAndPrune(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t)
-	ref := reg.Ref("org/model", ":v1")
-	digest := pushModel(t, ref, sampleModel(t)...)
-	root := cacheDir(t)
+	reg, ref, digest, root := setup(t, sampleModel(t)...)
 	res := pull(t, ref, pullmodel.Options{CacheDir: root})
 	ch, _ := cache.Open(root, 0)
 	l, err := ch.List()

@@ -3,9 +3,11 @@ package pullmodel
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/oci-client/liboci/cache"
@@ -88,7 +90,7 @@ func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, 
 		}
 		layers[f.Digest] = true
 	}
-	for _, pth := range sortedKeys(rec.Files) {
+	for _, pth := range slices.Sorted(maps.Keys(rec.Files)) {
 		e := rec.Files[pth]
 		if !layers[e.Layer] || e.Type != "file" {
 			continue

@@ -414,16 +414,17 @@ class OciGoClient:
         local_dir: PathArg | None = None,
         allow_patterns: Patterns = None,
         ignore_patterns: Patterns = None,
-        offline: bool | None = None,
-        platform: str | None = None,
-        artifact_type: str | None = None,
         concurrency: int | None = None,
         durability: Durability = "background",
         progress: ProgressCallback | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+        **selection: Any,
     ) -> dict[str, Any]:
         """pull_model, returning the whole result; ``on_snapshot`` sees the raw
-        progress counters (per file too) for the command line's bars."""
+        progress counters (per file too) for the command line's bars, and
+        ``selection`` holds ``offline``, ``platform`` and ``artifact_type``."""
+        if selection.keys() - {"offline", "platform", "artifact_type"}:
+            raise InvalidArgumentError(f"unexpected options {sorted(selection)}")
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
         if durability not in ("background", "sync"):
@@ -431,9 +432,9 @@ class OciGoClient:
         req = self._model_request(
             reference,
             cache_dir,
-            offline,
-            platform,
-            artifact_type,
+            selection.pop("offline", None),
+            selection.pop("platform", None),
+            selection.pop("artifact_type", None),
             local_dir=os.path.abspath(os.fspath(local_dir)) if local_dir is not None else "",
             allow_patterns=patterns("allow_patterns", allow_patterns),
             ignore_patterns=patterns("ignore_patterns", ignore_patterns),

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Durability without the wait. A blob enters the cache as soon as it is
@@ -134,19 +135,33 @@ func syncDir(dir string) {
 	}
 }
 
-// Syncer makes blobs durable in the background, one at a time, so that a
-// pull returns before its data is on disk.
+// Syncer makes blobs durable in the background, one at a time, each no
+// sooner than SyncDelay after it was queued. By then the kernel has written
+// most of it back on its own, so the fsync is cheap; and a short-lived
+// process that exits first is not held up by an fsync in flight (it leaves
+// the blob trusted for this boot only, to be synced by a later pull).
 type Syncer struct {
 	mu      sync.Mutex
-	queue   []string
+	queue   []queued
 	queued  map[string]bool
 	running bool
+	hurry   int // callers in Wait: no more delays
 	idle    *sync.Cond
+	wake    chan struct{}
+	delay   time.Duration
 }
+
+type queued struct {
+	path string
+	at   time.Time
+}
+
+// SyncDelay is how long a verified blob waits before it is fsynced.
+const SyncDelay = 10 * time.Second
 
 // NewSyncer returns an idle Syncer.
 func NewSyncer() *Syncer {
-	s := &Syncer{queued: map[string]bool{}}
+	s := &Syncer{queued: map[string]bool{}, wake: make(chan struct{}, 1), delay: SyncDelay}
 	s.idle = sync.NewCond(&s.mu)
 	return s
 }
@@ -155,10 +170,11 @@ func NewSyncer() *Syncer {
 func (s *Syncer) Add(paths ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
 	for _, p := range paths {
 		if !s.queued[p] {
 			s.queued[p] = true
-			s.queue = append(s.queue, p)
+			s.queue = append(s.queue, queued{p, now})
 		}
 	}
 	if !s.running && len(s.queue) > 0 {
@@ -170,26 +186,41 @@ func (s *Syncer) Add(paths ...string) {
 func (s *Syncer) run() {
 	s.mu.Lock()
 	for len(s.queue) > 0 {
-		p := s.queue[0]
+		q := s.queue[0]
+		if wait := time.Until(q.at.Add(s.delay)); wait > 0 && s.hurry == 0 {
+			s.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-s.wake:
+			}
+			s.mu.Lock()
+			continue
+		}
 		s.queue = s.queue[1:]
 		s.mu.Unlock()
-		if TrustOf(p) == ThisBoot {
-			_ = MakeDurable(p) // a blob removed meanwhile is not an error
+		if TrustOf(q.path) == ThisBoot {
+			_ = MakeDurable(q.path) // a blob removed meanwhile is not an error
 		}
 		s.mu.Lock()
-		delete(s.queued, p)
+		delete(s.queued, q.path)
 	}
 	s.running = false
 	s.idle.Broadcast()
 	s.mu.Unlock()
 }
 
-// Wait blocks until the queue is empty.
+// Wait makes every queued blob durable now and returns when it is.
 func (s *Syncer) Wait() {
 	s.mu.Lock()
+	s.hurry++
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 	for s.running {
 		s.idle.Wait()
 	}
+	s.hurry--
 	s.mu.Unlock()
 }
 

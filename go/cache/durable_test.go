@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func blobFile(t *testing.T) string {
@@ -85,3 +86,22 @@ func TestSplitDigestRefusesWhatCouldBecomeAPath(t *testing.T) {
 }
 
 const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestSyncerWaitsBeforeItSyncs(t *testing.T) {
+	t.Parallel()
+	s := NewSyncer()
+	s.delay = time.Hour
+	p := blobFile(t)
+	if err := MarkVerified(p); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(p)
+	time.Sleep(50 * time.Millisecond)
+	if BootID() != "" && TrustOf(p) != ThisBoot {
+		t.Errorf("synced before its delay: %v", TrustOf(p))
+	}
+	s.Wait() // hurries it
+	if got := TrustOf(p); got != Durable {
+		t.Errorf("after Wait: %v, want Durable", got)
+	}
+}

@@ -290,7 +290,8 @@ func (j *job) open(ctx context.Context) error {
 			return err
 		}
 		direct := !j.o.Buffered && (j.size < 0 || j.size >= DirectMin)
-		j.out = newSink(j.f, j.valid, j.pool, direct)
+		// Without an fsync at the end, write-back is the kernel's to pace.
+		j.out = newSink(j.f, j.valid, j.pool, direct, !j.o.NoSync)
 	}
 	return nil
 }

@@ -84,13 +84,17 @@ type sink struct {
 	done    chan struct{}
 	off     int64                 // next offset to write; the writer goroutine's, read after done closes
 	flushed int64                 // where buffered write-back was last started
+	// writeback starts the kernel writing buffered pieces as they land,
+	// for an fsync at the end that then has little left to do.
+	writeback bool
 	failed  atomic.Pointer[error] // the first write error
 }
 
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is
-// used only when off and the piece size are aligned.
-func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
-	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
+// used only when off and the piece size are aligned; writeback starts the
+// write-back of buffered pieces as they land.
+func newSink(f *os.File, off int64, pool *pieces, useDirect, writeback bool) *sink {
+	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off, writeback: writeback}
 	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
 		s.direct = openDirect(f)
 	}
@@ -141,7 +145,7 @@ func (s *sink) write(b []byte, off int64) error {
 	if _, err := s.f.WriteAt(b, off); err != nil {
 		return err
 	}
-	if end := off + int64(len(b)); end-s.flushed >= writebackSpan {
+	if end := off + int64(len(b)); s.writeback && end-s.flushed >= writebackSpan {
 		startWriteback(s.f, s.flushed, end-s.flushed)
 		s.flushed = end
 	}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command; ``cache`` is its model cache (never the user's own)."""
+    env = {**os.environ, "OCI_CLIENT_CACHE": str(cache)} if cache is not None else None
     return subprocess.run(
-        [sys.executable, "-m", "oci_client", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "oci_client", *args], capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -59,10 +62,11 @@ def test_errors_and_usage(artifact: PushedArtifact, tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
-    r = run("demo", "-o", str(tmp_path / "model"))
+    r = run("demo", "-o", str(tmp_path / "model"), cache=tmp_path / "cache")
     assert r.returncode == 0, r.stderr
     assert "pulled and verified" in r.stdout
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+    # pull_model's record of what it placed lives in .oci-client/, beside the model's files.
+    assert sorted(p.name for p in (tmp_path / "model").iterdir() if p.name != ".oci-client") == [
         "README.md",
         "config.json",
         "model.safetensors",
@@ -74,8 +78,11 @@ def test_pull_writes_every_layer_by_name(plain_registry: LocalRegistry, tmp_path
 
     files = {"config.json": b"{}", "weights/model-00001.safetensors": b"w1" * 5000, "tokenizer.json": b"t"}
     push_model(plain_registry, "cli/pulled", "v1", files)
-    r = run("pull", f"{plain_registry.host}/cli/pulled:v1", "-o", str(tmp_path / "m"))
+    r = run(
+        "pull", f"{plain_registry.host}/cli/pulled:v1", "-o", str(tmp_path / "m"), cache=tmp_path / "cache"
+    )
     assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [str(tmp_path / "m")], "stdout is the model directory, alone"
     for name, data in files.items():
         assert (tmp_path / "m" / name).read_bytes() == data
     assert "%|" not in r.stderr, "no progress bar when stderr is not a terminal"
@@ -85,8 +92,8 @@ def test_pull_refuses_layer_names_that_escape(plain_registry: LocalRegistry, tmp
     from oci_client.testing import push_model
 
     push_model(plain_registry, "cli/evil", "v1", {"../../escape.txt": b"gotcha"})
-    r = run("pull", f"{plain_registry.host}/cli/evil:v1", "-o", str(tmp_path / "m"))
-    assert r.returncode == 1 and "INVALID_ARGUMENT" in r.stderr
+    r = run("pull", f"{plain_registry.host}/cli/evil:v1", "-o", str(tmp_path / "m"), cache=tmp_path / "cache")
+    assert r.returncode == 1 and r.stderr.startswith("error: INVALID_MODEL:"), r.stderr
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
 
 

@@ -159,16 +159,23 @@ func (p *puller) withLease(ctx context.Context, lock string, fn func() error) er
 	}
 }
 
-// blobOK says whether the cache holds blob d with content it may serve:
+// blobOK says whether the cache holds blob d (of size, when > 0) with
+// content it may serve:
 // known durable, or verified during this boot; anything else is re-hashed
 // first, and removed when it proves wrong.
-func (p *puller) blobOK(ctx context.Context, d string) (bool, error) {
+func (p *puller) blobOK(ctx context.Context, d string, size int64) (bool, error) {
 	path := p.cache.BlobPath(d)
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
 		return false, wrap(oci.CodeIO, err)
+	}
+	if size > 0 && fi.Size() != size {
+		// Cut short or grown since it was verified, whatever its state says.
+		cache.RemoveBlob(path)
+		return false, nil
 	}
 	switch cache.TrustOf(path) {
 	case cache.Durable:
@@ -214,7 +221,7 @@ func (p *puller) blobWant(d string, size int64, label string) want {
 		label:   label,
 		path:    p.cache.BlobPath(d),
 		lock:    p.cache.LockPath(d),
-		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d) },
+		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d, size) },
 		done:    p.committed,
 	}
 }

@@ -93,9 +93,6 @@ func (l *localDir) note(pth string, f localFile) error {
 }
 
 func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.File) (string, error) {
-	if p.o.Offline {
-		return "", wrap(oci.CodeInvalidArgument, errors.New("offline pulls are served from the cache; local_dir needs the network"))
-	}
 	dir, err := filepath.Abs(p.o.LocalDir)
 	if err != nil {
 		return "", wrap(oci.CodeInvalidArgument, err)
@@ -148,6 +145,12 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 			},
 			done: func(string) error { return nil },
 		})
+	}
+	if p.o.Offline {
+		// Offline, a local directory can only be found complete already.
+		if missing := p.missing(ctx, wants); len(missing) > 0 {
+			return "", notCached("%s: %d of the selected files are not in %s: %s", p.ref.Name(), len(missing), dir, strings.Join(missing, ", "))
+		}
 	}
 	if err := lp.ensure(ctx, wants); err != nil {
 		return "", err

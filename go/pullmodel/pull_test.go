@@ -400,3 +400,36 @@ func manifestSize(t *testing.T, reg *testutil.Registry, d string) int64 {
 	}
 	return desc.Size
 }
+
+func TestABlobCutShortIsFetchedAgainWhateverItsState(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("c"), 1<<20)
+	reg, ref, _, root := setup(t, layer{mtWeight, "c.bin", data})
+	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
+	ch, _ := cache.Open(root, 0)
+	if err := os.Truncate(ch.BlobPath(digestOf(data)), 1000); err != nil {
+		t.Fatal(err)
+	}
+	c := count(reg)
+	res := pull(t, ref, pullmodel.Options{CacheDir: root})
+	wantFile(t, filepath.Join(res.Path, "c.bin"), string(data))
+	if n := c.blobs[digestOf(data)]; n != 1 {
+		t.Errorf("the truncated blob was fetched %d times, want once", n)
+	}
+}
+
+func TestOfflineLocalDirIsServedWhenComplete(t *testing.T) {
+	t.Parallel()
+	reg, ref, _, root := setup(t, sampleModel(t)...)
+	dir := filepath.Join(t.TempDir(), "model")
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	reg.Server.Close()
+	if res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true}); res.Path != dir {
+		t.Errorf("offline local pull: %s, want %s", res.Path, dir)
+	}
+	if err := os.Remove(filepath.Join(dir, "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true})
+	wantCode(t, err, oci.CodeNotCached)
+}

@@ -98,7 +98,7 @@ func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, 
 		if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(pth))); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			return false, nil
 		}
-		if ok, err := p.blobOK(ctx, e.Digest); err != nil || !ok {
+		if ok, err := p.blobOK(ctx, e.Digest, e.Size); err != nil || !ok {
 			return false, err
 		}
 	}

@@ -28,7 +28,7 @@ func (p *puller) archiveWant(f model.File) want {
 		if ok, err := p.treeComplete(ctx, f.Digest); err != nil || ok {
 			return ok, err
 		}
-		return p.blobOK(ctx, f.Digest)
+		return p.blobOK(ctx, f.Digest, f.Size)
 	}
 	return w
 }
@@ -42,7 +42,7 @@ func (p *puller) treeComplete(ctx context.Context, layer string) (bool, error) {
 		if te.Type != string(extract.File) {
 			continue
 		}
-		if ok, err := p.blobOK(ctx, te.Digest); err != nil || !ok {
+		if ok, err := p.blobOK(ctx, te.Digest, te.Size); err != nil || !ok {
 			return false, err
 		}
 	}
@@ -66,7 +66,7 @@ func (p *puller) unpack(ctx context.Context, f model.File) error {
 			return err
 		}
 		blob := p.cache.BlobPath(f.Digest)
-		if ok, err := p.blobOK(ctx, f.Digest); err != nil || !ok {
+		if ok, err := p.blobOK(ctx, f.Digest, f.Size); err != nil || !ok {
 			return wrap(oci.CodeIO, fmt.Errorf("the archive layer %s (%s) vanished from the cache before it was unpacked: %v", f.Digest, f.Path, err))
 		}
 		staging, err := p.cache.TmpDir()

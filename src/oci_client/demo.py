@@ -59,7 +59,7 @@ def run_demo(*, output: str | None = None) -> int:
         print(f"{info.format} model, {len(info.files)} files, {info.total_size} bytes")
 
         start = time.perf_counter()
-        root = client.pull_model(ref, local_dir=output) if output else client.pull_model(ref, cache_dir=cache)
+        root = client.pull_model(ref, cache_dir=cache, local_dir=output)
         cold = time.perf_counter() - start
         for name, data in files.items():
             if (root / name).read_bytes() != data:

@@ -20,6 +20,7 @@ from .model import Model
 from .registries import Transport
 
 __all__ = [
+    "MODEL_PEERS",
     "PEERS",
     "Command",
     "PullJob",
@@ -65,6 +66,9 @@ class Command:
     argv: list[str]
     expected: dict[Path, tuple[str, int]]
     env: dict[str, str] = field(default_factory=dict)  # added to the base environment
+    # True: ``expected`` is relative to ``out_dir`` but the files land in the directory the
+    # tool prints (the JSON line's "path": pull_model's snapshot inside the cache).
+    in_printed_dir: bool = False
 
 
 def base_environment(job: PullJob) -> dict[str, str]:
@@ -138,6 +142,28 @@ def oci_client_buffered(job: PullJob) -> Command:
     what O_DIRECT buys on the machine at hand."""
     oci_client(job)
     return Command(_python_command(job, "oci-client-buffered"), by_title(job))
+
+
+def _oci_client_model(job: PullJob, mode: str) -> Command:
+    oci_client(job)
+    return Command(_python_command(job, mode), by_title(job), in_printed_dir=True)
+
+
+def oci_client_model(job: PullJob) -> Command:
+    """``oci_client.pull_model`` with its defaults into ``out_dir`` as the cache: a snapshot of
+    links to verified blobs, written through the page cache, fsynced in the background."""
+    return _oci_client_model(job, "oci-client-model")
+
+
+def oci_client_model_sync(job: PullJob) -> Command:
+    """``pull_model(..., durability="sync")``: fsynced before it returns."""
+    return _oci_client_model(job, "oci-client-model-sync")
+
+
+def oci_client_model_direct(job: PullJob) -> Command:
+    """``pull_model`` with ``direct_io=True`` and ``durability="sync"``: O_DIRECT writes, as
+    ``pull_blobs`` does."""
+    return _oci_client_model(job, "oci-client-model-direct")
 
 
 def oras_py(job: PullJob) -> Command:
@@ -299,6 +325,17 @@ PEERS: dict[str, Callable[[PullJob], Command]] = {
     "requests+sha256": requests_sha256,
 }
 """Tool name -> command builder, in table order; ``curl`` is the baseline."""
+
+MODEL_PEERS: dict[str, Callable[[PullJob], Command]] = {
+    "oci-client": oci_client_model,
+    "oci-client-sync": oci_client_model_sync,
+    "oci-client-direct": oci_client_model_direct,
+    "crane": crane,
+    "skopeo": skopeo,
+    "oras-py": oras_py,
+    "curl": curl,
+}
+"""The rows of ``bench.models``: the library's ``pull_model`` three ways, then the peers."""
 
 
 def _first_line(argv: list[str]) -> str:

@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -204,10 +204,15 @@ def measure_tools(tools: list[str], job: peers.PullJob, repeat: int) -> list[Too
     return results
 
 
-def _prepare(result: ToolResult, job: peers.PullJob) -> peers.Command | None:
-    """The tool's command, or None with the row marked skipped or failed."""
+def _prepare(
+    result: ToolResult,
+    job: peers.PullJob,
+    table: dict[str, Callable[[peers.PullJob], peers.Command]] | None = None,
+) -> peers.Command | None:
+    """The tool's command from ``table`` (default: peers.PEERS), or None with
+    the row marked skipped or failed."""
     try:
-        command = peers.PEERS[result.tool](job)
+        command = (peers.PEERS if table is None else table)[result.tool](job)
     except peers.Skipped as exc:
         result.status, result.reason = "skipped", str(exc)
         return None

@@ -5,8 +5,13 @@
 MODE is ``oci-client`` (this library, whole model), ``oci-client-buffered`` (the same with
 ``direct_io=False``), ``oci-client-blob`` (one blob),
 ``oci-client-idle`` (interpreter + library loaded, one manifest fetch: the RSS floor),
-``oras-py`` or ``requests``. SPEC.json is written by the driver (it may hold the test
-registry's password, so it is a 0600 file rather than arguments). Each prints one JSON line.
+``oras-py`` or ``requests``; for ``bench.models``: ``oci-client-model`` (``pull_model`` into a
+cache directory, the defaults), ``oci-client-model-sync`` (``durability="sync"``),
+``oci-client-model-direct`` (``direct_io=True`` and ``durability="sync"``),
+``oci-client-model-again`` (``pull_model`` twice, each call timed: the cache hit, or with
+``offline`` in the spec the offline hit) and ``read-back`` (read files in full, timed).
+SPEC.json is written by the driver (it may hold the test registry's password, so it is a 0600
+file rather than arguments). Each prints one JSON line.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ __all__ = ["main"]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TITLE = "org.opencontainers.image.title"
 _CHUNK = 8 * 1024 * 1024
+READ_BACK_CHUNK = 16 * 1024 * 1024
 
 
 def _title(layer: dict[str, Any]) -> str:
@@ -126,6 +133,77 @@ def _requests(spec: dict[str, Any]) -> dict[str, Any]:
     return {"layers": len(layers)}
 
 
+def _model_options(spec: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {"cache_dir": spec["cache_dir"], "ca_file": spec.get("ca_file")}
+    if spec.get("offline") is not None:
+        options["offline"] = bool(spec["offline"])
+    return options
+
+
+def _pull_model(spec: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """``oci_client.pull_model`` into ``out_dir`` as the cache; prints the model directory."""
+    import oci_client
+
+    started = time.perf_counter()
+    path = oci_client.pull_model(
+        spec["reference"], cache_dir=spec["out_dir"], ca_file=spec.get("ca_file"), **options
+    )
+    return {"path": str(path), "library_s": time.perf_counter() - started}
+
+
+def _pull_model_default(spec: dict[str, Any]) -> dict[str, Any]:
+    return _pull_model(spec)
+
+
+def _pull_model_sync(spec: dict[str, Any]) -> dict[str, Any]:
+    return _pull_model(spec, durability="sync")
+
+
+def _pull_model_direct(spec: dict[str, Any]) -> dict[str, Any]:
+    return _pull_model(spec, durability="sync", direct_io=True)
+
+
+def _pull_model_again(spec: dict[str, Any]) -> dict[str, Any]:
+    """Two ``pull_model`` calls of a model already in ``cache_dir``, each timed: the first in
+    this fresh process (the library loads in it), the second the steady state. Then, outside
+    the timing, the manifest digest the cache holds (for a digest-pinned reference)."""
+    started = time.perf_counter()
+    import oci_client
+
+    options = _model_options(spec)
+    t0 = time.perf_counter()
+    first = oci_client.pull_model(spec["reference"], **options)
+    t1 = time.perf_counter()
+    first_done = time.time()  # to tell the registry's log lines of the two calls apart
+    second = oci_client.pull_model(spec["reference"], **options)
+    t2 = time.perf_counter()
+    info = oci_client.inspect(
+        spec["reference"], cache_dir=spec["cache_dir"], offline=True, ca_file=spec.get("ca_file")
+    )
+    return {
+        "path": str(first),
+        "same_path": first == second,
+        "import_s": t0 - started,
+        "library_s": t1 - t0,
+        "in_process_s": t2 - t1,
+        "first_done_epoch": first_done,
+        "digest": info.digest,
+    }
+
+
+def _read_back(spec: dict[str, Any]) -> dict[str, Any]:
+    """Read every file of ``files`` in full, in READ_BACK_CHUNK reads (what a loader does next)."""
+    buf = bytearray(READ_BACK_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    started = time.perf_counter()
+    for name in spec["files"]:
+        with open(name, "rb", buffering=0) as f:
+            while n := f.readinto(view):
+                total += n
+    return {"bytes": total, "read_s": time.perf_counter() - started}
+
+
 MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "oci-client": _oci_client,
     "oci-client-buffered": _oci_client_buffered,
@@ -133,6 +211,11 @@ MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "oci-client-idle": _oci_client_idle,
     "oras-py": _oras_py,
     "requests": _requests,
+    "oci-client-model": _pull_model_default,
+    "oci-client-model-sync": _pull_model_sync,
+    "oci-client-model-direct": _pull_model_direct,
+    "oci-client-model-again": _pull_model_again,
+    "read-back": _read_back,
 }
 
 

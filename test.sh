@@ -25,7 +25,7 @@ wheel=$(ls build/wheel/oci_client-*.whl)
 case "$wheel" in *-none-any.whl) echo "wheel is tagged pure: $wheel"; exit 1 ;; esac
 rm -rf build/wheel/unpacked && python -m zipfile -e "$wheel" build/wheel/unpacked
 lib=$(ls build/wheel/unpacked/oci_client/liboci.*)
-for sym in PullManifest PullBlob PullBlobs TestAuthentication CancelOperation OperationProgress FreeString; do
+for sym in PullManifest PullBlob PullBlobs PullModel InspectModel CacheList CacheRemove CachePrune CacheSync TestAuthentication CancelOperation OperationProgress FreeString; do
   if command -v nm >/dev/null && [[ "$(uname -s)" == Linux ]]; then
     nm -D --defined-only "$lib" | grep -qw "$sym" || { echo "$lib lacks export $sym"; exit 1; }
   fi

@@ -82,12 +82,12 @@ type sink struct {
 	pool    *pieces
 	queue   chan *piece
 	done    chan struct{}
-	off     int64                 // next offset to write; the writer goroutine's, read after done closes
-	flushed int64                 // where buffered write-back was last started
+	off     int64 // next offset to write; the writer goroutine's, read after done closes
+	flushed int64 // where buffered write-back was last started
 	// writeback starts the kernel writing buffered pieces as they land,
 	// for an fsync at the end that then has little left to do.
 	writeback bool
-	failed  atomic.Pointer[error] // the first write error
+	failed    atomic.Pointer[error] // the first write error
 }
 
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is

@@ -82,19 +82,21 @@ type sink struct {
 	pool    *pieces
 	queue   chan *piece
 	done    chan struct{}
-	off     int64 // next offset to write; the writer goroutine's, read after done closes
-	flushed int64 // where buffered write-back was last started
-	// writeback starts the kernel writing buffered pieces as they land,
-	// for an fsync at the end that then has little left to do.
-	writeback bool
-	failed    atomic.Pointer[error] // the first write error
+	off     int64                 // next offset to write; the writer goroutine's, read after done closes
+	flushed int64                 // where buffered write-back was last started
+	failed  atomic.Pointer[error] // the first write error
 }
 
+// bufferedWrite is the largest write through the page cache. One 4 MiB
+// write makes the kernel allocate large folios for it, which on some VMs
+// (memory the host reclaims) fill at half the speed of small ones: a 2 GiB
+// pull took 5.1 s instead of 3.0 s.
+const bufferedWrite = 256 << 10
+
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is
-// used only when off and the piece size are aligned; writeback starts the
-// write-back of buffered pieces as they land.
-func newSink(f *os.File, off int64, pool *pieces, useDirect, writeback bool) *sink {
-	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off, writeback: writeback}
+// used only when off and the piece size are aligned.
+func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
+	s := &sink{f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off}
 	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
 		s.direct = openDirect(f)
 	}
@@ -142,10 +144,14 @@ func (s *sink) write(b []byte, off int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := s.f.WriteAt(b, off); err != nil {
-		return err
+	for rest, at := b, off; len(rest) > 0; {
+		n := min(len(rest), bufferedWrite)
+		if _, err := s.f.WriteAt(rest[:n], at); err != nil {
+			return err
+		}
+		rest, at = rest[n:], at+int64(n)
 	}
-	if end := off + int64(len(b)); s.writeback && end-s.flushed >= writebackSpan {
+	if end := off + int64(len(b)); end-s.flushed >= writebackSpan {
 		startWriteback(s.f, s.flushed, end-s.flushed)
 		s.flushed = end
 	}

@@ -63,7 +63,7 @@ func TestSinkWritesInOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				pool := newPieces(64 << 10)
-				s := newSink(f, off, pool, direct, true)
+				s := newSink(f, off, pool, direct)
 				usedDirect := s.direct != nil
 				data := randomBytes(t, 5*(64<<10)+777)
 				feed(t, s, pool, off, data)
@@ -93,7 +93,7 @@ func TestSinkFallsBackWhenDirectIsRefused(t *testing.T) {
 	}
 	defer f.Close()
 	pool := newPieces(8192)
-	s := newSink(f, 0, pool, true, true)
+	s := newSink(f, 0, pool, true)
 	if s.direct == nil {
 		t.Skip("this file system does not open O_DIRECT")
 	}
@@ -133,7 +133,7 @@ func TestSinkMixesDirectAndBufferedPieces(t *testing.T) {
 	// Pieces of 3 x 4096 + 100 bytes: every other one starts unaligned.
 	const n = 3*directAlign + 100
 	pool := newPieces(4 * directAlign)
-	s := newSink(f, 0, pool, true, true)
+	s := newSink(f, 0, pool, true)
 	if s.direct == nil || s.direct.Name() != f.Name() {
 		t.Fatalf("the O_DIRECT file is %v, want one named %s (a failed write's error shows it)", s.direct, f.Name())
 	}
@@ -168,7 +168,7 @@ func TestSinkReportsWriteError(t *testing.T) {
 	}
 	defer f.Close()
 	pool := newPieces(4096)
-	s := newSink(f, 0, pool, false, true)
+	s := newSink(f, 0, pool, false)
 	var putErr error
 	deadline := time.Now().Add(10 * time.Second)
 	for off := int64(0); putErr == nil && time.Now().Before(deadline); off += 4096 {

@@ -33,7 +33,6 @@ from bench import model, peers, pull, pullers
 from bench.measure import Measurement, kill_all_running, run_measured
 from bench.model import GIB, MIB
 from bench.pull import (
-    BUSY_THRESHOLD,
     REPOSITORY,
     TAG,
     _on_sigterm,
@@ -83,17 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.size_gib is None:
         args.size_gib = 0.25 if args.quick else 2.0
-    args.transports = [t.strip() for t in args.transports.split(",") if t.strip()]
-    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    for t in args.transports:
-        if t not in ("http", "https"):
-            p.error(f"unknown transport {t!r}")
-    for t in args.tools:
-        if t not in peers.MODEL_PEERS:
-            p.error(f"unknown tool {t!r}; choose from {', '.join(peers.MODEL_PEERS)}")
-    if args.repeat < 1 or args.shards < 1 or args.size_gib <= 0:
-        p.error("--repeat, --shards and --size-gib must be positive")
-    return args
+    return pull.check_common(p, args, peers.MODEL_PEERS)
 
 
 # -- the machine ----------------------------------------------------------------------------
@@ -695,18 +684,7 @@ def render(doc: dict[str, Any]) -> str:
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
         out.append(f"NOTE: page cache {doc['settings']['page_cache_before_each_pull']} before the pulls.")
     out.append(f"Total runtime {doc['total_runtime_s']:.0f} s.")
-    samples = [m["cpu_busy_before_start"]] + [
-        run["cpu_busy_before"]
-        for t in doc["transports"].values()
-        for tool in t["tools"]
-        for run in tool["runs"]
-    ]
-    busy = [b for b in samples if b is not None and b > BUSY_THRESHOLD]
-    if busy:
-        out.append(
-            f"WARNING: other processes kept the CPUs up to {max(busy):.0%} busy just before {len(busy)} of "
-            f"{len(samples)} measurements, even after waiting: the numbers are noisy."
-        )
+    out.extend(pull.busy_warning(doc))
     return "\n".join(out)
 
 

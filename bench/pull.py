@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -108,14 +108,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.big_blob_gib = 0.0 if args.quick else 4.0
     if args.resume_gib is None:
         args.resume_gib = 0.25 if args.quick else 1.0
+    return check_common(p, args, peers.PEERS)
+
+
+def check_common(
+    p: argparse.ArgumentParser, args: argparse.Namespace, tools: Iterable[str]
+) -> argparse.Namespace:
+    """Split --transports and --tools into lists and check them, --repeat, --shards and --size-gib."""
     args.transports = [t.strip() for t in args.transports.split(",") if t.strip()]
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    known = list(tools)
     for t in args.transports:
         if t not in ("http", "https"):
             p.error(f"unknown transport {t!r}")
     for t in args.tools:
-        if t not in peers.PEERS:
-            p.error(f"unknown tool {t!r}; choose from {', '.join(peers.PEERS)}")
+        if t not in known:
+            p.error(f"unknown tool {t!r}; choose from {', '.join(known)}")
     if args.repeat < 1 or args.shards < 1 or args.size_gib <= 0:
         p.error("--repeat, --shards and --size-gib must be positive")
     return args
@@ -494,20 +502,25 @@ def render(doc: dict[str, Any]) -> str:
         else:
             out.append(f"Uneven tail: FAILED ({tail['error']}).")
     out.append(f"\nTotal runtime {doc['total_runtime_s']:.0f} s.")
-    machine = doc["machine"]
-    samples = [machine["cpu_busy_before_start"]] + [
+    out.extend(busy_warning(doc))
+    return "\n".join(out)
+
+
+def busy_warning(doc: dict[str, Any]) -> list[str]:
+    """A warning line when other processes kept the CPUs busy before some measurement."""
+    samples = [doc["machine"]["cpu_busy_before_start"]] + [
         run["cpu_busy_before"]
         for t in doc["transports"].values()
         for tool in t["tools"]
         for run in tool["runs"]
     ]
     busy = [b for b in samples if b is not None and b > BUSY_THRESHOLD]
-    if busy:
-        out.append(
-            f"WARNING: other processes kept the CPUs up to {max(busy):.0%} busy just before {len(busy)} of "
-            f"{len(samples)} measurements (the start, each run), even after waiting: the numbers are noisy."
-        )
-    return "\n".join(out)
+    if not busy:
+        return []
+    return [
+        f"WARNING: other processes kept the CPUs up to {max(busy):.0%} busy just before {len(busy)} of "
+        f"{len(samples)} measurements (the start, each run), even after waiting: the numbers are noisy."
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

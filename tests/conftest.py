@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy
 
 from oci_client.testing import LocalRegistry, RegistryMode, RegistryUnavailable
 
@@ -93,3 +94,16 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     return config_dir
+
+
+@pytest.fixture
+def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
+    """A FaultProxy in front of ``plain_registry``: it counts, logs and injects faults."""
+    with FaultProxy(plain_registry.url) as p:
+        yield p
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    """A cache root of the test's own."""
+    return tmp_path / "cache"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ DATA = os.urandom(2 * 1024 * 1024)
 @pytest.fixture(scope="module")
 def artifact(plain_registry: LocalRegistry) -> PushedArtifact:
     return push_artifact(plain_registry, "faults/model", "v1", {"w.bin": DATA})
-
-
-@pytest.fixture
-def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
-    with FaultProxy(plain_registry.url) as p:
-        yield p
 
 
 def _pull(proxy: FaultProxy, artifact: PushedArtifact, dest: Path, **kw: Any) -> None:

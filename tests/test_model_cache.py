@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +95,6 @@ WITH_ARCHIVE = {
 @pytest.fixture(scope="module")
 def big(plain_registry: LocalRegistry) -> PushedArtifact:
     return push_artifact(plain_registry, "cache/big", "v1", {"config.json": b"{}", "model.safetensors": BIG})
-
-
-@pytest.fixture
-def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
-    with FaultProxy(plain_registry.url) as p:
-        yield p
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
 
 
 def via(proxy: FaultProxy, pushed: PushedArtifact, tag: str = "v1") -> str:

@@ -9,7 +9,6 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,17 +77,6 @@ VLLM_FILES = {
     "tokenizer.json": b'{"v": 1}',
     "sub/vocab.txt": b"a\nb\n",
 }
-
-
-@pytest.fixture
-def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
-    with FaultProxy(plain_registry.url) as p:
-        yield p
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
 
 
 def via(proxy: FaultProxy, pushed: PushedArtifact, tag: str | None = None) -> str:

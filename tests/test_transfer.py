@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,6 @@ SMALL = [os.urandom(3 * MiB + i) for i in range(4)]
 def artifact(plain_registry: LocalRegistry) -> PushedArtifact:
     files = {"big.bin": BIG, **{f"small-{i}.bin": data for i, data in enumerate(SMALL)}}
     return push_artifact(plain_registry, "transfer/model", "v1", files)
-
-
-@pytest.fixture
-def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
-    with FaultProxy(plain_registry.url) as p:
-        yield p
 
 
 def ref(proxy: FaultProxy) -> str:

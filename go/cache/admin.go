@@ -303,7 +303,7 @@ func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 		return nil, err
 	}
 	rm := &Removed{Snapshots: []string{}, Tags: []string{}}
-	cutoff := timeNow().Add(-minAge)
+	cutoff := time.Now().Add(-minAge)
 	for _, dir := range []string{"blobs", "trees", "manifests"} {
 		algs, _ := os.ReadDir(filepath.Join(c.Root, dir))
 		for _, alg := range algs {

@@ -30,8 +30,6 @@ import (
 	"time"
 )
 
-var timeNow = time.Now
-
 // Cache is a cache rooted at a directory.
 type Cache struct {
 	Root   string

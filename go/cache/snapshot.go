@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Entry is one thing in a model directory.
@@ -86,7 +87,7 @@ func (c *Cache) WriteSnapshot(s *Snapshot) error {
 // Touch records a use of the snapshot (what `cache ls` shows as last use).
 func (c *Cache) Touch(registry, repo, d string) {
 	p := c.snapshotRecord(registry, repo, d)
-	now := timeNow()
+	now := time.Now()
 	_ = os.Chtimes(p, now, now)
 }
 

@@ -105,9 +105,6 @@ func (c *Client) With(opts ...Option) *Client {
 	return &cp
 }
 
-// Env is the environment the client was given.
-func (c *Client) Env() map[string]string { return c.env }
-
 // New returns a Client with the given options.
 func New(opts ...Option) *Client {
 	c := &Client{userAgent: DefaultUserAgent, retry: transfer.DefaultRetryPolicy}

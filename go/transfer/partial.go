@@ -132,20 +132,18 @@ func commit(f *os.File, dest string, sync bool) error {
 	if err := f.Chmod(0o644); err != nil {
 		return err
 	}
-	if !sync {
-		if err := os.Rename(f.Name(), dest); err != nil {
+	if sync {
+		if err := f.Sync(); err != nil {
 			return err
 		}
-		os.Remove(dest + metaSuffix)
-		return nil
-	}
-	if err := f.Sync(); err != nil {
-		return err
 	}
 	if err := os.Rename(f.Name(), dest); err != nil {
 		return err
 	}
 	os.Remove(dest + metaSuffix)
+	if !sync {
+		return nil
+	}
 	if dir, err := os.Open(filepath.Dir(dest)); err == nil {
 		_ = dir.Sync() // best effort: some file systems refuse directory fsync
 		dir.Close()

@@ -112,8 +112,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 		return "", wrap(oci.CodeIO, err)
 	}
 	// Local files are durable when the pull returns.
-	lp := *p
-	lp.client = p.client.With(oci.AdjustTransfer(func(t *transfer.Options) { t.NoSync = false }))
+	p.client = p.client.With(oci.AdjustTransfer(func(t *transfer.Options) { t.NoSync = false }))
 
 	var wants []want
 	for _, f := range files {
@@ -152,17 +151,17 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 			return "", notCached("%s: %d of the selected files are not in %s: %s", p.ref.Name(), len(missing), dir, strings.Join(missing, ", "))
 		}
 	}
-	if err := lp.ensure(ctx, wants); err != nil {
+	if err := p.ensure(ctx, wants); err != nil {
 		return "", err
 	}
 	for _, f := range files {
 		if f.Archive != "" && !l.layerDone(f.Digest) {
-			if err := lp.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) }); err != nil {
+			if err := p.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) }); err != nil {
 				return "", err
 			}
 		}
 	}
-	err = lp.withLease(ctx, l.lock("record"), func() error { return l.save(res.digest, files) })
+	err = p.withLease(ctx, l.lock("record"), func() error { return l.save(res.digest, files) })
 	return dir, err
 }
 

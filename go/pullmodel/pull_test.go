@@ -283,8 +283,8 @@ func TestLocalDirGetsRealFilesAndSkipsThemTheNextTime(t *testing.T) {
 	root := cacheDir(t)
 	c := count(reg)
 	res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
-	if res.Path != dir {
-		t.Errorf("path %s, want %s", res.Path, dir)
+	if res.Path != dir || res.BlobsDownloaded != 5 {
+		t.Errorf("path %s (%d blobs downloaded), want %s (5)", res.Path, res.BlobsDownloaded, dir)
 	}
 	for _, p := range []string{"config.json", "model-00001-of-00002.safetensors", "tokenizer/vocab.json"} {
 		fi, err := os.Lstat(filepath.Join(dir, p))

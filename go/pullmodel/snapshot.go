@@ -33,11 +33,8 @@ func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.
 			return dir, nil
 		}
 	}
-	wants := make([]want, 0, len(files)+1)
-	if c := res.model.Config; c.Digest != "" {
-		// Small, and what inspect shows offline afterwards.
-		wants = append(wants, p.blobWant(c.Digest, c.Size, "config"))
-	}
+	// resolve has fetched the config already (readConfig).
+	wants := make([]want, 0, len(files))
 	for _, f := range files {
 		if f.Archive == "" {
 			wants = append(wants, p.blobWant(f.Digest, f.Size, f.Path))

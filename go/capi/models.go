@@ -21,13 +21,22 @@ type CacheRequest struct {
 	CacheDir string `json:"cache_dir"`
 }
 
+// root is cache_dir, else the default the environment gives.
+func (r CacheRequest) root() (string, error) {
+	if r.CacheDir != "" {
+		return r.CacheDir, nil
+	}
+	root, err := cache.DefaultRoot(r.Env)
+	if err != nil {
+		return "", &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
+	}
+	return root, nil
+}
+
 func (r CacheRequest) open() (*cache.Cache, error) {
-	root := r.CacheDir
-	if root == "" {
-		var err error
-		if root, err = cache.DefaultRoot(r.Env); err != nil {
-			return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
-		}
+	root, err := r.root()
+	if err != nil {
+		return nil, err
 	}
 	c, err := cache.Open(root, 0)
 	if err != nil {
@@ -67,8 +76,8 @@ func envTrue(v string) bool {
 
 func (r ModelRequest) options() (pullmodel.Options, error) {
 	o := pullmodel.Options{
-		CacheDir: r.CacheDir, LocalDir: r.LocalDir,
-		Allow: r.AllowPatterns, Ignore: r.IgnorePatterns,
+		LocalDir: r.LocalDir,
+		Allow:    r.AllowPatterns, Ignore: r.IgnorePatterns,
 		Select:      model.Selector{Platform: r.Platform, ArtifactType: r.ArtifactType},
 		Concurrency: r.Concurrency, Lease: time.Duration(r.LeaseMS) * time.Millisecond,
 		DirectIO: r.DirectIO != nil && *r.DirectIO,
@@ -89,13 +98,9 @@ func (r ModelRequest) options() (pullmodel.Options, error) {
 	if r.LeaseMS < 0 || r.Concurrency < 0 {
 		return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("lease_ms and concurrency must not be negative")}
 	}
-	if o.CacheDir == "" {
-		var err error
-		if o.CacheDir, err = cache.DefaultRoot(r.Env); err != nil {
-			return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
-		}
-	}
-	return o, nil
+	var err error
+	o.CacheDir, err = r.root()
+	return o, err
 }
 
 // modelCall runs fn, a pullmodel front end, with the request's options.

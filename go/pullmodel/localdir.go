@@ -254,7 +254,7 @@ func placeLocal(root *os.Root, staging, dst string, e extract.Entry) error {
 	case extract.Symlink:
 		return placeSymlink(root, dst, e.Target)
 	}
-	src := filepath.Join(staging, filepath.FromSlash(strings.TrimPrefix(e.Path, "/")))
+	src := filepath.Join(staging, filepath.FromSlash(e.Path))
 	if fh, err := os.Open(src); err == nil {
 		err = fh.Sync()
 		fh.Close()

@@ -78,6 +78,11 @@ class AuthInfo:
     digest: str
 
 
+def _abspath(path: PathArg | None) -> str:
+    """An absolute path for the library, "" for none (its default)."""
+    return os.path.abspath(os.fspath(path)) if path is not None else ""
+
+
 class _Progress:
     """Turns the library's counters into monotonic (done, total) calls."""
 
@@ -341,7 +346,7 @@ class OciGoClient:
             raise InvalidArgumentError(f"offline must be a bool or None, got {offline!r}")
         req = self._request(
             reference,
-            cache_dir=os.path.abspath(os.fspath(cache_dir)) if cache_dir is not None else "",
+            cache_dir=_abspath(cache_dir),
             platform=platform or "",
             artifact_type=artifact_type or "",
             **extra,
@@ -435,7 +440,7 @@ class OciGoClient:
             selection.pop("offline", None),
             selection.pop("platform", None),
             selection.pop("artifact_type", None),
-            local_dir=os.path.abspath(os.fspath(local_dir)) if local_dir is not None else "",
+            local_dir=_abspath(local_dir),
             allow_patterns=patterns("allow_patterns", allow_patterns),
             ignore_patterns=patterns("ignore_patterns", ignore_patterns),
             concurrency=concurrency or 0,
@@ -475,8 +480,7 @@ class OciGoClient:
         return ModelInfo.from_result(self._call("InspectModel", req))
 
     def _cache_request(self, cache_dir: PathArg | None, reference: str = "", **extra: Any) -> dict[str, Any]:
-        root = os.path.abspath(os.fspath(cache_dir)) if cache_dir is not None else ""
-        return self._request(reference, cache_dir=root, **extra)
+        return self._request(reference, cache_dir=_abspath(cache_dir), **extra)
 
     def cache_list(self, *, cache_dir: PathArg | None = None) -> CacheInfo:
         """The models in the cache: repositories, snapshots, tags, sizes, last use."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 __all__ = [
     "CacheInfo",
     "CachedModel",
@@ -188,8 +190,6 @@ class Removed:
 
 def patterns(name: str, value: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """A pattern argument as a list: one glob, or several (huggingface_hub takes both)."""
-    from .errors import InvalidArgumentError
-
     if value is None:
         return []
     if isinstance(value, str):

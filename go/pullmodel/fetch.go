@@ -42,49 +42,29 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 	for {
 		var mine []want
 		var leases []*cache.Lease
-		release := func() {
-			for _, l := range leases {
-				l.Release()
-			}
-		}
 		waiting := 0
 		for _, w := range wants {
-			ok, err := w.present(ctx)
-			if err != nil {
-				release()
-				return err
-			}
-			if ok {
-				continue
-			}
-			l, got, err := p.cache.Locker.TryLock(w.lock)
-			if err != nil {
-				release()
-				return wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", w.lock, err))
-			}
-			if !got {
-				waiting++
-				continue
-			}
-			// It may have been finished between the look and the lease.
-			if ok, err := w.present(ctx); err != nil || ok {
-				l.Release()
-				if err != nil {
-					release()
-					return err
-				}
-				continue
-			}
-			if fetched[w.path] >= 2 {
+			l, busy, err := p.claim(ctx, w)
+			if err == nil && l != nil && fetched[w.path] >= 2 {
 				// Downloaded and verified, yet not there: something
 				// (a prune, a person) keeps removing it.
 				l.Release()
-				release()
-				return wrap(oci.CodeIO, fmt.Errorf("%s was downloaded twice and is still not in place at %s", w.digest, w.path))
+				err = wrap(oci.CodeIO, fmt.Errorf("%s was downloaded twice and is still not in place at %s", w.digest, w.path))
 			}
-			fetched[w.path]++
-			mine = append(mine, w)
-			leases = append(leases, l)
+			if err != nil {
+				for _, l := range leases {
+					l.Release()
+				}
+				return err
+			}
+			switch {
+			case busy:
+				waiting++
+			case l != nil:
+				fetched[w.path]++
+				mine = append(mine, w)
+				leases = append(leases, l)
+			}
 		}
 		if len(mine) > 0 {
 			err := p.fetch(ctx, mine, leases)
@@ -100,6 +80,27 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 			return oci.AsError(err)
 		}
 	}
+}
+
+// claim looks at one want: done (no lease, not busy), another holder's
+// (busy), or this pull's to fetch (its lease).
+func (p *puller) claim(ctx context.Context, w want) (l *cache.Lease, busy bool, err error) {
+	if ok, err := w.present(ctx); err != nil || ok {
+		return nil, false, err
+	}
+	l, got, err := p.cache.Locker.TryLock(w.lock)
+	if err != nil {
+		return nil, false, wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", w.lock, err))
+	}
+	if !got {
+		return nil, true, nil
+	}
+	// It may have been finished between the look and the lease.
+	if ok, err := w.present(ctx); err != nil || ok {
+		l.Release()
+		return nil, false, err
+	}
+	return l, false, nil
 }
 
 // fetch downloads the wants whose leases it holds, in one PullBlobs call

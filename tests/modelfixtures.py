@@ -21,8 +21,8 @@ from oci_client.testing import (
     OCI_INDEX_MEDIA_TYPE,
     OCI_MANIFEST_MEDIA_TYPE,
     PushedArtifact,
-    PushedBlob,
-    push_blob,
+    RegistryClient,
+    push_image_manifest,
     push_manifest,
     sha256_digest,
 )
@@ -195,28 +195,28 @@ def push_layers(
     annotations: Mapping[str, str] | None = None,
 ) -> PushedArtifact:
     """Push the layers, the config and an OCI image manifest naming them."""
-    pushed = []
-    for layer in layers:
-        digest = push_blob(registry, repository, layer.data)
-        name = layer.annotations.get(FILEPATH) or layer.annotations.get(TITLE)
-        pushed.append(PushedBlob(digest, len(layer.data), layer.media_type, name, dict(layer.annotations)))
     config_bytes = config if isinstance(config, bytes) else json.dumps(config).encode()
-    config_blob = PushedBlob(
-        push_blob(registry, repository, config_bytes), len(config_bytes), config_media_type
-    )
-    manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_MANIFEST_MEDIA_TYPE}
-    if artifact_type is not None:
-        manifest["artifactType"] = artifact_type
-    manifest["config"] = config_blob.descriptor()
-    manifest["layers"] = [b.descriptor() for b in pushed]
-    if annotations:
-        manifest["annotations"] = dict(annotations)
-    raw = json.dumps(manifest, separators=(",", ":")).encode()
-    digest = push_manifest(registry, repository, tag or sha256_digest(raw)[0], raw, OCI_MANIFEST_MEDIA_TYPE)
-    host = registry.url.split("://", 1)[1]
-    return PushedArtifact(
-        host, repository, tag, digest, OCI_MANIFEST_MEDIA_TYPE, manifest, raw, pushed, config_blob
-    )
+    specs = [
+        (
+            layer.annotations.get(FILEPATH) or layer.annotations.get(TITLE),
+            layer.data,
+            layer.media_type,
+            layer.annotations,
+        )
+        for layer in layers
+    ]
+    with RegistryClient(registry) as client:
+        return push_image_manifest(
+            client,
+            repository,
+            tag,
+            layers=specs,
+            config=config_bytes,
+            config_media_type=config_media_type,
+            manifest_media_type=OCI_MANIFEST_MEDIA_TYPE,
+            artifact_type=artifact_type,
+            annotations=annotations,
+        )
 
 
 def push_index_of(

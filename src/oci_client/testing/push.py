@@ -47,6 +47,7 @@ __all__ = [
     "push_artifact",
     "push_blob",
     "push_docker_v2_image",
+    "push_image_manifest",
     "push_index",
     "push_manifest",
     "push_model",
@@ -417,7 +418,7 @@ def _encode(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
-def _push_image_manifest(
+def push_image_manifest(
     client: RegistryClient,
     repository: str,
     tag: str | None,
@@ -429,6 +430,8 @@ def _push_image_manifest(
     artifact_type: str | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> PushedArtifact:
+    """Upload each ``(name, data, media type, annotations)`` layer and the config
+    (bytes, or built from the pushed layers), then PUT the manifest naming them."""
     pushed_layers = []
     for name, data, media_type, layer_annotations in layers:
         digest, size = _upload(client, repository, data)
@@ -495,7 +498,7 @@ def push_artifact(
     ``org.opencontainers.image.title`` = its name (``tag=None`` pushes by digest only)."""
     layers = _layers(files, layer_media_type, (ANNOTATION_TITLE,))
     with _client(registry) as client:
-        return _push_image_manifest(
+        return push_image_manifest(
             client,
             repository,
             tag,
@@ -538,7 +541,7 @@ def push_model(
         )
 
     with _client(registry) as client:
-        return _push_image_manifest(
+        return push_image_manifest(
             client,
             repository,
             tag,
@@ -585,7 +588,7 @@ def push_docker_v2_image(
         }
     )
     with _client(registry) as client:
-        return _push_image_manifest(
+        return push_image_manifest(
             client,
             repository,
             tag,

@@ -182,6 +182,11 @@ func (s *session) remoteOptions(ctx context.Context) []remote.Option {
 var authTransports = lru.New[string, http.RoundTripper](256, nil)
 
 func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
+	return c.openScoped(ctx, repo, []string{repo.Scope(transport.PullScope)})
+}
+
+// openScoped is open with the token scopes given (the first is repo's own).
+func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []string) (*session, error) {
 	cred, err := auth.Lookup(ctx, c.env, repo.RegistryStr(), repo.RepositoryStr())
 	if err != nil {
 		return nil, err
@@ -193,13 +198,13 @@ func (c *Client) open(ctx context.Context, repo name.Repository) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent, fmt.Sprint(c.retry.Attempts)}, "\x00")
+	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent, fmt.Sprint(c.retry.Attempts), joinScopes(scopes)}, "\x00")
 	if rt, ok := authTransports.Get(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
 	t := transfer.NewRetryTransport(base, c.retry)
 	t = transport.NewUserAgent(t, c.userAgent)
-	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, []string{repo.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, scopes)
 	if err != nil {
 		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
 	}

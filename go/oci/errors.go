@@ -61,6 +61,15 @@ func newError(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
+// Coded gives err code unless it carries one already; nil stays nil.
+func Coded(code Code, err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return &Error{Code: code, Err: err}
+}
+
 // AsError classifies any error into an *Error, keeping its message.
 func AsError(err error) *Error {
 	if err == nil {

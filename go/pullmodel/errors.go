@@ -10,16 +10,7 @@ import (
 )
 
 // wrap gives err a code unless it has one; nil stays nil.
-func wrap(code oci.Code, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *oci.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &oci.Error{Code: code, Err: err}
-}
+func wrap(code oci.Code, err error) error { return oci.Coded(code, err) }
 
 // classify gives model and archive errors their codes; others keep theirs.
 func classify(err error) error {

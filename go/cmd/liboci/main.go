@@ -113,6 +113,11 @@ func CachePrune(request *C.char) *C.char { return export(capi.CachePrune, reques
 //export CacheSync
 func CacheSync(request *C.char) *C.char { return export(capi.WaitDurable, request) }
 
+// PushModel publishes a model directory; see capi.PushRequest.
+//
+//export PushModel
+func PushModel(request *C.char) *C.char { return export(capi.PushModel, request) }
+
 // FreeString releases a string returned by any export. NULL is ignored.
 //
 //export FreeString

@@ -1,0 +1,211 @@
+package pushmodel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// digestCacheDir is where, under the cache root, digests of published
+// files are remembered.
+const digestCacheDir = "push-digests"
+
+// racyWindow: a file changed this shortly before it was hashed may have
+// changed again within the same mtime tick (git's "racily clean" problem):
+// its remembered digest is checked by hashing again.
+const racyWindow = 2 * time.Second
+
+// maxPushedRepos bounds the repositories remembered per file.
+const maxPushedRepos = 8
+
+// digestEntry is what is remembered of one file: its identity on disk,
+// its digest, and the repositories it was pushed to (mount sources).
+type digestEntry struct {
+	Path    string   `json:"path"`
+	Size    int64    `json:"size"`
+	MtimeNS int64    `json:"mtime_ns"`
+	Inode   uint64   `json:"inode"`
+	Device  uint64   `json:"device"`
+	Digest  string   `json:"digest"`
+	Pushed  []string `json:"pushed,omitempty"`
+	// RecordedNS is when the digest was taken; one taken within
+	// racyWindow of the mtime is not trusted without hashing again.
+	RecordedNS int64 `json:"recorded_ns"`
+}
+
+// digestCache remembers file digests keyed by path and checked against
+// size, mtime, inode and device, so that publishing an unchanged
+// directory again hashes nothing. A file that changed in any of those is
+// hashed again. The zero value (no root) remembers nothing.
+type digestCache struct{ root string }
+
+func (c digestCache) entryPath(abs string) string {
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(c.root, hex.EncodeToString(sum[:16])+".json")
+}
+
+func identity(abs string, fi os.FileInfo) digestEntry {
+	e := digestEntry{Path: abs, Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.Inode, e.Device = uint64(st.Ino), uint64(st.Dev) //nolint:unconvert // int32 on darwin
+	}
+	return e
+}
+
+func (e digestEntry) same(o digestEntry) bool {
+	return e.Path == o.Path && e.Size == o.Size && e.MtimeNS == o.MtimeNS && e.Inode == o.Inode && e.Device == o.Device
+}
+
+// lookup returns what is remembered of the file id names, and whether its
+// digest can be trusted without reading the file.
+func (c digestCache) lookup(id digestEntry) (e digestEntry, trusted bool) {
+	if c.root == "" {
+		return digestEntry{}, false
+	}
+	b, err := os.ReadFile(c.entryPath(id.Path))
+	if err != nil || json.Unmarshal(b, &e) != nil || !e.same(id) || e.Digest == "" {
+		return digestEntry{}, false
+	}
+	return e, e.RecordedNS-e.MtimeNS >= int64(racyWindow)
+}
+
+// store writes e (best effort: a cache that cannot be written only costs
+// a hash next time).
+func (c digestCache) store(e digestEntry) {
+	if c.root == "" || os.MkdirAll(c.root, 0o755) != nil {
+		return
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(c.root, ".entry-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(b)
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), c.entryPath(e.Path)) != nil {
+		os.Remove(tmp.Name())
+	}
+}
+
+// remember records that the files went to repo ("host/name").
+func (c digestCache) remember(entries []digestEntry, repo string) {
+	for _, e := range entries {
+		if !slices.Contains(e.Pushed, repo) {
+			e.Pushed = append([]string{repo}, e.Pushed...)
+			e.Pushed = e.Pushed[:min(len(e.Pushed), maxPushedRepos)]
+		}
+		c.store(e)
+	}
+}
+
+// digestFiles gives each file its digest, from the cache or by hashing,
+// hashing several files at once (one core each).
+func digestFiles(ctx context.Context, c digestCache, files []file) ([]digestEntry, error) {
+	out := make([]digestEntry, len(files))
+	order := make([]int, len(files))
+	for i := range order {
+		order[i] = i
+	}
+	// Largest first, so that one big shard does not start last.
+	slices.SortStableFunc(order, func(a, b int) int { return int(min(max(files[b].size-files[a].size, -1), 1)) })
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e, err := digestFile(ctx, c, files[i])
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				out[i] = e
+			}
+		}()
+	}
+	for _, i := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, ctx.Err()
+}
+
+func digestFile(ctx context.Context, c digestCache, f file) (digestEntry, error) {
+	abs, err := filepath.Abs(f.abs)
+	if err != nil {
+		return digestEntry{}, err
+	}
+	id := identity(abs, f.info)
+	known, trusted := c.lookup(id)
+	if trusted {
+		return known, nil
+	}
+	fh, err := os.Open(f.abs)
+	if err != nil {
+		return digestEntry{}, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: fh})
+	if err != nil {
+		return digestEntry{}, err
+	}
+	after, err := fh.Stat()
+	if err != nil {
+		return digestEntry{}, err
+	}
+	if n != f.size || !identity(abs, after).same(id) {
+		return digestEntry{}, &changedError{path: f.rel}
+	}
+	id.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	id.RecordedNS = time.Now().UnixNano()
+	if known.Digest == id.Digest {
+		id.Pushed = known.Pushed // the same content: the same mount sources
+	}
+	return id, nil
+}
+
+// changedError: a file changed while it was read.
+type changedError struct{ path string }
+
+func (e *changedError) Error() string {
+	return e.path + " changed while it was being read: publish a directory that is not being written"
+}
+
+// ctxReader stops a long hash when the call is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

@@ -1,0 +1,99 @@
+package pushmodel
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/oci-client/liboci/model"
+)
+
+// file is one file of the directory being published.
+type file struct {
+	rel  string // slash separated, relative to the directory
+	abs  string // what is read: the path as found (a symlink is followed)
+	size int64
+	kind string
+	info os.FileInfo // of the file read (the symlink's target)
+}
+
+// skipped reports a name that is never published: hidden files and
+// directories (.git, .cache/huggingface, our own .oci-client record) and
+// the partial files of an interrupted download.
+func skipped(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "__pycache__" ||
+		strings.HasSuffix(name, ".incomplete") || strings.HasSuffix(name, ".lock")
+}
+
+// listFiles walks dir. Symlinks to regular files are followed (snapshots
+// of huggingface_hub's cache and of ours are made of them); symlinked
+// directories, devices, sockets and FIFOs are refused rather than guessed at.
+func listFiles(dir string) ([]file, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	var files []file
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if skipped(d.Name()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if !utf8.ValidString(rel) || strings.ContainsAny(rel, "\\\x00") {
+			return fmt.Errorf("file name %q cannot be published (not UTF-8, or holds a backslash)", rel)
+		}
+		info, err := os.Stat(p) // follows a symlink
+		if err != nil {
+			return err
+		}
+		switch {
+		case info.IsDir():
+			return fmt.Errorf("%s is a symlink to a directory, which is not followed: copy it in, or link its files", rel)
+		case !info.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file (%s)", rel, info.Mode().Type())
+		}
+		files = append(files, file{rel: rel, abs: p, size: info.Size(), kind: model.KindOf(rel, info.Size()), info: info})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s holds no files to publish", dir)
+	}
+	// Weights first, in name order (which is shard order), then the rest.
+	slices.SortStableFunc(files, func(a, b file) int {
+		aw, bw := a.kind == model.KindWeight, b.kind == model.KindWeight
+		if aw != bw {
+			if aw {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.rel, b.rel)
+	})
+	return files, nil
+}

@@ -1,0 +1,212 @@
+// Package pushmodel publishes a model directory (safetensors or GGUF
+// shards, config and tokenizer files, chat template, license, README, and
+// sub-directories) as an OCI artifact, in the CNCF ModelPack format or
+// Docker Model Runner's v0.2 layout, so that package pullmodel (and
+// modctl, docker model, oras, skopeo, crane) gets the same files back.
+//
+// Every file becomes one raw layer named by org.cncf.model.filepath (and
+// org.opencontainers.image.title): weights are never re-packed or
+// compressed, and both formats prescribe one layer per file. Digests are
+// computed once per file and remembered (see digestCache), blobs the
+// registry has are skipped, blobs pushed before to another repository of
+// the same registry are mounted, and the rest stream from disk in parallel
+// (package oci's PushBlobs).
+package pushmodel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"path/filepath"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+)
+
+// Formats Push writes.
+const (
+	FormatModelPack = "modelpack"
+	FormatDocker    = "docker"
+)
+
+// Options tune one push; zero values take the defaults noted.
+type Options struct {
+	// Format is FormatModelPack (default) or FormatDocker.
+	Format string
+	// CacheDir, when set, is the cache root whose push-digests directory
+	// remembers file digests and where each file was pushed. Default: none
+	// (every file is hashed).
+	CacheDir string
+	// Concurrency is how many blobs upload at once (0: oci's default).
+	Concurrency int
+	// MountFrom adds repositories of the same registry to mount blobs from
+	// (those the digest cache remembers are tried too).
+	MountFrom []string
+}
+
+// Blob reports one pushed file (Path "" for the config).
+type Blob struct {
+	oci.PushedBlob
+	Path      string `json:"path,omitempty"`
+	MediaType string `json:"media_type"`
+}
+
+// Result describes a published model.
+type Result struct {
+	Reference string `json:"reference"` // repository@digest
+	Tag       string `json:"tag,omitempty"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	Format    string `json:"format"`
+	// Raw is the manifest as pushed.
+	Raw   []byte `json:"raw"`
+	Blobs []Blob `json:"blobs"`
+	// Totals over the blobs.
+	Uploaded  int   `json:"uploaded"`
+	Skipped   int   `json:"skipped"`
+	Mounted   int   `json:"mounted"`
+	BytesSent int64 `json:"bytes_sent"`
+	Files     int   `json:"files"`
+	FileBytes int64 `json:"file_bytes"`
+}
+
+// Push publishes dir at ref (a tag; a digest reference must be the digest
+// of what dir publishes to) with the client's credentials and settings.
+func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Result, error) {
+	format := o.Format
+	if format == "" {
+		format = FormatModelPack
+	}
+	if format != FormatModelPack && format != FormatDocker {
+		return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("unknown model format %q (modelpack or docker)", o.Format)}
+	}
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	files, err := listFiles(dir)
+	if err != nil {
+		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("publishing %s: %w", dir, err))
+	}
+	dc := digestCache{}
+	if o.CacheDir != "" {
+		dc.root = filepath.Join(o.CacheDir, digestCacheDir)
+	}
+	entries, err := digestFiles(ctx, dc, files)
+	if err != nil {
+		return nil, wrap(oci.CodeIO, fmt.Errorf("reading %s: %w", dir, err))
+	}
+	repo := r.Context()
+	layers := make([]model.Descriptor, len(files))
+	diffIDs := make([]string, len(files))
+	for i, f := range files {
+		mt := model.ModelPackLayer(f.kind)
+		if format == FormatDocker {
+			mt = model.DockerLayer(f.kind, f.rel)
+		}
+		layers[i] = model.Descriptor{
+			MediaType: mt, Digest: entries[i].Digest, Size: f.size,
+			Annotations: map[string]string{model.AnnotationFilepath: f.rel, model.AnnotationTitle: f.rel},
+		}
+		diffIDs[i] = entries[i].Digest
+	}
+	d := describe(files)
+	var configRaw []byte
+	configType := model.ModelPackConfig
+	if format == FormatDocker {
+		configType = model.DockerConfigV02
+		configRaw, err = dockerConfig(d, diffIDs)
+	} else {
+		configRaw, err = modelPackConfig(d, path.Base(repo.RepositoryStr()), diffIDs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	config := model.Descriptor{MediaType: configType, Digest: digestOf(configRaw), Size: int64(len(configRaw))}
+
+	blobs, index := uniqueBlobs(files, entries, layers, repo, config, configRaw)
+	pushed, err := c.PushBlobs(ctx, repo.String(), blobs, oci.PushOptions{Concurrency: o.Concurrency, MountFrom: o.MountFrom})
+	if err != nil {
+		return nil, err
+	}
+	dc.remember(entries, repo.String())
+
+	manifest := struct {
+		SchemaVersion int                `json:"schemaVersion"`
+		MediaType     string             `json:"mediaType"`
+		ArtifactType  string             `json:"artifactType,omitempty"`
+		Config        model.Descriptor   `json:"config"`
+		Layers        []model.Descriptor `json:"layers"`
+	}{SchemaVersion: 2, MediaType: model.MediaTypeOCIManifest, Config: config, Layers: layers}
+	if format == FormatModelPack {
+		manifest.ArtifactType = model.ModelPackArtifactType
+	}
+	raw, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.PushManifest(ctx, r.String(), raw, model.MediaTypeOCIManifest)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{
+		Reference: repo.Digest(m.Digest).String(), Digest: m.Digest, MediaType: m.MediaType,
+		Size: m.Size, Format: format, Raw: raw, Files: len(files), FileBytes: d.size,
+	}
+	if t, ok := r.(name.Tag); ok {
+		res.Tag = t.TagStr()
+	}
+	for i, p := range pushed {
+		b := Blob{PushedBlob: p, Path: index[i].path, MediaType: index[i].mediaType}
+		res.Blobs = append(res.Blobs, b)
+		res.BytesSent += p.Sent
+		switch p.How {
+		case oci.PushedUploaded:
+			res.Uploaded++
+		case oci.PushedExists:
+			res.Skipped++
+		case oci.PushedMounted:
+			res.Mounted++
+		}
+	}
+	return res, nil
+}
+
+type blobOrigin struct{ path, mediaType string }
+
+// uniqueBlobs lists each digest once (two files with the same content are
+// one blob), the config last.
+func uniqueBlobs(files []file, entries []digestEntry, layers []model.Descriptor, repo name.Repository, config model.Descriptor, configRaw []byte) ([]oci.PushBlob, []blobOrigin) {
+	seen := map[string]bool{}
+	var blobs []oci.PushBlob
+	var index []blobOrigin
+	for i, f := range files {
+		if seen[entries[i].Digest] {
+			continue
+		}
+		seen[entries[i].Digest] = true
+		blobs = append(blobs, oci.PushBlob{Digest: entries[i].Digest, Size: f.size, Path: f.abs, Label: f.rel, MountFrom: elsewhere(entries[i], repo)})
+		index = append(index, blobOrigin{path: f.rel, mediaType: layers[i].MediaType})
+	}
+	if !seen[config.Digest] {
+		blobs = append(blobs, oci.PushBlob{Digest: config.Digest, Size: config.Size, Data: configRaw, Label: "config"})
+		index = append(index, blobOrigin{mediaType: config.MediaType})
+	}
+	return blobs, index
+}
+
+// elsewhere lists the other repositories of repo's registry the file was
+// pushed to, most recent first.
+func elsewhere(e digestEntry, repo name.Repository) []string {
+	var out []string
+	for _, p := range e.Pushed {
+		other, err := name.NewRepository(p)
+		if err == nil && other.RegistryStr() == repo.RegistryStr() && p != repo.String() {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -65,12 +65,15 @@ class Rule:
     flip_byte_at: int | None = None
     truncate_at: int | None = None
     redirect: bool = False  # answer with a 307 to a signed /storage/ URL
+    drop_request_at: int | None = None  # forward this many request-body bytes, then drop both sides
     times: int | None = None
     hits: int = 0
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body_length: int = 0) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
+        if self.drop_request_at is not None and body_length <= self.drop_request_at:
+            return False  # a body too short to cut
         return (self.method is None or self.method == method) and re.search(self.path, path) is not None
 
 
@@ -85,6 +88,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.bytes_forwarded = 0
         self.blob_bytes = 0  # the part of bytes_forwarded that was blob content
+        self.request_bytes = 0  # request bodies forwarded upstream (uploads)
         self.requests: list[tuple[str, str]] = []
         self.log: list[Seen] = []
         self.signature_uses: int | None = None  # None: signatures never expire
@@ -101,7 +105,8 @@ class FaultProxy:
             def do_GET(self) -> None:
                 proxy._handle(self)
 
-            do_HEAD = do_GET  # noqa: N815 - the name http.server dispatches to
+            do_HEAD = do_GET  # noqa: N815 - the names http.server dispatches to
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -124,13 +129,13 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def _match(self, method: str, path: str, rng: str | None) -> tuple[Rule | None, Seen]:
+    def _match(self, method: str, path: str, rng: str | None, body_length: int) -> tuple[Rule | None, Seen]:
         seen = Seen(method, path, rng, time.monotonic())
         with self._lock:
             self.requests.append((method, path))
             self.log.append(seen)
             for rule in self.rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path, body_length):
                     rule.hits += 1
                     return rule, seen
         return None, seen
@@ -162,7 +167,8 @@ class FaultProxy:
             h.wfile.write(body)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        rule, seen = self._match(h.command, h.path, h.headers.get("Range"))
+        length = int(h.headers.get("Content-Length") or 0)
+        rule, seen = self._match(h.command, h.path, h.headers.get("Range"), length)
         upstream_path = h.path
         if h.path.startswith("/storage/"):
             if not self._signature_good(h.path):
@@ -184,7 +190,11 @@ class FaultProxy:
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         if rule and rule.strip_range:
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}
-        conn.request(h.command, upstream_path, headers=headers)
+        if "content-length" in {k.lower() for k in headers}:
+            if not self._forward_body(h, conn, upstream_path, headers, rule):
+                return
+        else:
+            conn.request(h.command, upstream_path, headers=headers)
         resp = conn.getresponse()
         seen.status = resp.status
         h.send_response(resp.status)
@@ -223,6 +233,42 @@ class FaultProxy:
             h.close_connection = True  # the client went away (cancelled): fine
         finally:
             conn.close()
+
+    def _forward_body(
+        self,
+        h: BaseHTTPRequestHandler,
+        conn: http.client.HTTPConnection,
+        path: str,
+        headers: dict[str, str],
+        rule: Rule | None,
+    ) -> bool:
+        """Stream the request body upstream; False when a drop rule cut it."""
+        conn.putrequest(h.command, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        remaining = int(h.headers["Content-Length"])
+        forwarded = 0
+        while remaining > 0:
+            chunk = h.rfile.read(min(remaining, 256 * 1024))
+            if not chunk:
+                break
+            cut = rule.drop_request_at if rule else None
+            if cut is not None and forwarded + len(chunk) > cut:
+                conn.send(chunk[: cut - forwarded])
+                with self._lock:
+                    self.request_bytes += cut - forwarded
+                time.sleep(0.2)  # let the registry store what it got
+                conn.close()
+                h.connection.shutdown(socket.SHUT_RDWR)
+                h.close_connection = True
+                return False
+            conn.send(chunk)
+            forwarded += len(chunk)
+            remaining -= len(chunk)
+            with self._lock:
+                self.request_bytes += len(chunk)
+        return True
 
     def _count(self, n: int, path: str) -> None:
         with self._lock:

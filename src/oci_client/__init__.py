@@ -1,8 +1,8 @@
 """oci_client: pull ML models and other OCI artifacts from container
 registries, through a Go library built on go-containerregistry."""
 
-from .api import cache_list, cache_prune, cache_remove, inspect, pull_model
-from .client import AuthInfo, BlobInfo, Durability, Manifest, OciGoClient
+from .api import cache_list, cache_prune, cache_remove, inspect, pull_model, push_model
+from .client import AuthInfo, BlobInfo, Durability, ModelFormat, OciGoClient
 from .errors import (
     AuthenticationError,
     CanceledError,
@@ -23,7 +23,17 @@ from .errors import (
     TLSError,
     UnsafeArchiveError,
 )
-from .models import CachedModel, CachedSnapshot, CacheInfo, ModelFile, ModelInfo, Removed
+from .models import (
+    CachedModel,
+    CachedSnapshot,
+    CacheInfo,
+    Manifest,
+    ModelFile,
+    ModelInfo,
+    PushedBlob,
+    PushedModel,
+    Removed,
+)
 
 __version__ = "0.1.0"
 
@@ -45,6 +55,7 @@ __all__ = [
     "LocalFileError",
     "Manifest",
     "ModelFile",
+    "ModelFormat",
     "ModelInfo",
     "NetworkError",
     "NotCachedError",
@@ -52,6 +63,8 @@ __all__ = [
     "OciError",
     "OciGoClient",
     "OperationTimeoutError",
+    "PushedBlob",
+    "PushedModel",
     "RateLimitedError",
     "RegistryError",
     "Removed",
@@ -63,4 +76,5 @@ __all__ = [
     "cache_remove",
     "inspect",
     "pull_model",
+    "push_model",
 ]

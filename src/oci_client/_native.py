@@ -49,6 +49,7 @@ EXPORTS = (
     "CacheRemove",
     "CachePrune",
     "CacheSync",
+    "PushModel",
 )
 
 # How often progress is read: a few times a second, cheap next to a transfer.

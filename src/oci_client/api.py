@@ -4,13 +4,14 @@ on a fresh :class:`OciGoClient` made from ``timeout`` and ``client_options``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .client import Durability, OciGoClient, PathArg, Patterns, ProgressCallback
-from .models import CacheInfo, ModelInfo, Removed
+from .client import Durability, ModelFormat, OciGoClient, PathArg, Patterns, ProgressCallback
+from .models import CacheInfo, ModelInfo, PushedModel, Removed
 
-__all__ = ["cache_list", "cache_prune", "cache_remove", "inspect", "pull_model"]
+__all__ = ["cache_list", "cache_prune", "cache_remove", "inspect", "pull_model", "push_model"]
 
 
 def pull_model(
@@ -42,6 +43,30 @@ def pull_model(
         artifact_type=artifact_type,
         concurrency=concurrency,
         durability=durability,
+        progress=progress,
+    )
+
+
+def push_model(
+    directory: PathArg,
+    reference: str,
+    *,
+    format: ModelFormat = "modelpack",
+    cache_dir: PathArg | None = None,
+    concurrency: int | None = None,
+    mount_from: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float | None = None,
+    **client_options: Any,
+) -> PushedModel:
+    """Publish a model directory at ``reference``; see :meth:`OciGoClient.push_model`."""
+    return OciGoClient(timeout=timeout, **client_options).push_model(
+        directory,
+        reference,
+        format=format,
+        cache_dir=cache_dir,
+        concurrency=concurrency,
+        mount_from=mount_from,
         progress=progress,
     )
 

@@ -1,5 +1,5 @@
-"""The ``oci-client`` command: ``pull``, ``inspect``, ``cache``, ``manifest``, ``blob``,
-``check-auth``, ``demo``."""
+"""The ``oci-client`` command: ``pull``, ``push``, ``inspect``, ``cache``, ``serve``,
+``manifest``, ``blob``, ``check-auth``, ``demo``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,27 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     what = f"downloaded {n} blobs, {_human(size)}" if n else "from the cache"
     print(f"{r['reference']}: {len(r.get('files') or [])} files ({what})", file=sys.stderr)
     print(r["path"])
+    return EXIT_OK
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    with _file_bars(args) as on_snapshot:
+        r = _client(args)._push_model(
+            args.directory,
+            args.reference,
+            format=args.format,
+            cache_dir=args.cache_dir,
+            concurrency=args.concurrency,
+            mount_from=args.mount_from or None,
+            on_snapshot=on_snapshot,
+        )
+    print(
+        f"{r['reference']}: {r.get('files', 0)} files, {_human(r.get('file_bytes', 0))} "
+        f"(uploaded {r.get('uploaded', 0)}, already there {r.get('skipped', 0)}, "
+        f"mounted {r.get('mounted', 0)}; sent {_human(r.get('bytes_sent', 0))})",
+        file=sys.stderr,
+    )
+    print(r["reference"])
     return EXIT_OK
 
 
@@ -251,6 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--sync", action="store_true", help="fsync every file before returning")
     pl.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pl.set_defaults(func=_cmd_pull)
+
+    ps = sub.add_parser("push", parents=[common], help="publish a model directory, print its repo@digest")
+    ps.add_argument("directory")
+    ps.add_argument("reference", help="where to publish, e.g. localhost:5000/org/model:v1")
+    ps.add_argument(
+        "--format",
+        choices=("modelpack", "docker"),
+        default="modelpack",
+        help="CNCF ModelPack (default) or Docker Model Runner's layout",
+    )
+    ps.add_argument("--cache-dir", help=CACHE_DIR_HELP + "; remembers file digests")
+    ps.add_argument("--concurrency", type=int, help="blobs uploaded at once (default 4)")
+    ps.add_argument(
+        "--mount-from", action="append", metavar="REPO", help="mount blobs from this repository (repeatable)"
+    )
+    ps.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    ps.set_defaults(func=_cmd_push)
 
     ins = sub.add_parser(
         "inspect", parents=[common, model_opts], help="describe a model: its format and files"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,15 +18,27 @@ from .errors import (
     RateLimitedError,
     RegistryError,
 )
-from .models import CacheInfo, ModelInfo, Removed, log_skipped, patterns
+from .models import CacheInfo, Manifest, ModelInfo, PushedModel, Removed, log_skipped, patterns
 
-__all__ = ["AuthInfo", "BlobInfo", "BlobSpec", "Durability", "Manifest", "OciGoClient", "ProgressCallback"]
+__all__ = [
+    "AuthInfo",
+    "BlobInfo",
+    "BlobSpec",
+    "Durability",
+    "Manifest",
+    "ModelFormat",
+    "OciGoClient",
+    "ProgressCallback",
+]
 
 #: ``"background"``: a pull returns once its data is verified and in place,
 #: and fsyncs follow off the critical path (an entry not known durable is
 #: re-verified after a crash or reboot before it is served). ``"sync"``:
 #: fsynced before the pull returns.
 Durability = Literal["background", "sync"]
+
+#: What :meth:`OciGoClient.push_model` writes: CNCF ModelPack or Docker Model Runner's v0.2 layout.
+ModelFormat = Literal["modelpack", "docker"]
 
 PathArg: TypeAlias = "str | os.PathLike[str]"
 Patterns: TypeAlias = "str | list[str] | tuple[str, ...] | None"
@@ -40,22 +51,6 @@ ProgressCallback = Callable[[int, int], None]
 #: One blob for :meth:`OciGoClient.pull_blobs`: ``(digest, path)`` or
 #: ``(digest, path, size)``.
 BlobSpec: TypeAlias = "tuple[str, str | os.PathLike[str]] | tuple[str, str | os.PathLike[str], int | None]"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A manifest or index exactly as the registry served it."""
-
-    reference: str
-    digest: str
-    media_type: str
-    size: int
-    raw: bytes
-
-    def json(self) -> dict[str, Any]:
-        """The parsed manifest."""
-        parsed: dict[str, Any] = json.loads(self.raw)
-        return parsed
 
 
 @dataclass(frozen=True)
@@ -446,6 +441,20 @@ class OciGoClient:
             concurrency=concurrency or 0,
             durability=durability,
         )
+        r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded")
+        log_skipped(reference, r.get("model") or {})
+        return r
+
+    def _watched(
+        self,
+        export: str,
+        req: dict[str, Any],
+        progress: ProgressCallback | None,
+        on_snapshot: Callable[[dict[str, Any]], None] | None,
+        moved_key: str,
+    ) -> dict[str, Any]:
+        """Call export, feeding its progress counters to ``progress`` and
+        ``on_snapshot``; the last progress call has done == total."""
         reporter = _Progress(progress) if progress is not None else None
 
         def poll(snapshot: dict[str, Any]) -> None:
@@ -456,12 +465,87 @@ class OciGoClient:
 
         watching = reporter is not None or on_snapshot is not None
         r: dict[str, Any] = _native.call(
-            "PullModel", req, lib_path=self._lib_path, on_progress=poll if watching else None
+            export, req, lib_path=self._lib_path, on_progress=poll if watching else None
         )
-        log_skipped(reference, r.get("model") or {})
         if reporter is not None:
-            reporter.finish(max(reporter.total, int(r.get("bytes_downloaded", 0))))
+            reporter.finish(max(reporter.total, int(r.get(moved_key, 0))))
         return r
+
+    # -- publishing -----------------------------------------------------------
+
+    def push_model(
+        self,
+        directory: PathArg,
+        reference: str,
+        *,
+        format: ModelFormat = "modelpack",
+        cache_dir: PathArg | None = None,
+        concurrency: int | None = None,
+        mount_from: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> PushedModel:
+        """Publish the model in ``directory`` (safetensors or GGUF shards,
+        ``config.json``, tokenizer files, chat template, license, README,
+        sub-directories) at ``reference`` and return the manifest pushed.
+
+        ``format`` is ``"modelpack"`` (CNCF ModelPack: ``application/vnd.cncf.model.*``
+        layers and a config with the format, parameter count and precision read
+        from the safetensors headers) or ``"docker"`` (Docker Model Runner's
+        v0.2 layout). Either way every file is one raw layer named by
+        ``org.cncf.model.filepath``: weights are never re-packed or
+        compressed, and ``pull_model`` gives back the same files byte for
+        byte. Hidden files and directories (``.git``, ``.cache``) and
+        ``*.incomplete`` files are left out; symlinks to files are followed.
+
+        Files stream from disk (memory stays flat), several at once
+        (``concurrency``, default 4); blobs the repository has are skipped,
+        blobs pushed before to another repository of the registry (or in
+        ``mount_from``) are mounted; a broken upload resumes where the
+        registry kept its data, else restarts. Digests are remembered in the
+        cache (``cache_dir``, else ``$OCI_CLIENT_CACHE``, else
+        ``~/.cache/oci-client``), so publishing an unchanged directory again
+        hashes nothing. ``progress`` gets ``(bytes_done, bytes_total)``.
+        """
+        return PushedModel.from_result(
+            self._push_model(
+                directory,
+                reference,
+                format=format,
+                cache_dir=cache_dir,
+                concurrency=concurrency,
+                mount_from=mount_from,
+                progress=progress,
+            )
+        )
+
+    def _push_model(
+        self,
+        directory: PathArg,
+        reference: str,
+        *,
+        format: ModelFormat = "modelpack",
+        cache_dir: PathArg | None = None,
+        concurrency: int | None = None,
+        mount_from: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """push_model, returning the raw result; ``on_snapshot`` as in _pull_model."""
+        if format not in ("modelpack", "docker"):
+            raise InvalidArgumentError(f"format must be 'modelpack' or 'docker', got {format!r}")
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        if isinstance(mount_from, str):
+            raise InvalidArgumentError("mount_from must be a list of repositories, not a string")
+        req = self._request(
+            reference,
+            directory=_abspath(directory),
+            format=format,
+            cache_dir=_abspath(cache_dir),
+            concurrency=concurrency or 0,
+            mount_from=list(mount_from or ()),
+        )
+        return self._watched("PushModel", req, progress, on_snapshot, "bytes_sent")
 
     def inspect(
         self,

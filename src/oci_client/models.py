@@ -1,4 +1,4 @@
-"""What ``pull_model``, ``inspect`` and the cache functions return.
+"""What ``pull_model``, ``push_model``, ``inspect`` and the cache functions return.
 
 The work is done in Go (format detection, safe extraction, the cache); this
 module only turns its JSON into typed, immutable values.
@@ -6,7 +6,9 @@ module only turns its JSON into typed, immutable values.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,93 @@ __all__ = [
     "CacheInfo",
     "CachedModel",
     "CachedSnapshot",
+    "Manifest",
     "ModelFile",
     "ModelInfo",
+    "PushedBlob",
+    "PushedModel",
     "Removed",
     "patterns",
 ]
 
 log = logging.getLogger("oci_client")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index exactly as the registry served it."""
+
+    reference: str
+    digest: str
+    media_type: str
+    size: int
+    raw: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The parsed manifest."""
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+
+@dataclass(frozen=True)
+class PushedBlob:
+    """One blob of a push: a file (``path``) or the config (``path`` None).
+    ``how`` is ``"uploaded"``, ``"exists"`` (the repository had it: nothing
+    sent) or ``"mounted"`` (linked from ``mounted_from``, same registry)."""
+
+    digest: str
+    size: int
+    how: str
+    media_type: str
+    path: str | None = None
+    mounted_from: str | None = None
+    bytes_sent: int = 0
+
+
+@dataclass(frozen=True)
+class PushedModel(Manifest):
+    """The manifest :meth:`OciGoClient.push_model` published (``reference`` is
+    ``repo@digest``), with what the push did."""
+
+    tag: str | None = None
+    format: str = "modelpack"
+    blobs: tuple[PushedBlob, ...] = ()
+    uploaded: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    bytes_sent: int = 0
+    files: int = 0
+    file_bytes: int = 0
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> PushedModel:
+        return cls(
+            reference=r["reference"],
+            digest=r["digest"],
+            media_type=r["media_type"],
+            size=int(r["size"]),
+            raw=base64.b64decode(r.get("raw") or ""),
+            tag=r.get("tag") or None,
+            format=r["format"],
+            blobs=tuple(
+                PushedBlob(
+                    digest=b["digest"],
+                    size=int(b["size"]),
+                    how=b["how"],
+                    media_type=b.get("media_type", ""),
+                    path=b.get("path") or None,
+                    mounted_from=b.get("mounted_from") or None,
+                    bytes_sent=int(b.get("bytes_sent", 0)),
+                )
+                for b in r.get("blobs") or ()
+            ),
+            uploaded=int(r.get("uploaded", 0)),
+            skipped=int(r.get("skipped", 0)),
+            mounted=int(r.get("mounted", 0)),
+            bytes_sent=int(r.get("bytes_sent", 0)),
+            files=int(r.get("files", 0)),
+            file_bytes=int(r.get("file_bytes", 0)),
+        )
 
 
 @dataclass(frozen=True)

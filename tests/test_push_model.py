@@ -302,3 +302,30 @@ def test_cli_push(
     )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_crane_reads_what_we_pushed(
+    model_dir: tuple[Path, dict[str, bytes]], plain_registry: LocalRegistry, cache: Path
+) -> None:
+    from bench.peers import Skipped, ensure_crane
+
+    try:
+        crane = str(ensure_crane(Path(__file__).resolve().parent.parent / "build" / "tools"))
+    except Skipped as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"crane unavailable in CI: {exc}")
+        pytest.skip(str(exc))
+    root, files = model_dir
+    ref = f"{plain_registry.host}/peers/crane:v1"
+    pushed = oci_client.push_model(root, ref, format="docker", cache_dir=cache)
+
+    def crane_out(*args: str) -> bytes:
+        return subprocess.run(
+            [crane, *args, "--insecure"], check=True, capture_output=True, timeout=60
+        ).stdout
+
+    assert crane_out("digest", ref).decode().strip() == pushed.digest
+    manifest = json.loads(crane_out("manifest", ref))
+    for layer in manifest["layers"]:
+        data = crane_out("blob", f"{plain_registry.host}/peers/crane@{layer['digest']}")
+        assert data == files[layer["annotations"]["org.cncf.model.filepath"]]

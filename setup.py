@@ -1,4 +1,4 @@
-"""Builds the Go shared library into the package during `pip install`."""
+"""Builds the Go shared library and the registry program into the package during `pip install`."""
 
 import subprocess
 from pathlib import Path
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 
 class BuildGoThenPy(build_py):
     def run(self) -> None:
-        subprocess.run([str(ROOT / "build.sh"), "shared"], check=True, cwd=ROOT)
+        subprocess.run([str(ROOT / "build.sh"), "wheel"], check=True, cwd=ROOT)
         super().run()
 
 

@@ -62,15 +62,42 @@ def test_errors_and_usage(artifact: PushedArtifact, tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
+    from oci_client.demo import demo_model_files
+
     r = run("demo", "-o", str(tmp_path / "model"), cache=tmp_path / "cache")
     assert r.returncode == 0, r.stderr
-    assert "pulled and verified" in r.stdout
+    assert "started the built-in registry at http://127.0.0.1:" in r.stdout
+    assert "as modelpack" in r.stdout and "as docker" in r.stdout
+    assert r.stdout.count("pulled and verified 10 files") == 2
+    assert "again from the cache" in r.stdout and "0 bytes sent" in r.stdout
+    files = demo_model_files()
     # pull_model's record of what it placed lives in .oci-client/, beside the model's files.
-    assert sorted(p.name for p in (tmp_path / "model").iterdir() if p.name != ".oci-client") == [
-        "README.md",
-        "config.json",
-        "model.safetensors",
-    ]
+    kept = tmp_path / "model"
+    assert sorted(p.name for p in kept.iterdir() if p.name != ".oci-client") == sorted(files)
+    assert all((kept / name).read_bytes() == data for name, data in files.items())
+
+
+def test_demo_keep_leaves_the_registry_running(tmp_path: Path) -> None:
+    import re
+    import signal
+    import time
+
+    r = run("demo", "--keep", cache=tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    pid = int(re.search(r"kill (\d+)", r.stdout).group(1))  # type: ignore[union-attr]
+    ref = re.search(r"oci-client pull (\S+)", r.stdout).group(1)  # type: ignore[union-attr]
+    try:
+        pulled = run("pull", "-q", ref, "--cache-dir", str(tmp_path / "other-cache"))
+        assert pulled.returncode == 0, pulled.stderr
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            break  # exited; only its reaping is left to pid 1
+        time.sleep(0.05)
+    else:
+        assert not Path(f"/proc/{pid}").exists(), "the kept registry did not stop"
 
 
 def test_pull_writes_every_layer_by_name(plain_registry: LocalRegistry, tmp_path: Path) -> None:

@@ -183,6 +183,20 @@ def test_broken_upload_is_continued_or_restarted(
     }
 
 
+def test_broken_upload_resumes_on_the_built_in_registry(tmp_path: Path, cache: Path) -> None:
+    # distribution 3 keeps what a broken PATCH delivered and says so: the push sends the rest.
+    from oci_client.server import Registry
+
+    with Registry(tmp_path / "registry") as registry:
+        proxy, _, shard = push_through_a_cut(registry.url, tmp_path, cache)
+        assert proxy.request_bytes < len(shard) + (1 << 20)
+        statuses = [s.method for s in proxy.log if "/blobs/uploads/" in s.path]
+        assert "GET" in statuses  # asked what the registry kept
+        assert tree(oci_client.pull_model(f"{registry.host}/resume/m:v1", cache_dir=cache)) == {
+            "model.safetensors": shard
+        }
+
+
 def test_wrong_credentials_fail_without_the_secret(
     model_dir: tuple[Path, dict[str, bytes]], tls_registry: LocalRegistry, docker_config: Path, cache: Path
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from . import __version__
 from .client import OciGoClient, ProgressCallback
 from .errors import OciError
+from .server import add_serve_parser
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 CACHE_DIR_HELP = "cache root (default $OCI_CLIENT_CACHE or ~/.cache/oci-client)"
@@ -217,7 +218,7 @@ def _cmd_check_auth(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(output=args.output)
+    return run_demo(output=args.output, keep=args.keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,8 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("reference")
     a.set_defaults(func=_cmd_check_auth)
 
-    d = sub.add_parser("demo", help="push a tiny model to a local registry and pull it back")
+    add_serve_parser(sub)
+
+    d = sub.add_parser(
+        "demo", help="publish a small model to the built-in registry in both formats and pull it back"
+    )
     d.add_argument("-o", "--output", help="keep the pulled model in this directory")
+    d.add_argument("--keep", action="store_true", help="leave the registry running; print what to try next")
     d.set_defaults(func=_cmd_demo)
     return p
 

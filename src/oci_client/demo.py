@@ -1,72 +1,269 @@
-"""``oci-client demo``: the main job end to end, on a registry of its own.
+"""``oci-client demo``: the main job end to end, with nothing but this package.
 
-It starts a local CNCF distribution registry, pushes a tiny model as a CNCF
-ModelPack artifact, then pulls it back with :meth:`OciGoClient.pull_model`
-exactly as one would from Docker Hub or GHCR, verifies every file, and pulls
-it again to show the cache hit.
+It starts the registry that ships in the package (CNCF distribution, see
+:mod:`oci_client.server`) on 127.0.0.1, writes a small real model (a few MB of
+safetensors shards with its config and tokenizer files), publishes it in both
+formats with :func:`~oci_client.push_model`, pulls each back with
+:func:`~oci_client.pull_model` exactly as one would from Docker Hub or GHCR,
+verifies every file, pulls again to show the cache hit, and stops everything.
+No network, no system package, no Docker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import shutil
 import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
-from .client import OciGoClient
+from .client import ModelFormat, OciGoClient, ProgressCallback
+from .server import Registry
+
+# A Llama-shaped toy: small enough to write in a blink, big enough to show bars.
+HIDDEN, LAYERS, VOCAB, INTERMEDIATE = 256, 4, 512, 688
 
 
-def tiny_model_files() -> dict[str, bytes]:
-    """A small but well-formed model: a safetensors file and its configs."""
-    header = {
-        "__metadata__": {"format": "pt"},
-        "weight": {"dtype": "F32", "shape": [64, 64], "data_offsets": [0, 64 * 64 * 4]},
-    }
-    header_bytes = json.dumps(header).encode()
-    header_bytes += b" " * (-len(header_bytes) % 8)
-    tensor = b"".join(struct.pack("<f", (i % 97) / 97.0) for i in range(64 * 64))
-    safetensors = struct.pack("<Q", len(header_bytes)) + header_bytes + tensor
-    config = {"architectures": ["TinyModel"], "hidden_size": 64, "model_type": "tiny"}
+def _safetensors(tensors: dict[str, tuple[int, ...]], seed: int) -> bytes:
+    """A real safetensors file of F32 tensors with deterministic contents."""
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, shape in tensors.items():
+        size = 4
+        for dim in shape:
+            size *= dim
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    data = bytearray()
+    block = hashlib.sha256(f"oci-client demo {seed}".encode()).digest()
+    while len(data) < offset:
+        block = hashlib.sha256(block).digest()
+        data += block * 64
+    return struct.pack("<Q", len(head)) + head + bytes(data[:offset])
+
+
+def _tokenizer(vocab: int) -> dict[str, Any]:
+    """A word-level tokenizer in the ``tokenizers`` library's JSON format."""
+    words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(vocab - 3)]
     return {
-        "config.json": json.dumps(config, indent=2).encode(),
-        "model.safetensors": safetensors,
-        "README.md": b"# tiny-model\nA demo model for oci-client.\n",
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {
+                "id": i,
+                "content": w,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+            for i, w in enumerate(words[:3])
+        ],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": None,
+        "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {w: i for i, w in enumerate(words)}, "unk_token": "<unk>"},
     }
 
 
-def run_demo(*, output: str | None = None) -> int:
-    try:
-        from .testing import LocalRegistry, RegistryUnavailable, push_model
-    except ImportError as exc:  # the demo's helpers need the [testing] extra
-        print(f"the demo needs: pip install 'oci-client[testing]' ({exc})", file=sys.stderr)
-        return 1
-    try:
-        registry = LocalRegistry("plain").start()
-    except RegistryUnavailable as exc:
-        print(f"the demo needs a local registry: {exc}", file=sys.stderr)
-        return 1
-    with registry, tempfile.TemporaryDirectory(prefix="oci-client-demo-") as tmp:
-        files = tiny_model_files()
-        pushed = push_model(registry, "demo/tiny-model", "v1", files)
-        ref = f"{registry.host}/demo/tiny-model:v1"
-        print(f"pushed {len(files)} files to {ref} ({pushed.digest})")
+def demo_model_files() -> dict[str, bytes]:
+    """The demo's model: two safetensors shards in Llama's tensor names, an
+    index, config, generation config and tokenizer files, a chat template."""
+    per_layer = {
+        "self_attn.q_proj.weight": (HIDDEN, HIDDEN),
+        "self_attn.k_proj.weight": (HIDDEN, HIDDEN),
+        "self_attn.v_proj.weight": (HIDDEN, HIDDEN),
+        "self_attn.o_proj.weight": (HIDDEN, HIDDEN),
+        "mlp.gate_proj.weight": (INTERMEDIATE, HIDDEN),
+        "mlp.up_proj.weight": (INTERMEDIATE, HIDDEN),
+        "mlp.down_proj.weight": (HIDDEN, INTERMEDIATE),
+        "input_layernorm.weight": (HIDDEN,),
+        "post_attention_layernorm.weight": (HIDDEN,),
+    }
+    shards: list[dict[str, tuple[int, ...]]] = [{"model.embed_tokens.weight": (VOCAB, HIDDEN)}, {}]
+    for layer in range(LAYERS):
+        target = shards[0] if layer < LAYERS // 2 else shards[1]
+        for name, shape in per_layer.items():
+            target[f"model.layers.{layer}.{name}"] = shape
+    shards[1]["model.norm.weight"] = (HIDDEN,)
+    shards[1]["lm_head.weight"] = (VOCAB, HIDDEN)
+    names = [f"model-0000{i + 1}-of-00002.safetensors" for i in range(2)]
+    files = {
+        name: _safetensors(tensors, i) for i, (name, tensors) in enumerate(zip(names, shards, strict=True))
+    }
+    weight_map = {t: name for name, tensors in zip(names, shards, strict=True) for t in tensors}
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": HIDDEN,
+        "intermediate_size": INTERMEDIATE,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "vocab_size": VOCAB,
+        "max_position_embeddings": 256,
+        "rms_norm_eps": 1e-6,
+        "torch_dtype": "float32",
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
 
-        client = OciGoClient()
-        cache = Path(tmp) / "cache"
+    def js(v: Any) -> bytes:
+        return json.dumps(v, indent=2).encode() + b"\n"
+
+    files |= {
+        "model.safetensors.index.json": js({"metadata": {}, "weight_map": weight_map}),
+        "config.json": js(config),
+        "generation_config.json": js({"bos_token_id": 1, "eos_token_id": 2}),
+        "tokenizer.json": js(_tokenizer(VOCAB)),
+        "tokenizer_config.json": js(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "model_max_length": 256,
+            }
+        ),
+        "special_tokens_map.json": js({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}),
+        "chat_template.jinja": b"{% for m in messages %}{{ m['content'] }}\n{% endfor %}",
+        "README.md": b"# demo-llama\nA toy Llama written by `oci-client demo`.\n",
+    }
+    return files
+
+
+@contextlib.contextmanager
+def _bar(label: str, out: TextIO) -> Iterator[ProgressCallback | None]:
+    """A tqdm bar when ``out`` is a terminal; nothing otherwise."""
+    if not out.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=out, leave=True) as bar:
+
+        def update(done: int, total: int) -> None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        yield update
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def run_demo(*, output: str | None = None, keep: bool = False, out: TextIO = sys.stdout) -> int:
+    """Run the demo; ``output`` keeps the pulled model there, ``keep`` leaves the
+    registry running and prints what to try next. Returns the exit status."""
+    work = Path(tempfile.mkdtemp(prefix="oci-client-demo-"))
+    root = work / "registry" if not keep else Path(tempfile.mkdtemp(prefix="oci-client-registry-"))
+    start = time.perf_counter()
+    registry = Registry(root, detach=keep).start()
+    started = time.perf_counter() - start
+    print(
+        f"started the built-in registry at {registry.url} in {_ms(started)} (data in {registry.root})",
+        file=out,
+    )
+    try:
+        return _run(registry, work, output, keep, out)
+    finally:
+        if not keep:
+            registry.stop()
+            _remove_tree(work)
+
+
+def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: TextIO) -> int:
+    files = demo_model_files()
+    model = work / "demo-llama"
+    for rel, data in files.items():
+        (model / rel).parent.mkdir(parents=True, exist_ok=True)
+        (model / rel).write_bytes(data)
+    size = sum(len(d) for d in files.values())
+    print(f"wrote a toy Llama: {len(files)} files, {size / 2**20:.1f} MiB in {model}", file=out)
+
+    client = OciGoClient()
+    cache = work / "cache"
+    refs: dict[ModelFormat, str] = {}
+    formats: tuple[tuple[ModelFormat, str], ...] = (
+        ("modelpack", "demo/llama"),
+        ("docker", "demo/llama-docker"),
+    )
+    for fmt, repo in formats:
+        ref = refs[fmt] = f"{registry.host}/{repo}:v1"
+        start = time.perf_counter()
+        with _bar(f"push {fmt}", out) as bar:
+            pushed = client.push_model(model, ref, format=fmt, cache_dir=cache, progress=bar)
+        took = time.perf_counter() - start
+        how = f"uploaded {pushed.uploaded}, mounted {pushed.mounted}, already there {pushed.skipped}"
+        print(f"pushed {ref} as {fmt} in {_ms(took)}: {pushed.digest[:19]}… ({how})", file=out)
+
+    for fmt, ref in refs.items():
         info = client.inspect(ref, cache_dir=cache)
-        print(f"{info.format} model, {len(info.files)} files, {info.total_size} bytes")
+        print(f"inspect {ref}: {info.format}, {len(info.files)} files, {info.total_size} bytes", file=out)
+        local_dir = output if fmt == "modelpack" else None
+        start = time.perf_counter()
+        with _bar(f"pull {fmt}", out) as bar:
+            pulled = client._pull_model(ref, cache_dir=cache, local_dir=local_dir, progress=bar)
+        took = time.perf_counter() - start
+        path = Path(pulled["path"])
+        bad = [rel for rel, data in files.items() if (path / rel).read_bytes() != data]
+        if bad:
+            print(f"MISMATCH in {', '.join(bad)}", file=sys.stderr)
+            return 1
+        n, size = pulled.get("blobs_downloaded", 0), pulled.get("bytes_downloaded", 0)
+        fetched = (
+            f"{n} blobs fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
+            if n
+            else "from the cache"
+        )
+        print(f"pulled and verified {len(files)} files in {_ms(took)} ({fetched}) into {path}", file=out)
 
-        start = time.perf_counter()
-        root = client.pull_model(ref, cache_dir=cache, local_dir=output)
-        cold = time.perf_counter() - start
-        for name, data in files.items():
-            if (root / name).read_bytes() != data:
-                print(f"MISMATCH in {name}", file=sys.stderr)
-                return 1
-        print(f"pulled and verified {len(files)} files in {cold * 1000:.0f} ms into {root}")
-        start = time.perf_counter()
-        client.pull_model(ref, cache_dir=cache)
-        print(f"pulled again from the cache in {(time.perf_counter() - start) * 1000:.0f} ms")
+    start = time.perf_counter()
+    client.pull_model(refs["modelpack"], cache_dir=cache)
+    print(f"pulled {refs['modelpack']} again from the cache in {_ms(time.perf_counter() - start)}", file=out)
+    start = time.perf_counter()
+    again = client.push_model(model, refs["modelpack"], cache_dir=cache)
+    took = time.perf_counter() - start
+    print(
+        f"pushed it again in {_ms(took)}: {again.skipped} blobs already there, {again.bytes_sent} bytes sent",
+        file=out,
+    )
+
+    if keep:
+        print(
+            f"\nthe registry keeps running (pid {registry.pid}); try:\n"
+            f"  oci-client inspect {refs['modelpack']}\n"
+            f"  oci-client pull {refs['docker']}\n"
+            f"  oci-client push {model} {registry.host}/you/model:v1\n"
+            f"  kill {registry.pid}     # stop it (its data: {registry.root})",
+            file=out,
+        )
     return 0
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove the demo's scratch directory, read-only parts included."""
+
+    def retry_writable(fn: Callable[..., Any], p: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o755)
+            fn(p)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry_writable)
+    else:
+        shutil.rmtree(path, onerror=retry_writable)

@@ -214,6 +214,21 @@ def test_wrong_credentials_fail_without_the_secret(
     assert secret not in text and auth_field(str(tls_registry.username), secret) not in text
 
 
+def test_push_over_tls_with_basic_auth(
+    model_dir: tuple[Path, dict[str, bytes]], tls_registry: LocalRegistry, docker_config: Path, cache: Path
+) -> None:
+    root, files = model_dir
+    user, password = str(tls_registry.username), str(tls_registry.password)
+    write_config(
+        docker_config / "config.json", {"auths": {tls_registry.host: {"auth": auth_field(user, password)}}}
+    )
+    ref = f"{tls_registry.host}/tls/m:v1"
+    pushed = oci_client.push_model(root, ref, cache_dir=cache, ca_file=tls_registry.ca_file)
+    assert pushed.uploaded == len(files) + 1
+    path = oci_client.pull_model(ref, cache_dir=cache, ca_file=tls_registry.ca_file)
+    assert tree(path) == files
+
+
 def test_push_with_token_auth(
     model_dir: tuple[Path, dict[str, bytes]], token_registry: LocalRegistry, docker_config: Path, cache: Path
 ) -> None:

@@ -53,4 +53,21 @@ python -m pytest "$@"
 rc=$?
 set -e
 # pytest's exit 5 ("no tests collected") must not pass for a green run.
-exit "$rc"
+if [[ "$rc" != 0 ]]; then exit "$rc"; fi
+
+# The vLLM plugin, in the two vLLM environments (.ci/vllm-envs builds them the first time:
+# several GB and some minutes; OCI_CLIENT_SKIP_VLLM=1 skips this stage, never in CI).
+if [[ "${OCI_CLIENT_SKIP_VLLM:-}" == 1 && "${CI:-}" != true ]]; then
+  echo "== vllm: skipped (OCI_CLIENT_SKIP_VLLM=1)"
+  exit 0
+fi
+echo "== vllm: the plugin against vLLM's loader API and a real CPU engine"
+declare -A envs
+while IFS='=' read -r name dir; do envs[$name]=$dir; done < <(.ci/vllm-envs all)
+for name in api engine; do
+  py="${envs[$name]}/bin/python"
+  "$py" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel"
+  marker="not engine"; [[ "$name" == engine ]] && marker=engine
+  echo "-- $name: $("$py" -c 'import vllm; print("vllm", vllm.__version__)')"
+  (cd tests/with_vllm && VLLM_TARGET_DEVICE=cpu "$py" -m pytest -q -p no:cacheprovider -m "$marker")
+done

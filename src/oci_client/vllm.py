@@ -1,0 +1,192 @@
+"""vLLM plugin: models straight from a registry, ``--load-format oci``.
+
+    vllm serve oci://ghcr.io/org/model:v1 --load-format oci
+    LLM(model="oci://localhost:5000/org/model:v1", load_format="oci")
+
+vLLM loads this module through the ``vllm.general_plugins`` entry point (``oci``), in
+every one of its processes; :func:`register` is idempotent. It
+
+- registers :class:`OciModelLoader` for the load format ``"oci"``;
+- makes registry references resolvable as models. vLLM reads the model's config before any
+  loader runs, so ``EngineArgs`` is taught (its ``create_engine_config`` and
+  ``create_model_config``) to turn ``oci://REF`` — or, with ``--load-format oci``, a bare
+  ``registry/repo:tag`` — into the cache snapshot holding the model's small files
+  (configs, tokenizer, chat template), pulled with ``pull_model(allow_patterns=…)``. That
+  directory becomes ``model`` (and ``tokenizer``, unless one was given); the reference, pinned
+  to its manifest digest, travels to the workers in ``model_loader_extra_config``; and
+  ``served_model_name`` stays what the user wrote. ``oci://`` with another explicit load
+  format pulls the whole model and leaves the loading to that format's loader.
+
+The loader pulls the weights into the shared cache (``download_dir``, else the default
+cache), each blob once per machine however many tensor-parallel ranks ask, and feeds
+the safetensors shards in shard order to ``model.load_weights`` while later shards are
+still downloading: a shard is read once it is verified, never before.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from vllm.engine.arg_utils import EngineArgs
+from vllm.model_executor.model_loader import register_model_loader
+from vllm.model_executor.model_loader.base_loader import BaseModelLoader
+
+from ._vllm_resolve import LOAD_FORMAT, oci_reference, resolve_in_child
+from .client import OciGoClient
+
+__all__ = ["REFERENCE_KEY", "OciModelLoader", "register"]
+
+#: The ``model_loader_extra_config`` key that carries the pinned reference to the workers.
+REFERENCE_KEY = "oci_reference"
+
+_lock = threading.Lock()
+
+
+def register() -> None:
+    """The plugin function: register the loader and the reference resolution, once."""
+    with _lock:
+        from vllm.model_executor.model_loader import _LOAD_FORMAT_TO_MODEL_LOADER
+
+        if _LOAD_FORMAT_TO_MODEL_LOADER.get(LOAD_FORMAT) is not OciModelLoader:
+            register_model_loader(LOAD_FORMAT)(OciModelLoader)
+        if not getattr(EngineArgs, "_oci_client_patched", False):
+            for method in ("create_engine_config", "create_model_config"):
+                setattr(EngineArgs, method, _resolving(getattr(EngineArgs, method)))
+            EngineArgs._oci_client_patched = True
+
+
+def _resolving(original: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        resolve_engine_args(self)
+        return original(self, *args, **kwargs)
+
+    method.__name__ = original.__name__
+    method.__qualname__ = original.__qualname__
+    method.__doc__ = original.__doc__
+    method.__wrapped__ = original  # type: ignore[attr-defined]
+    return method
+
+
+def resolve_engine_args(args: Any) -> None:
+    """Point ``args`` (EngineArgs) at the local snapshot of an OCI model, if it names one."""
+    written = str(args.model)
+    ref = oci_reference(written, args.load_format)
+    if ref is None:
+        return
+    if args.load_format in (None, "auto"):
+        args.load_format = LOAD_FORMAT
+    resolved = resolve_in_child(ref, cache_dir=args.download_dir, all_files=args.load_format != LOAD_FORMAT)
+    extra = dict(args.model_loader_extra_config or {})
+    extra[REFERENCE_KEY] = resolved.reference
+    args.model_loader_extra_config = extra
+    if args.tokenizer is None or str(args.tokenizer) == written:
+        args.tokenizer = resolved.path
+    if not args.served_model_name:
+        args.served_model_name = written
+    args.model = resolved.path
+
+
+def _pattern(path: str) -> str:
+    """A glob matching exactly ``path`` (its metacharacters escaped)."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
+
+
+class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no type information
+    """``--load-format oci``: weights from a registry, through the shared cache."""
+
+    def __init__(self, load_config: Any) -> None:
+        super().__init__(load_config)
+        extra = dict(load_config.model_loader_extra_config or {})
+        self.reference: str | None = extra.pop(REFERENCE_KEY, None)
+        if extra:
+            raise ValueError(
+                f"unexpected model_loader_extra_config keys for --load-format oci: {sorted(extra)}"
+            )
+
+    def _reference(self, model_config: Any) -> str:
+        ref = self.reference or oci_reference(str(model_config.model), LOAD_FORMAT)
+        if not ref:
+            raise ValueError(
+                f"--load-format oci needs a registry reference such as oci://ghcr.io/org/model:v1, "
+                f"not {model_config.model!r}"
+            )
+        return ref
+
+    def _client(self) -> OciGoClient:
+        return OciGoClient()
+
+    def download_model(self, model_config: Any) -> None:
+        """Pull the whole model into the cache (``download_dir``, else the default)."""
+        self._client().pull_model(self._reference(model_config), cache_dir=self.load_config.download_dir)
+
+    def load_weights(self, model: torch.nn.Module, model_config: Any) -> None:
+        loaded = model.load_weights(self.weights(self._reference(model_config)))
+        if model_config.quantization is None and loaded is not None:
+            check_all_loaded(model, set(loaded))
+
+    def shards(self, reference: str) -> list[str]:
+        """The model's safetensors files, in manifest (shard) order."""
+        info = self._client().inspect(reference, cache_dir=self.load_config.download_dir)
+        names = [f.path for f in info.files if f.path.endswith(".safetensors")]
+        if not names:
+            kinds = sorted({f.path.rsplit(".", 1)[-1] for f in info.files if f.kind == "weight"})
+            raise ValueError(
+                f"{reference} has no safetensors weights (weights: {', '.join(kinds) or 'none'}); "
+                "--load-format oci loads safetensors"
+            )
+        return names
+
+    def weights(self, reference: str) -> Generator[tuple[str, torch.Tensor], None, None]:
+        """(name, tensor) of every shard in order; shard i+1… download while shard i is read."""
+        from safetensors import safe_open
+
+        shards = self.shards(reference)
+        ready: queue.Queue[Path | BaseException] = queue.Queue()
+        stop = threading.Event()
+
+        def fetch() -> None:
+            client = self._client()
+            for name in shards:
+                if stop.is_set():
+                    return
+                try:
+                    root = client.pull_model(
+                        reference, cache_dir=self.load_config.download_dir, allow_patterns=[_pattern(name)]
+                    )
+                except BaseException as exc:  # handed to the loading thread, which raises it
+                    ready.put(exc)
+                    return
+                ready.put(root / name)
+
+        fetcher = threading.Thread(target=fetch, name="oci-fetch-shards", daemon=True)
+        fetcher.start()
+        try:
+            for _ in shards:
+                item = ready.get()
+                if isinstance(item, BaseException):
+                    raise item
+                with safe_open(str(item), framework="pt") as f:
+                    for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                        yield key, f.get_tensor(key)
+        finally:
+            stop.set()
+
+
+def check_all_loaded(model: torch.nn.Module, loaded: Iterable[str]) -> None:
+    """vLLM's strict check for unquantized models: every parameter came from the checkpoint."""
+    from vllm.model_executor.model_loader.default_loader import DefaultModelLoader
+
+    track = getattr(DefaultModelLoader, "track_weights_loading", None)
+    if track is not None:
+        track(None, model, set(loaded))  # it reads nothing of the loader itself
+        return
+    # An older vLLM, where the check is inline in DefaultModelLoader.load_weights.
+    missing = {name for name, _ in model.named_parameters()} - set(loaded)
+    if missing:
+        raise ValueError(f"Following weights were not initialized from checkpoint: {missing}")

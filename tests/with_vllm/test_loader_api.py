@@ -1,0 +1,181 @@
+"""The plugin against vLLM's own loader API (vllm 0.33.0 here, on the CPU): the entry point,
+get_model_loader, EngineArgs resolving an oci:// model to its snapshot, download_model and
+load_weights filling a real torch module with exactly the published tensors (and refusing
+a model with a shard withheld), shards handed over while later ones download, and a model
+pulled through the plugin path giving transformers the same logits as the original."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+from faultproxy import FaultProxy, Rule
+from safetensors.torch import load_file
+from tinymodel import build_model, logits
+from vllm.config.load import LoadConfig
+from vllm.engine.arg_utils import EngineArgs
+from vllm.model_executor.model_loader import get_model_loader
+
+import oci_client
+from oci_client.server import Registry
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def pushed(registry: Registry, model_dir: Path) -> str:
+    ref = f"{registry.host}/vllm/tiny:v1"
+    oci_client.push_model(model_dir, ref)
+    return ref
+
+
+def tensors(model_dir: Path) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for shard in sorted(model_dir.glob("*.safetensors")):
+        out |= load_file(str(shard))
+    return out
+
+
+class Flat(torch.nn.Module):
+    """A real module with one parameter per checkpoint tensor, loaded the vLLM way."""
+
+    def __init__(self, shapes: dict[str, torch.Size]) -> None:
+        super().__init__()
+        self.params = torch.nn.ParameterDict(
+            {k.replace(".", "__"): torch.nn.Parameter(torch.zeros(s)) for k, s in shapes.items()}
+        )
+        self.order: list[str] = []
+
+    def load_weights(self, weights: Any) -> set[str]:
+        loaded = set()
+        for name, tensor in weights:
+            key = name.replace(".", "__")
+            self.params[key].data.copy_(tensor)
+            self.order.append(name)
+            loaded.add(f"params.{key}")
+        return loaded
+
+
+def loader_for(ref: str, cache: Path) -> Any:
+    from oci_client.vllm import REFERENCE_KEY
+
+    return get_model_loader(
+        LoadConfig(load_format="oci", download_dir=str(cache), model_loader_extra_config={REFERENCE_KEY: ref})
+    )
+
+
+def test_the_entry_point_registers_the_loader() -> None:
+    points = importlib.metadata.entry_points(group="vllm.general_plugins")
+    assert [p.value for p in points if p.name == "oci"] == ["oci_client.vllm:register"]
+    from vllm.plugins import load_general_plugins
+
+    load_general_plugins()
+    from oci_client.vllm import OciModelLoader, register
+
+    register()  # idempotent: a second call changes nothing
+    assert type(get_model_loader(LoadConfig(load_format="oci"))) is OciModelLoader
+    assert getattr(EngineArgs, "_oci_client_patched", False)
+
+
+def test_engine_args_resolve_an_oci_model_to_its_snapshot(pushed: str, cache: Path) -> None:
+    args = EngineArgs(model=f"oci://{pushed}", load_format="oci", download_dir=str(cache))
+    config = args.create_model_config()
+    snapshot = Path(config.model)
+    assert snapshot.is_relative_to(cache) and (snapshot / "config.json").is_file()
+    assert not list(snapshot.glob("*.safetensors"))  # only the small files before loading
+    assert Path(config.tokenizer) == snapshot and (snapshot / "tokenizer.json").is_file()
+    assert config.hf_config.model_type == "llama"
+    assert args.served_model_name == f"oci://{pushed}"
+    reference = args.model_loader_extra_config["oci_reference"]
+    assert reference.startswith(pushed.rsplit(":", 1)[0] + "@sha256:")
+
+    bare = EngineArgs(model=pushed, load_format="oci", download_dir=str(cache))
+    assert Path(bare.create_model_config().model) == snapshot
+    other = EngineArgs(model=str(snapshot), download_dir=str(cache))  # a local path: left alone
+    assert other.create_model_config().model == str(snapshot)
+
+
+def test_download_and_load_weights_fill_a_real_module(pushed: str, model_dir: Path, cache: Path) -> None:
+    expected = tensors(model_dir)
+    loader = loader_for(pushed, cache)
+    config = SimpleNamespace(model=f"oci://{pushed}", quantization=None)
+    loader.download_model(config)
+    module = Flat({k: v.shape for k, v in expected.items()})
+    loader.load_weights(module, config)
+    assert sorted(module.order) == sorted(expected)
+    for name, tensor in expected.items():
+        assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name
+
+
+def test_a_withheld_shard_fails_the_weights_check(
+    registry: Registry, model_dir: Path, tmp_path: Path, cache: Path
+) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(model_dir, partial)
+    shards = sorted(partial.glob("*.safetensors"))
+    shards[-1].unlink()
+    ref = f"{registry.host}/vllm/partial:v1"
+    oci_client.push_model(partial, ref)
+    module = Flat({k: v.shape for k, v in tensors(model_dir).items()})
+    with pytest.raises(ValueError, match="not initialized from checkpoint"):
+        loader_for(ref, cache).load_weights(module, SimpleNamespace(model=ref, quantization=None))
+
+
+def test_shards_are_read_while_later_ones_download(registry: Registry, model_dir: Path, cache: Path) -> None:
+    ref = f"{registry.host}/vllm/slow:v1"
+    pushed = oci_client.push_model(model_dir, ref)
+    shards = [b for b in pushed.blobs if b.path and b.path.endswith(".safetensors")]
+    last = max(shards, key=lambda b: b.path or "")
+    with FaultProxy(registry.url) as proxy:
+        # The last shard crawls (200 KB/s); the others come at loopback speed.
+        proxy.add(Rule(path=last.digest, method="GET", throttle=200_000))
+        via = f"{proxy.host}/vllm/slow:v1"
+        loader = loader_for(via, cache)
+        seen: list[tuple[str, float]] = []
+        started = time.monotonic()
+        for name, _ in loader.weights(via):
+            seen.append((name, time.monotonic() - started))
+        last_get = max(s.at for s in proxy.log if last.digest in s.path) - started
+    first_tensor_at = seen[0][1]
+    assert first_tensor_at < last_get, "the first shard waited for the last one's download"
+    assert len(seen) == len(tensors(model_dir))
+
+
+def test_transformers_gets_the_same_logits_from_the_pulled_model(
+    pushed: str, model_dir: Path, cache: Path
+) -> None:
+    args = EngineArgs(model=f"oci://{pushed}", load_format="oci", download_dir=str(cache))
+    snapshot = Path(args.create_model_config().model)
+    loader_for(args.model_loader_extra_config["oci_reference"], cache).download_model(
+        SimpleNamespace(model=str(snapshot), quantization=None)
+    )
+    assert torch.equal(logits(snapshot), logits(model_dir))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_load_after_the_parent_resolved_the_model(
+    method: str, pushed: str, model_dir: Path, cache: Path
+) -> None:
+    # A fresh interpreter plays vLLM's parent: it resolves the model, must not have started
+    # a Go runtime doing so, then starts two workers by fork or spawn that load the weights.
+    done = subprocess.run(
+        [sys.executable, str(HERE / "workers.py"), f"oci://{pushed}", str(cache), str(model_dir), method],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "workers: ok ok"

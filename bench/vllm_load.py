@@ -1,0 +1,204 @@
+"""Overlapped pull and load (the vLLM plugin's OciModelLoader): the time from start to every
+weight of a >= 1 GiB safetensors model copied into a torch module, for (a) pull then load,
+(b) the loader's overlap (shard i read while shards i+1… download), (c) the model already
+cached, beside the pull alone and the load alone. Run it with a vLLM environment's Python
+(.ci/vllm-envs api), alone on the machine:
+
+    ENV=$(.ci/vllm-envs api | cut -d= -f2); PYTHONPATH=. $ENV/bin/python -m bench.vllm_load
+
+Each measurement runs in a fresh process against the built-in registry on 127.0.0.1, with a
+cache of its own (the model's data stays in the page cache: what is timed is the transfer,
+the verification and the copy into the module, not this VM's disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MIB = 1 << 20
+TARGET_OVERLAP = 1.15  # (b) <= 1.15 x max(pull, load)
+TARGET_GAIN = 0.70  # (b) < 0.70 x (a) where pull and load take similar time
+
+
+def build_model(root: Path, size: int, shards: int) -> Path:
+    """``shards`` safetensors files of random F32 tensors, ``size`` bytes in all (cached)."""
+    import torch
+    from safetensors.torch import save_file
+
+    out = root / f"vllm-load-{size}-{shards}"
+    if (out / "config.json").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    per_tensor = 16 * MIB
+    tensors_per_shard = max(1, size // shards // per_tensor)
+    gen = torch.Generator().manual_seed(0)
+    n = 0
+    for s in range(shards):
+        tensors = {}
+        for _ in range(tensors_per_shard):
+            tensors[f"layers.{n}.weight"] = torch.rand((per_tensor // 4 // 1024, 1024), generator=gen)
+            n += 1
+        save_file(tensors, str(out / f"model-{s + 1:05d}-of-{shards:05d}.safetensors"))
+    (out / "config.json").write_text(json.dumps({"architectures": ["Bench"], "model_type": "bench"}))
+    return out
+
+
+# -- one measurement, in a process of its own ---------------------------------------------
+
+
+def _module(model_dir: Path) -> Any:
+    import torch
+    from safetensors import safe_open
+
+    params = {}
+    for shard in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(shard), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 - not a mapping
+                params[key.replace(".", "__")] = torch.nn.Parameter(torch.empty(f.get_slice(key).get_shape()))
+
+    class Flat(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.params = torch.nn.ParameterDict(params)
+
+        def load_weights(self, weights: Any) -> set[str]:
+            loaded = set()
+            for name, tensor in weights:
+                key = name.replace(".", "__")
+                self.params[key].data.copy_(tensor)
+                loaded.add(f"params.{key}")
+            return loaded
+
+    return Flat()
+
+
+def _from_files(paths: list[Path]) -> Any:
+    from safetensors import safe_open
+
+    for p in paths:
+        with safe_open(str(p), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118
+                yield key, f.get_tensor(key)
+
+
+def measure(mode: str, ref: str, model_dir: Path, cache: Path) -> float:
+    """Seconds from start to the end of ``mode``: pull, load, sequential, overlapped, cached."""
+    from types import SimpleNamespace
+
+    from vllm.config.load import LoadConfig
+    from vllm.model_executor.model_loader import get_model_loader
+
+    import oci_client
+    from oci_client.vllm import REFERENCE_KEY
+
+    module = _module(model_dir)
+    config = SimpleNamespace(model=ref, quantization=None)
+    load_config = LoadConfig(
+        load_format="oci", download_dir=str(cache), model_loader_extra_config={REFERENCE_KEY: ref}
+    )
+    loader = get_model_loader(load_config)
+    if mode == "cached":
+        loader.download_model(config)
+    oci_client.OciGoClient().inspect(ref, cache_dir=cache)  # the library loaded, the manifest cached
+    start = time.perf_counter()
+    if mode == "pull":
+        loader.download_model(config)
+    elif mode == "load":
+        module.load_weights(_from_files(sorted(model_dir.glob("*.safetensors"))))
+    elif mode == "sequential":
+        path = oci_client.pull_model(ref, cache_dir=cache)
+        module.load_weights(_from_files(sorted(path.glob("*.safetensors"))))
+    elif mode in ("overlapped", "cached"):
+        loader.load_weights(module, config)
+    return time.perf_counter() - start
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+MODES = ("pull", "load", "sequential", "overlapped", "cached")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.vllm_load", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size-gib", type=float, default=1.25)
+    p.add_argument("--shards", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
+    p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
+    p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        mode, ref, model_dir, cache = args.one
+        print(json.dumps({"seconds": measure(mode, ref, Path(model_dir), Path(cache))}))
+        return 0
+
+    import oci_client
+    from oci_client.server import Registry
+
+    model_dir = build_model(args.cache_dir, int(args.size_gib * (1 << 30)), args.shards)
+    size = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+    with (
+        tempfile.TemporaryDirectory(dir=args.cache_dir) as work,
+        Registry(Path(work) / "registry") as registry,
+    ):
+        ref = oci_client.push_model(model_dir, f"{registry.host}/bench/vllm:v1").reference
+        runs: dict[str, list[float]] = {m: [] for m in MODES}
+        for i in range(args.repeat):
+            for mode in MODES[i % len(MODES) :] + MODES[: i % len(MODES)]:
+                cache = Path(tempfile.mkdtemp(dir=work))
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "bench.vllm_load",
+                    "--one",
+                    mode,
+                    ref,
+                    str(model_dir),
+                    str(cache),
+                ]
+                env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    return 1
+                seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+                runs[mode].append(seconds)
+                print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
+                subprocess.run(["rm", "-rf", str(cache)], check=False)
+    med = {m: statistics.median(v) for m, v in runs.items()}
+    bound = max(med["pull"], med["load"])
+    doc = {"model_bytes": size, "shards": args.shards, "repeat": args.repeat, "runs": runs, "medians": med}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=2) + "\n")
+    print(
+        f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}\n"
+    )
+    print("| pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| "
+        + " | ".join(f"{med[m]:.2f}" for m in ("pull", "load", "sequential", "overlapped", "cached"))
+        + " |"
+    )
+    ok = med["overlapped"] <= TARGET_OVERLAP * bound
+    verdict = "PASS" if ok else "FAIL"
+    print(
+        f"\n{verdict}  (b) <= {TARGET_OVERLAP} x max(pull, load): {med['overlapped']:.2f} s vs {bound:.2f} s"
+    )
+    ratio = med["overlapped"] / med["sequential"]
+    print(f"      (b) / (a) = {ratio:.2f} (target < {TARGET_GAIN} where pull and load take similar time)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

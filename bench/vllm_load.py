@@ -96,10 +96,12 @@ def measure(mode: str, ref: str, model_dir: Path, cache: Path) -> float:
 
     from vllm.config.load import LoadConfig
     from vllm.model_executor.model_loader import get_model_loader
+    from vllm.plugins import load_general_plugins
 
     import oci_client
     from oci_client.vllm import REFERENCE_KEY
 
+    load_general_plugins()  # as every vLLM process does: registers the oci loader
     module = _module(model_dir)
     config = SimpleNamespace(model=ref, quantization=None)
     load_config = LoadConfig(

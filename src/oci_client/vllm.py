@@ -25,8 +25,7 @@ still downloading: a shard is read once it is verified, never before.
 
 from __future__ import annotations
 
-import queue
-import re
+import os
 import threading
 from collections.abc import Generator, Iterable
 from pathlib import Path
@@ -39,6 +38,7 @@ from vllm.model_executor.model_loader.base_loader import BaseModelLoader
 
 from ._vllm_resolve import LOAD_FORMAT, oci_reference, resolve_in_child
 from .client import OciGoClient
+from .models import ModelFile
 
 __all__ = ["REFERENCE_KEY", "OciModelLoader", "register"]
 
@@ -92,11 +92,6 @@ def resolve_engine_args(args: Any) -> None:
     args.model = resolved.path
 
 
-def _pattern(path: str) -> str:
-    """A glob matching exactly ``path`` (its metacharacters escaped)."""
-    return re.sub(r"([*?\[])", r"[\1]", path)
-
-
 class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no type information
     """``--load-format oci``: weights from a registry, through the shared cache."""
 
@@ -130,52 +125,99 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         if model_config.quantization is None and loaded is not None:
             check_all_loaded(model, set(loaded))
 
-    def shards(self, reference: str) -> list[str]:
+    def shards(self, reference: str) -> list[ModelFile]:
         """The model's safetensors files, in manifest (shard) order."""
         info = self._client().inspect(reference, cache_dir=self.load_config.download_dir)
-        names = [f.path for f in info.files if f.path.endswith(".safetensors")]
-        if not names:
+        files = [f for f in info.files if f.path.endswith(".safetensors") and not f.archive]
+        if not files:
             kinds = sorted({f.path.rsplit(".", 1)[-1] for f in info.files if f.kind == "weight"})
             raise ValueError(
                 f"{reference} has no safetensors weights (weights: {', '.join(kinds) or 'none'}); "
                 "--load-format oci loads safetensors"
             )
-        return names
+        return files
 
     def weights(self, reference: str) -> Generator[tuple[str, torch.Tensor], None, None]:
-        """(name, tensor) of every shard in order; shard i+1… download while shard i is read."""
-        from safetensors import safe_open
+        """(name, tensor) of every shard in order, each read as soon as it is verified.
+
+        One pull fetches the whole model (all shards at once, under the client's connection
+        budget) on another thread; its progress says when a blob is verified and in the cache,
+        and that shard is read from there while the others still download. A shard the cache
+        already held is read once the pull, which re-verifies what it must, returns."""
 
         shards = self.shards(reference)
-        ready: queue.Queue[Path | BaseException] = queue.Queue()
-        stop = threading.Event()
+        blobs = _cache_root(self.load_config.download_dir) / "blobs"
+        done: set[str] = set()
+        outcome: dict[str, Any] = {}
+        changed = threading.Condition()
+
+        def on_snapshot(snapshot: dict[str, Any]) -> None:
+            verified = {b["label"] for b in snapshot.get("blobs") or () if b.get("done")}
+            with changed:
+                done.update(verified)
+                changed.notify_all()
 
         def fetch() -> None:
-            client = self._client()
-            for name in shards:
-                if stop.is_set():
-                    return
-                try:
-                    root = client.pull_model(
-                        reference, cache_dir=self.load_config.download_dir, allow_patterns=[_pattern(name)]
-                    )
-                except BaseException as exc:  # handed to the loading thread, which raises it
-                    ready.put(exc)
-                    return
-                ready.put(root / name)
+            try:
+                r = self._client()._pull_model(
+                    reference, cache_dir=self.load_config.download_dir, on_snapshot=on_snapshot
+                )
+                outcome["path"] = Path(r["path"])
+            except BaseException as exc:  # raised on the loading thread
+                outcome["error"] = exc
+            with changed:
+                outcome["finished"] = True
+                changed.notify_all()
 
-        fetcher = threading.Thread(target=fetch, name="oci-fetch-shards", daemon=True)
-        fetcher.start()
+        threading.Thread(target=fetch, name="oci-fetch-shards", daemon=True).start()
+        # While the pull runs, the copies into the model use one thread: torch's pool would
+        # otherwise contend (and spin) with the downloads for the CPUs. Restored once it ends.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         try:
-            for _ in shards:
-                item = ready.get()
-                if isinstance(item, BaseException):
-                    raise item
-                with safe_open(str(item), framework="pt") as f:
-                    for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
-                        yield key, f.get_tensor(key)
+            yield from self._read_in_order(shards, blobs, done, outcome, changed, threads)
         finally:
-            stop.set()
+            torch.set_num_threads(threads)
+
+    def _read_in_order(
+        self,
+        shards: list[ModelFile],
+        blobs: Path,
+        done: set[str],
+        outcome: dict[str, Any],
+        changed: threading.Condition,
+        threads: int,
+    ) -> Generator[tuple[str, torch.Tensor], None, None]:
+        from safetensors import safe_open
+
+        for shard in shards:
+
+            def ready(name: str = shard.path) -> bool:
+                return name in done or "finished" in outcome
+
+            with changed:
+                changed.wait_for(ready)
+                if "error" in outcome:
+                    raise outcome["error"]
+                if "path" in outcome:
+                    path = outcome["path"] / shard.path
+                else:  # verified and committed to the cache, not yet linked into the snapshot
+                    algorithm, hexdigest = shard.digest.split(":", 1)
+                    path = blobs / algorithm / hexdigest
+                if "finished" in outcome and torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+            with safe_open(str(path), framework="pt") as f:
+                for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                    yield key, f.get_tensor(key)
+
+
+def _cache_root(download_dir: str | None) -> Path:
+    """The cache root pull_model uses for ``download_dir`` (see package cache's layout)."""
+    if download_dir:
+        return Path(download_dir).absolute()
+    if os.environ.get("OCI_CLIENT_CACHE"):
+        return Path(os.environ["OCI_CLIENT_CACHE"]).absolute()
+    return Path.home() / ".cache" / "oci-client"
 
 
 def check_all_loaded(model: torch.nn.Module, loaded: Iterable[str]) -> None:

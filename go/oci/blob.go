@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/oci-client/liboci/transfer"
@@ -94,45 +93,19 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	together := min(concurrency, len(jobs))
 	connections := max(1, c.connections()/together)
 	lender := newBudget(connections*together, max(connections, c.connections()), len(jobs))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	out := make([]Blob, len(jobs))
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
-	for i := range jobs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start(connections) }, func(ctx context.Context, i int) error {
+		defer lender.Return(connections)
+		j := jobs[i]
+		n, err := c.download(ctx, s, j, connections, lender)
+		if err != nil {
+			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		lender.start(connections)
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			defer lender.Return(connections)
-			j := jobs[i]
-			n, err := c.download(ctx, s, j, connections, lender)
-			if err != nil {
-				once.Do(func() {
-					firstErr = AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
-					cancel(firstErr)
-				})
-				return
-			}
-			out[i] = Blob{Digest: j.d.str, Size: n, Path: j.dest}
-		}(i)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, AsError(err)
+		out[i] = Blob{Digest: j.d.str, Size: n, Path: j.dest}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -133,42 +132,18 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
-	for _, j := range order {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	err = runAll(ctx, len(order), concurrency, nil, func(ctx context.Context, i int) error {
+		j := order[i]
+		res, err := up.push(ctx, j)
+		if err != nil {
+			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", j.d.str, j.label, r, err))
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(j *pushJob) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			res, err := up.push(ctx, j)
-			if err != nil {
-				once.Do(func() {
-					firstErr = AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", j.d.str, j.label, r, err))
-					cancel(firstErr)
-				})
-				return
-			}
-			j.prog.BlobDone()
-			j.result = res
-		}(j)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, AsError(err)
+		j.prog.BlobDone()
+		j.result = res
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]PushedBlob, len(jobs))
 	for i, j := range jobs {

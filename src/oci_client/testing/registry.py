@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import IO, Any, Literal, Protocol, final
 
 import requests
 
+from ..server import _terminate  # the same SIGTERM-then-kill stop
 from .certs import generate_certificates
 from .tokenserver import AccessGrants, AccessPolicy, TokenServer
 
@@ -447,19 +447,6 @@ def _cleanup(process: subprocess.Popen[bytes], workdir: Path | None) -> None:
     _terminate(process, 1.0)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _write_htpasswd(path: Path, users: Mapping[str, str]) -> None:

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .client import OciGoClient, ProgressCallback
@@ -30,14 +30,15 @@ def _client(args: argparse.Namespace) -> OciGoClient:
 
 
 @contextlib.contextmanager
-def _progress_bar(args: argparse.Namespace, label: str) -> Iterator[ProgressCallback | None]:
-    """A tqdm bar on stderr, unless --quiet or stderr is not a terminal."""
-    if args.quiet or not sys.stderr.isatty():
+def byte_bar(label: str, stream: TextIO, *, quiet: bool = False) -> Iterator[ProgressCallback | None]:
+    """A tqdm bar of bytes on ``stream`` for a ProgressCallback; None when quiet or
+    ``stream`` is not a terminal."""
+    if quiet or not stream.isatty():
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True) as bar:
+    with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=stream, leave=True) as bar:
 
         def update(done: int, total: int) -> None:
             if total and bar.total != total:
@@ -58,7 +59,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _cmd_blob(args: argparse.Namespace) -> int:
-    with _progress_bar(args, Path(args.output).name) as progress:
+    with byte_bar(Path(args.output).name, sys.stderr, quiet=args.quiet) as progress:
         info = _client(args).pull_blob(
             args.reference, args.digest, args.output, size=args.size, progress=progress
         )

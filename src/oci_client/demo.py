@@ -20,11 +20,12 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .client import ModelFormat, OciGoClient, ProgressCallback
+from .cli import byte_bar
+from .client import ModelFormat, OciGoClient
 from .server import Registry
 
 # A Llama-shaped toy: small enough to write in a blink, big enough to show bars.
@@ -144,24 +145,6 @@ def demo_model_files() -> dict[str, bytes]:
     return files
 
 
-@contextlib.contextmanager
-def _bar(label: str, out: TextIO) -> Iterator[ProgressCallback | None]:
-    """A tqdm bar when ``out`` is a terminal; nothing otherwise."""
-    if not out.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=out, leave=True) as bar:
-
-        def update(done: int, total: int) -> None:
-            if total and bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
-        yield update
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -205,7 +188,7 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
     for fmt, repo in formats:
         ref = refs[fmt] = f"{registry.host}/{repo}:v1"
         start = time.perf_counter()
-        with _bar(f"push {fmt}", out) as bar:
+        with byte_bar(f"push {fmt}", out) as bar:
             pushed = client.push_model(model, ref, format=fmt, cache_dir=cache, progress=bar)
         took = time.perf_counter() - start
         how = f"uploaded {pushed.uploaded}, mounted {pushed.mounted}, already there {pushed.skipped}"
@@ -216,7 +199,7 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
         print(f"inspect {ref}: {info.format}, {len(info.files)} files, {info.total_size} bytes", file=out)
         local_dir = output if fmt == "modelpack" else None
         start = time.perf_counter()
-        with _bar(f"pull {fmt}", out) as bar:
+        with byte_bar(f"pull {fmt}", out) as bar:
             pulled = client._pull_model(ref, cache_dir=cache, local_dir=local_dir, progress=bar)
         took = time.perf_counter() - start
         path = Path(pulled["path"])

@@ -1,7 +1,8 @@
 """A reverse proxy (127.0.0.1, plain HTTP) that drops the connection once, at a given byte
 offset of a blob, and counts every body byte it forwards. It can also hold each blob request
-for a while before answering it (the round trip and answer time of a registry far away) and
-send each blob response no faster than a given rate (a CDN's per-connection speed).
+for a while before answering it (the round trip and answer time of a registry far away), send
+each blob response no faster than a given rate (a CDN's per-connection speed) and all of them
+together no faster than another (the link's speed).
 
 The offset is in blob coordinates: the response whose range covers it (``206`` with
 ``Content-Range``, or a whole ``200``) is cut there, whether the client fetches the blob in
@@ -57,14 +58,38 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET  # noqa: N815 - the name http.server dispatches to
 
 
+class _Link:
+    """One link's bandwidth shared by every response: each chunk books the next free slot on
+    the wire and waits for it, so n streams together get ``rate`` and each about rate / n."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._free_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now) + n / self.rate
+            wait = self._free_at - now
+        if wait > 0:
+            time.sleep(wait)
+
+
 class DropProxy:
     """Forward to ``upstream`` (``http://host:port``); cut the response carrying byte
     ``cut_at`` of any blob GET, once (None: never); answer each blob GET ``delay`` seconds
-    late and at most ``rate`` bytes per second (None: as fast as it can). Use as a context
-    manager."""
+    late and at most ``rate`` bytes per second, all blob responses together at most
+    ``link_rate`` (None: as fast as it can). Use as a context manager."""
 
     def __init__(
-        self, upstream: str, cut_at: int | None, *, delay: float = 0.0, rate: float | None = None
+        self,
+        upstream: str,
+        cut_at: int | None,
+        *,
+        delay: float = 0.0,
+        rate: float | None = None,
+        link_rate: float | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
@@ -73,6 +98,7 @@ class DropProxy:
         self.cut_at = cut_at
         self.delay = delay
         self.rate = rate
+        self.link = _Link(link_rate) if link_rate else None
         self.cuts = 0
         self.bytes_forwarded = 0
         self.log: list[Forwarded] = []
@@ -150,6 +176,8 @@ class DropProxy:
                     h.connection.shutdown(socket.SHUT_RDWR)
                     h.close_connection = True
                     return
+                if self.link is not None and "/blobs/" in h.path:
+                    self.link.take(len(chunk))
                 h.wfile.write(chunk)
                 sent += len(chunk)
                 self._count(record, len(chunk))

@@ -8,12 +8,15 @@ cached, beside the pull alone and the load alone. Run it with a vLLM environment
 
 Each measurement runs in a fresh process against the built-in registry on 127.0.0.1, with a
 cache of its own (the model's data stays in the page cache: what is timed is the transfer,
-the verification and the copy into the module, not this VM's disk).
+the verification and the copy into the module, not this VM's disk). ``--link-mbps N`` puts a
+link of N MB/s between them (bench/dropproxy.py: every blob response shares it), for a
+registry slower to reach than the loader is to fill the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-gib", type=float, default=1.25)
     p.add_argument("--shards", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--link-mbps", type=float, default=0.0, help="link speed in MB/s (0: loopback)")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
     p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)
@@ -152,8 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(dir=args.cache_dir) as work,
         Registry(Path(work) / "registry") as registry,
+        contextlib.ExitStack() as stack,
     ):
         ref = oci_client.push_model(model_dir, f"{registry.host}/bench/vllm:v1").reference
+        if args.link_mbps > 0:
+            from bench.dropproxy import DropProxy
+
+            link = stack.enter_context(
+                DropProxy(f"http://{registry.host}", None, link_rate=args.link_mbps * 1e6)
+            )
+            ref = ref.replace(registry.host, link.host, 1)
         runs: dict[str, list[float]] = {m: [] for m in MODES}
         for i in range(args.repeat):
             for mode in MODES[i % len(MODES) :] + MODES[: i % len(MODES)]:
@@ -179,11 +191,19 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["rm", "-rf", str(cache)], check=False)
     med = {m: statistics.median(v) for m, v in runs.items()}
     bound = max(med["pull"], med["load"])
-    doc = {"model_bytes": size, "shards": args.shards, "repeat": args.repeat, "runs": runs, "medians": med}
+    doc = {
+        "model_bytes": size,
+        "shards": args.shards,
+        "repeat": args.repeat,
+        "link_mbps": args.link_mbps or None,
+        "runs": runs,
+        "medians": med,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(doc, indent=2) + "\n")
     print(
-        f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}\n"
+        f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}, "
+        + (f"a {args.link_mbps:g} MB/s link\n" if args.link_mbps else "loopback\n")
     )
     print("| pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
     print("| ---: | ---: | ---: | ---: | ---: |")

@@ -17,6 +17,7 @@ used more than ``signature_uses`` times.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
@@ -258,7 +259,16 @@ class FaultProxy:
                 conn.send(chunk[: cut - forwarded])
                 with self._lock:
                     self.request_bytes += cut - forwarded
-                time.sleep(0.2)  # let the registry store what it got
+                # Half-close, then wait for the registry's answer or its close: it reads every
+                # byte sent before it sees the body end early (a plain close could reset the
+                # connection with data still unread, and how much the registry kept would
+                # depend on timing).
+                if conn.sock is not None:
+                    conn.sock.shutdown(socket.SHUT_WR)
+                    conn.sock.settimeout(10)
+                    with contextlib.suppress(OSError):
+                        while conn.sock.recv(65536):
+                            pass
                 conn.close()
                 h.connection.shutdown(socket.SHUT_RDWR)
                 h.close_connection = True

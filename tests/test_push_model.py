@@ -189,7 +189,8 @@ def test_broken_upload_resumes_on_the_built_in_registry(tmp_path: Path, cache: P
 
     with Registry(tmp_path / "registry") as registry:
         proxy, _, shard = push_through_a_cut(registry.url, tmp_path, cache)
-        assert proxy.request_bytes < len(shard) + (1 << 20)
+        # Nothing the registry stored is sent again (the rest is the config and the manifest).
+        assert proxy.request_bytes < len(shard) + (64 << 10)
         statuses = [s.method for s in proxy.log if "/blobs/uploads/" in s.path]
         assert "GET" in statuses  # asked what the registry kept
         assert tree(oci_client.pull_model(f"{registry.host}/resume/m:v1", cache_dir=cache)) == {

@@ -93,7 +93,7 @@ def _from_files(paths: list[Path]) -> Any:
                 yield key, f.get_tensor(key)
 
 
-def measure(mode: str, ref: str, model_dir: Path, cache: Path) -> float:
+def measure(mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int = 0) -> float:
     """Seconds from start to the end of ``mode``: pull, load, sequential, overlapped, cached."""
     from types import SimpleNamespace
 
@@ -102,14 +102,15 @@ def measure(mode: str, ref: str, model_dir: Path, cache: Path) -> float:
     from vllm.plugins import load_general_plugins
 
     import oci_client
-    from oci_client.vllm import REFERENCE_KEY
+    from oci_client.vllm import CONCURRENCY_KEY, REFERENCE_KEY
 
     load_general_plugins()  # as every vLLM process does: registers the oci loader
     module = _module(model_dir)
     config = SimpleNamespace(model=ref, quantization=None)
-    load_config = LoadConfig(
-        load_format="oci", download_dir=str(cache), model_loader_extra_config={REFERENCE_KEY: ref}
-    )
+    extra: dict[str, Any] = {REFERENCE_KEY: ref}
+    if concurrency:
+        extra[CONCURRENCY_KEY] = concurrency
+    load_config = LoadConfig(load_format="oci", download_dir=str(cache), model_loader_extra_config=extra)
     loader = get_model_loader(load_config)
     if mode == "cached":
         loader.download_model(config)
@@ -120,7 +121,7 @@ def measure(mode: str, ref: str, model_dir: Path, cache: Path) -> float:
     elif mode == "load":
         module.load_weights(_from_files(sorted(model_dir.glob("*.safetensors"))))
     elif mode == "sequential":
-        path = oci_client.pull_model(ref, cache_dir=cache)
+        path = oci_client.pull_model(ref, cache_dir=cache, concurrency=concurrency or None)
         module.load_weights(_from_files(sorted(path.glob("*.safetensors"))))
     elif mode in ("overlapped", "cached"):
         loader.load_weights(module, config)
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-gib", type=float, default=1.25)
     p.add_argument("--shards", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=0, help="the loader's concurrency (0: its default)")
     p.add_argument("--link-mbps", type=float, default=0.0, help="link speed in MB/s (0: loopback)")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.one:
         mode, ref, model_dir, cache = args.one
-        print(json.dumps({"seconds": measure(mode, ref, Path(model_dir), Path(cache))}))
+        print(json.dumps({"seconds": measure(mode, ref, Path(model_dir), Path(cache), args.concurrency)}))
         return 0
 
     import oci_client
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                     sys.executable,
                     "-m",
                     "bench.vllm_load",
+                    "--concurrency",
+                    str(args.concurrency),
                     "--one",
                     mode,
                     ref,
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "shards": args.shards,
         "repeat": args.repeat,
         "link_mbps": args.link_mbps or None,
+        "concurrency": args.concurrency or None,
         "runs": runs,
         "medians": med,
     }

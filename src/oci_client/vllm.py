@@ -40,10 +40,14 @@ from ._vllm_resolve import LOAD_FORMAT, oci_reference, resolve_in_child
 from .client import OciGoClient
 from .models import ModelFile
 
-__all__ = ["REFERENCE_KEY", "OciModelLoader", "register"]
+__all__ = ["CONCURRENCY_KEY", "REFERENCE_KEY", "OciModelLoader", "register"]
 
 #: The ``model_loader_extra_config`` key that carries the pinned reference to the workers.
 REFERENCE_KEY = "oci_reference"
+#: The ``model_loader_extra_config`` key for how many blobs the loader's pull fetches at once
+#: (default: the client's, 4; ``1`` fetches the shards one after another in shard order, each
+#: over all the connections).
+CONCURRENCY_KEY = "concurrency"
 
 _lock = threading.Lock()
 
@@ -99,6 +103,15 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         super().__init__(load_config)
         extra = dict(load_config.model_loader_extra_config or {})
         self.reference: str | None = extra.pop(REFERENCE_KEY, None)
+        self.concurrency: int | None = extra.pop(CONCURRENCY_KEY, None)
+        if self.concurrency is not None and (
+            not isinstance(self.concurrency, int)
+            or isinstance(self.concurrency, bool)
+            or self.concurrency < 1
+        ):
+            raise ValueError(
+                f"--load-format oci: concurrency must be a positive int, got {self.concurrency!r}"
+            )
         if extra:
             raise ValueError(
                 f"unexpected model_loader_extra_config keys for --load-format oci: {sorted(extra)}"
@@ -118,7 +131,11 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
 
     def download_model(self, model_config: Any) -> None:
         """Pull the whole model into the cache (``download_dir``, else the default)."""
-        self._client().pull_model(self._reference(model_config), cache_dir=self.load_config.download_dir)
+        self._client().pull_model(
+            self._reference(model_config),
+            cache_dir=self.load_config.download_dir,
+            concurrency=self.concurrency,
+        )
 
     def load_weights(self, model: torch.nn.Module, model_config: Any) -> None:
         loaded = model.load_weights(self.weights(self._reference(model_config)))
@@ -160,7 +177,10 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         def fetch() -> None:
             try:
                 r = self._client()._pull_model(
-                    reference, cache_dir=self.load_config.download_dir, on_snapshot=on_snapshot
+                    reference,
+                    cache_dir=self.load_config.download_dir,
+                    concurrency=self.concurrency,
+                    on_snapshot=on_snapshot,
                 )
                 outcome["path"] = Path(r["path"])
             except BaseException as exc:  # raised on the loading thread

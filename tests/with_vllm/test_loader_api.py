@@ -7,6 +7,7 @@ pulled through the plugin path giving transformers the same logits as the origin
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import shutil
 import subprocess
 import sys
@@ -69,11 +70,15 @@ class Flat(torch.nn.Module):
         return loaded
 
 
-def loader_for(ref: str, cache: Path) -> Any:
+def loader_for(ref: str, cache: Path, **extra: Any) -> Any:
     from oci_client.vllm import REFERENCE_KEY
 
     return get_model_loader(
-        LoadConfig(load_format="oci", download_dir=str(cache), model_loader_extra_config={REFERENCE_KEY: ref})
+        LoadConfig(
+            load_format="oci",
+            download_dir=str(cache),
+            model_loader_extra_config={REFERENCE_KEY: ref, **extra},
+        )
     )
 
 
@@ -149,6 +154,36 @@ def test_shards_are_read_while_later_ones_download(registry: Registry, model_dir
     assert seen[0][1] < 0.75 * last.size / rate
     assert sorted(n for n, _ in seen) == sorted(tensors(model_dir))
     assert seen[-1][1] >= last.size / rate * 0.9  # and the last one only once it had arrived
+
+
+def test_concurrency_one_fetches_the_shards_one_after_another(
+    registry: Registry, model_dir: Path, cache: Path
+) -> None:
+    ref = f"{registry.host}/vllm/in-order:v1"
+    pushed = oci_client.push_model(model_dir, ref)
+    shards = sorted(
+        (b for b in pushed.blobs if b.path and b.path.endswith(".safetensors")), key=lambda b: b.path or ""
+    )
+    rate = 1_000_000  # bytes per second: slow enough for the order of the requests to show
+    with FaultProxy(registry.url) as proxy:
+        for shard in shards:
+            proxy.add(Rule(path=shard.digest, method="GET", throttle=rate))
+        via = f"{proxy.host}/vllm/in-order:v1"
+        names = [name for name, _ in loader_for(via, cache, concurrency=1).weights(via)]
+        asked = {
+            s.digest: min(r.at for r in proxy.log if r.method == "GET" and s.digest in r.path) for s in shards
+        }
+    assert sorted(names) == sorted(tensors(model_dir))
+    # Each shard is asked for only once the one before it has arrived (at 4 at once, the
+    # first four would be asked for together).
+    for before, after in itertools.pairwise(shards):
+        assert asked[after.digest] - asked[before.digest] >= 0.5 * before.size / rate
+
+
+@pytest.mark.parametrize("bad", [0, -1, "4", True, 1.5])
+def test_a_bad_concurrency_is_refused(bad: Any, cache: Path) -> None:
+    with pytest.raises(ValueError, match="concurrency must be a positive int"):
+        loader_for("127.0.0.1:1/x:v1", cache, concurrency=bad)
 
 
 def test_transformers_gets_the_same_logits_from_the_pulled_model(

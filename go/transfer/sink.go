@@ -177,8 +177,8 @@ func (s *sink) write(b []byte, off int64) error {
 	if end := off + int64(len(b)); end-s.flushed >= writebackSpan {
 		select {
 		case s.kick <- end:
-		case prev := <-s.kick: // still busy with an earlier one: ask for both at once
-			s.kick <- max(prev, end)
+		case <-s.kick: // still busy with an earlier one: this end covers both
+			s.kick <- end
 		}
 		s.flushed = end
 	}

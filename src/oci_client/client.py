@@ -73,6 +73,13 @@ class AuthInfo:
     digest: str
 
 
+def check_positive_int(name: str, value: object) -> None:
+    """Raise InvalidArgumentError unless ``value`` is None or an int of at least 1 (a bool is
+    not a count)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+
+
 def _abspath(path: PathArg | None) -> str:
     """An absolute path for the library, "" for none (its default)."""
     return os.path.abspath(os.fspath(path)) if path is not None else ""
@@ -166,8 +173,7 @@ class OciGoClient:
         if timeout is not None and not timeout > 0:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
         for name, value in (("retries", retries), ("connections", connections), ("chunk_size", chunk_size)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, value)
         if read_timeout is not None and not read_timeout > 0:
             raise InvalidArgumentError(
                 f"read_timeout must be a positive number of seconds, not {read_timeout!r}"
@@ -274,8 +280,7 @@ class OciGoClient:
         flight holds about 8 MiB of buffers (two 4 MiB pieces), a chunked
         one up to ``connections * chunk_size`` more."""
         specs = [self._blob_spec(b) for b in blobs]
-        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        check_positive_int("concurrency", concurrency)
         reporter = _Progress(progress) if progress is not None else None
         r = self._call(
             "PullBlobs",
@@ -425,8 +430,7 @@ class OciGoClient:
         ``selection`` holds ``offline``, ``platform`` and ``artifact_type``."""
         if selection.keys() - {"offline", "platform", "artifact_type"}:
             raise InvalidArgumentError(f"unexpected options {sorted(selection)}")
-        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        check_positive_int("concurrency", concurrency)
         if durability not in ("background", "sync"):
             raise InvalidArgumentError(f"durability must be 'background' or 'sync', got {durability!r}")
         req = self._model_request(
@@ -533,8 +537,7 @@ class OciGoClient:
         """push_model, returning the raw result; ``on_snapshot`` as in _pull_model."""
         if format not in ("modelpack", "docker"):
             raise InvalidArgumentError(f"format must be 'modelpack' or 'docker', got {format!r}")
-        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-            raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+        check_positive_int("concurrency", concurrency)
         if isinstance(mount_from, str):
             raise InvalidArgumentError("mount_from must be a list of repositories, not a string")
         req = self._request(

@@ -37,7 +37,7 @@ from vllm.model_executor.model_loader import register_model_loader
 from vllm.model_executor.model_loader.base_loader import BaseModelLoader
 
 from ._vllm_resolve import LOAD_FORMAT, oci_reference, resolve_in_child
-from .client import OciGoClient
+from .client import OciGoClient, check_positive_int
 from .models import ModelFile
 
 __all__ = ["CONCURRENCY_KEY", "REFERENCE_KEY", "OciModelLoader", "register"]
@@ -104,14 +104,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         extra = dict(load_config.model_loader_extra_config or {})
         self.reference: str | None = extra.pop(REFERENCE_KEY, None)
         self.concurrency: int | None = extra.pop(CONCURRENCY_KEY, None)
-        if self.concurrency is not None and (
-            not isinstance(self.concurrency, int)
-            or isinstance(self.concurrency, bool)
-            or self.concurrency < 1
-        ):
-            raise ValueError(
-                f"--load-format oci: concurrency must be a positive int, got {self.concurrency!r}"
-            )
+        check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", self.concurrency)
         if extra:
             raise ValueError(
                 f"unexpected model_loader_extra_config keys for --load-format oci: {sorted(extra)}"

@@ -214,7 +214,9 @@ class FaultProxy:
                 if rule and rule.stall_after is not None and sent <= rule.stall_after < sent + len(chunk):
                     time.sleep(rule.stall)
                 if rule and rule.throttle:
-                    ahead = sent / rule.throttle - (time.monotonic() - started)
+                    # Paced so that no byte, the last included, arrives before
+                    # its offset / rate: a test may count on size / rate in all.
+                    ahead = (sent + len(chunk)) / rule.throttle - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
                 if rule and rule.flip_byte_at is not None and sent <= rule.flip_byte_at < sent + len(chunk):

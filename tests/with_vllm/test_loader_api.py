@@ -31,6 +31,14 @@ from oci_client.server import Registry
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.fixture(autouse=True, scope="module")
+def plugins() -> None:
+    """What every vLLM process does first, so each test also runs alone (-k)."""
+    from vllm.plugins import load_general_plugins
+
+    load_general_plugins()
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_model(tmp_path_factory.mktemp("tiny-llama"))

@@ -321,6 +321,19 @@ func TestPullBlobsProgressCountsBlobs(t *testing.T) {
 	if p["running"] != true || num(p, "blobs_total") != 2 {
 		t.Errorf("progress %v", p)
 	}
+	// The finished blob names its file, so a reader may open it now; the
+	// stalled one names none.
+	entries, _ := p["blobs"].([]any)
+	if len(entries) != 2 {
+		t.Fatalf("progress entries %v", p["blobs"])
+	}
+	first, second := entries[0].(map[string]any), entries[1].(map[string]any)
+	if first["done"] != true || first["path"] != filepath.Join(dir, "a") {
+		t.Errorf("finished blob's entry %v", first)
+	}
+	if second["done"] != false || second["path"] != nil {
+		t.Errorf("stalled blob's entry %v", second)
+	}
 	close(release)
 	d := wantSuccess(t, <-out)
 	if blobs, _ := d.Result["blobs"].([]any); len(blobs) != 2 {

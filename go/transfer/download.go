@@ -163,7 +163,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 		}
 		j.f.Close()
 		j.f = nil
-		j.prog.BlobDone()
+		j.prog.BlobAt(dest)
 		return j.valid, nil
 	}
 }

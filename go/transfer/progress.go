@@ -22,6 +22,7 @@ type Progress struct {
 	label    string
 	mu       sync.Mutex
 	children []*Progress
+	path     string // where the finished blob is, once it is
 }
 
 // Blob returns a child counting one blob, named label for readers.
@@ -42,6 +43,9 @@ type BlobSnapshot struct {
 	BytesDone  int64  `json:"bytes_done"`
 	BytesTotal int64  `json:"bytes_total"`
 	Done       bool   `json:"done"`
+	// Path is the verified file, once Done: a reader may open it before
+	// the operation ends (a loader reads shard 1 while shard 4 downloads).
+	Path string `json:"path,omitempty"`
 }
 
 // Snapshot is a consistent-enough view of a Progress.
@@ -69,8 +73,12 @@ func (p *Progress) Snapshot() Snapshot {
 	children := p.children
 	p.mu.Unlock()
 	for _, c := range children {
+		c.mu.Lock()
+		path := c.path
+		c.mu.Unlock()
 		s.Blobs = append(s.Blobs, BlobSnapshot{
-			Label: c.label, BytesDone: c.bytesDone.Load(), BytesTotal: c.bytesTotal.Load(), Done: c.blobsDone.Load() > 0,
+			Label: c.label, BytesDone: c.bytesDone.Load(), BytesTotal: c.bytesTotal.Load(),
+			Done: c.blobsDone.Load() > 0, Path: path,
 		})
 	}
 	return s
@@ -89,6 +97,17 @@ func (p *Progress) AddTotal(bytes, blobs int64) {
 		p.bytesTotal.Add(bytes)
 		p.blobsTotal.Add(blobs)
 	}
+}
+
+// BlobAt records one finished blob, verified and in place at path.
+func (p *Progress) BlobAt(path string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.path = path
+	p.mu.Unlock()
+	p.BlobDone()
 }
 
 // BlobDone records one finished blob.

@@ -25,7 +25,6 @@ still downloading: a shard is read once it is verified, never before.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Generator, Iterable
 from pathlib import Path
@@ -156,13 +155,12 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         already held is read once the pull, which re-verifies what it must, returns."""
 
         shards = self.shards(reference)
-        blobs = _cache_root(self.load_config.download_dir) / "blobs"
-        done: set[str] = set()
+        done: dict[str, Path] = {}  # file name -> its verified blob, from the pull's progress
         outcome: dict[str, Any] = {}
         changed = threading.Condition()
 
         def on_snapshot(snapshot: dict[str, Any]) -> None:
-            verified = {b["label"] for b in snapshot.get("blobs") or () if b.get("done")}
+            verified = {b["label"]: Path(b["path"]) for b in snapshot.get("blobs") or () if b.get("path")}
             with changed:
                 done.update(verified)
                 changed.notify_all()
@@ -188,15 +186,14 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            yield from self._read_in_order(shards, blobs, done, outcome, changed, threads)
+            yield from self._read_in_order(shards, done, outcome, changed, threads)
         finally:
             torch.set_num_threads(threads)
 
     def _read_in_order(
         self,
         shards: list[ModelFile],
-        blobs: Path,
-        done: set[str],
+        done: dict[str, Path],
         outcome: dict[str, Any],
         changed: threading.Condition,
         threads: int,
@@ -212,25 +209,14 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
                 changed.wait_for(ready)
                 if "error" in outcome:
                     raise outcome["error"]
-                if "path" in outcome:
-                    path = outcome["path"] / shard.path
-                else:  # verified and committed to the cache, not yet linked into the snapshot
-                    algorithm, hexdigest = shard.digest.split(":", 1)
-                    path = blobs / algorithm / hexdigest
+                # Before the pull ends, the verified blob in the cache: it is linked into the
+                # snapshot only once every file is there.
+                path = outcome["path"] / shard.path if "path" in outcome else done[shard.path]
                 if "finished" in outcome and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
             with safe_open(str(path), framework="pt") as f:
                 for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
                     yield key, f.get_tensor(key)
-
-
-def _cache_root(download_dir: str | None) -> Path:
-    """The cache root pull_model uses for ``download_dir`` (see package cache's layout)."""
-    if download_dir:
-        return Path(download_dir).absolute()
-    if os.environ.get("OCI_CLIENT_CACHE"):
-        return Path(os.environ["OCI_CLIENT_CACHE"]).absolute()
-    return Path.home() / ".cache" / "oci-client"
 
 
 def check_all_loaded(model: torch.nn.Module, loaded: Iterable[str]) -> None:

@@ -84,8 +84,9 @@ type sink struct {
 	done    chan struct{}
 	off     int64                 // next offset to write; the writer goroutine's, read after done closes
 	flushed int64                 // where buffered write-back was last asked for
-	kick    chan int64            // write-back wanted up to this offset (cap 1)
+	kick    chan int64            // write-back wanted up to this offset (cap 1); nil: none
 	kicked  chan struct{}         // closed when the write-back goroutine ends
+	started atomic.Int64          // write-back calls made
 	failed  atomic.Pointer[error] // the first write error
 }
 
@@ -96,17 +97,23 @@ type sink struct {
 const bufferedWrite = 256 << 10
 
 // newSink starts writing at off. useDirect asks for O_DIRECT, which is
-// used only when off and the piece size are aligned.
-func newSink(f *os.File, off int64, pool *pieces, useDirect bool) *sink {
+// used only when off and the piece size are aligned. writeback starts the
+// kernel's write-back of buffered data as it lands, for a caller that
+// fsyncs at the end; without it the data waits in the page cache for the
+// kernel's own write-back (or the caller's later fsync), as any program's
+// writes do.
+func newSink(f *os.File, off int64, pool *pieces, useDirect, writeback bool) *sink {
 	s := &sink{
 		f: f, pool: pool, queue: make(chan *piece, sinkDepth), done: make(chan struct{}), off: off, flushed: off,
-		kick: make(chan int64, 1), kicked: make(chan struct{}),
 	}
 	if useDirect && off%directAlign == 0 && pool.size%directAlign == 0 {
 		s.direct = openDirect(f)
 	}
 	go s.run()
-	go s.writeback(off)
+	if writeback {
+		s.kick, s.kicked = make(chan int64, 1), make(chan struct{})
+		go s.writeback(off)
+	}
 	return s
 }
 
@@ -121,6 +128,7 @@ func (s *sink) writeback(from int64) {
 	defer close(s.kicked)
 	for end := range s.kick {
 		startWriteback(s.f, from, end-from)
+		s.started.Add(1)
 		from = end
 	}
 }
@@ -140,8 +148,10 @@ func (s *sink) run() {
 		}
 		s.pool.put(p)
 	}
-	close(s.kick)
-	<-s.kicked
+	if s.kick != nil {
+		close(s.kick)
+		<-s.kicked
+	}
 	if s.direct != nil {
 		s.direct.Close()
 	}
@@ -174,7 +184,7 @@ func (s *sink) write(b []byte, off int64) error {
 		}
 		rest, at = rest[n:], at+int64(n)
 	}
-	if end := off + int64(len(b)); end-s.flushed >= writebackSpan {
+	if end := off + int64(len(b)); s.kick != nil && end-s.flushed >= writebackSpan {
 		select {
 		case s.kick <- end:
 		case <-s.kick: // still busy with an earlier one: this end covers both

@@ -63,7 +63,7 @@ func TestSinkWritesInOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				pool := newPieces(64 << 10)
-				s := newSink(f, off, pool, direct)
+				s := newSink(f, off, pool, direct, true)
 				usedDirect := s.direct != nil
 				data := randomBytes(t, 5*(64<<10)+777)
 				feed(t, s, pool, off, data)
@@ -93,7 +93,7 @@ func TestSinkFallsBackWhenDirectIsRefused(t *testing.T) {
 	}
 	defer f.Close()
 	pool := newPieces(8192)
-	s := newSink(f, 0, pool, true)
+	s := newSink(f, 0, pool, true, true)
 	if s.direct == nil {
 		t.Skip("this file system does not open O_DIRECT")
 	}
@@ -133,7 +133,7 @@ func TestSinkMixesDirectAndBufferedPieces(t *testing.T) {
 	// Pieces of 3 x 4096 + 100 bytes: every other one starts unaligned.
 	const n = 3*directAlign + 100
 	pool := newPieces(4 * directAlign)
-	s := newSink(f, 0, pool, true)
+	s := newSink(f, 0, pool, true, true)
 	if s.direct == nil || s.direct.Name() != f.Name() {
 		t.Fatalf("the O_DIRECT file is %v, want one named %s (a failed write's error shows it)", s.direct, f.Name())
 	}
@@ -168,7 +168,7 @@ func TestSinkReportsWriteError(t *testing.T) {
 	}
 	defer f.Close()
 	pool := newPieces(4096)
-	s := newSink(f, 0, pool, false)
+	s := newSink(f, 0, pool, false, true)
 	var putErr error
 	deadline := time.Now().Add(10 * time.Second)
 	for off := int64(0); putErr == nil && time.Now().Before(deadline); off += 4096 {
@@ -248,5 +248,29 @@ func TestEmitCountsOnlyWhatTheSinkTook(t *testing.T) {
 	}
 	if j.valid != 8192 {
 		t.Errorf("valid moved to %d for a piece the sink never took", j.valid)
+	}
+}
+
+func TestSinkStartsWriteBackOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	for _, writeback := range []bool{true, false} {
+		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := newPieces(1 << 20)
+		s := newSink(f, 0, pool, false, writeback)
+		data := randomBytes(t, 3*writebackSpan)
+		feed(t, s, pool, 0, data)
+		if written, err := s.close(); err != nil || written != int64(len(data)) {
+			t.Fatalf("close = %d, %v", written, err)
+		}
+		f.Close()
+		if got, _ := os.ReadFile(f.Name()); !bytes.Equal(got, data) {
+			t.Errorf("writeback=%v: the file differs", writeback)
+		}
+		if n := s.started.Load(); (n > 0) != writeback {
+			t.Errorf("writeback=%v: %d write-back calls", writeback, n)
+		}
 	}
 }

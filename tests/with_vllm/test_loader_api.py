@@ -188,6 +188,32 @@ def test_concurrency_one_fetches_the_shards_one_after_another(
         assert asked[after.digest] - asked[before.digest] >= 0.5 * before.size / rate
 
 
+def test_hf_hub_offline_serves_an_oci_model_from_the_cache(
+    registry: Registry, model_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oci_client.push_model(model_dir, f"{registry.host}/vllm/offline:v1")
+    expected = tensors(model_dir)
+    with FaultProxy(registry.url) as proxy:
+        via = f"{proxy.host}/vllm/offline:v1"
+        config = SimpleNamespace(model=f"oci://{via}", quantization=None)
+        loader_for(via, cache).download_model(config)  # online: the model into the cache
+        online = len(proxy.log)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        args = EngineArgs(model=f"oci://{via}", load_format="oci", download_dir=str(cache))
+        snapshot = Path(args.create_model_config().model)
+        module = Flat({k: v.shape for k, v in expected.items()})
+        loader_for(via, cache).load_weights(module, config)
+        assert len(proxy.log) == online  # nothing more reached the registry
+    assert snapshot.is_relative_to(cache) and (snapshot / "config.json").is_file()
+    for name, tensor in expected.items():
+        assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name
+    # A model the cache does not hold: a clear, typed error naming it, no network.
+    absent = f"oci://{registry.host}/vllm/absent:v1"
+    args = EngineArgs(model=absent, load_format="oci", download_dir=str(cache))
+    with pytest.raises(oci_client.NotCachedError, match="vllm/absent"):
+        args.create_model_config()
+
+
 @pytest.mark.parametrize("bad", [0, -1, "4", True, 1.5])
 def test_a_bad_concurrency_is_refused(bad: Any, cache: Path) -> None:
     with pytest.raises(ValueError, match="concurrency must be a positive int"):

@@ -25,7 +25,9 @@ still downloading: a shard is read once it is verified, never before.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ REFERENCE_KEY = "oci_reference"
 CONCURRENCY_KEY = "concurrency"
 
 _lock = threading.Lock()
+# Under vLLM's logger, whose handlers vLLM configures: its own loaders report the same line.
+_log = logging.getLogger("vllm.oci_client")
 
 
 def register() -> None:
@@ -130,7 +134,10 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         )
 
     def load_weights(self, model: torch.nn.Module, model_config: Any) -> None:
-        loaded = model.load_weights(self.weights(self._reference(model_config)))
+        reference = self._reference(model_config)
+        start = time.perf_counter()
+        loaded = model.load_weights(self.weights(reference))
+        _log.info("Loading weights took %.2f seconds (%s)", time.perf_counter() - start, reference)
         if model_config.quantization is None and loaded is not None:
             check_all_loaded(model, set(loaded))
 

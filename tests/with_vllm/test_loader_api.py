@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
+import logging
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,19 @@ def test_download_and_load_weights_fill_a_real_module(pushed: str, model_dir: Pa
     config = SimpleNamespace(model=f"oci://{pushed}", quantization=None)
     loader.download_model(config)
     module = Flat({k: v.shape for k, v in expected.items()})
-    loader.load_weights(module, config)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("vllm.oci_client")  # at INFO, as vLLM sets its loggers up
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        loader.load_weights(module, config)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    # The line vLLM's own loader logs, which the engine benchmark reads.
+    assert any(r.getMessage().startswith("Loading weights took ") for r in records), records
     assert sorted(module.order) == sorted(expected)
     for name, tensor in expected.items():
         assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name

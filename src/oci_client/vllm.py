@@ -191,11 +191,14 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         # While the pull runs, the copies into the model use one thread: torch's pool would
         # otherwise contend (and spin) with the downloads for the CPUs. Restored once it ends.
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        limit = _may_set_threads()
+        if limit:
+            torch.set_num_threads(1)
         try:
             yield from self._read_in_order(shards, done, outcome, changed, threads)
         finally:
-            torch.set_num_threads(threads)
+            if limit:
+                torch.set_num_threads(threads)
 
     def _read_in_order(
         self,
@@ -224,6 +227,12 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             with safe_open(str(path), framework="pt") as f:
                 for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
                     yield key, f.get_tensor(key)
+
+
+def _may_set_threads() -> bool:
+    """False in vLLM's CPU worker: once it has bound its threads to cores it replaces
+    ``torch.set_num_threads`` with a function that refuses, and warns on every call."""
+    return torch.set_num_threads is getattr(torch._C, "set_num_threads", None)
 
 
 def check_all_loaded(model: torch.nn.Module, loaded: Iterable[str]) -> None:

@@ -177,6 +177,17 @@ def test_shards_are_read_while_later_ones_download(registry: Registry, model_dir
     assert seen[-1][1] >= last.size / rate * 0.9  # and the last one only once it had arrived
 
 
+def test_the_loader_leaves_torch_threads_alone_where_vllm_forbids_setting_them(
+    pushed: str, model_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    # What vLLM's CPU worker does after binding its threads (it logs a warning per call).
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    names = [name for name, _ in loader_for(pushed, cache).weights(pushed)]
+    assert sorted(names) == sorted(tensors(model_dir))
+    assert calls == []
+
+
 def test_concurrency_one_fetches_the_shards_one_after_another(
     registry: Registry, model_dir: Path, cache: Path
 ) -> None:

@@ -58,10 +58,11 @@ type Options struct {
 	// Buffered writes through the page cache even where O_DIRECT works.
 	// By default blobs of DirectMin bytes or more bypass it (Linux only).
 	Buffered bool
-	// NoSync renames a verified blob into place without fsyncing it: the
-	// caller takes over durability (package cache does, off the critical
-	// path). Default: data and directory are synced, so a pull is on disk
-	// when it returns.
+	// NoSync renames a verified blob into place without fsyncing it, and
+	// starts no write-back while writing: the caller takes over durability
+	// (package cache does, off the critical path). Default: write-back
+	// starts as data lands and data and directory are synced, so a pull is
+	// on disk when it returns.
 	NoSync bool
 	// NoLock skips the flock on the partial file; the caller serializes
 	// pulls to one destination itself (package cache does, with lease

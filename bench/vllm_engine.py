@@ -14,17 +14,16 @@ before vLLM is imported to ``LLM(...)`` returning; the model's files stay in the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.vllm_load import in_child, rounds
 
 MIB = 1 << 20
 MODES = ("pull", "local", "sequential", "overlapped", "cached")
@@ -127,28 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(dir=args.cache_dir) as work,
         Registry(Path(work) / "registry") as registry,
-        contextlib.ExitStack(),
     ):
         ref = oci_client.push_model(model_dir, f"{registry.host}/bench/llama:v1").reference
-        for i in range(args.repeat):
-            for mode in MODES[i % len(MODES) :] + MODES[: i % len(MODES)]:
-                cache = Path(tempfile.mkdtemp(dir=work))
-                one = ["--one", mode, ref, str(model_dir), str(cache)]
-                argv = [sys.executable, "-m", "bench.vllm_engine", *one]
-                env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
-                lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-                if done.returncode != 0 or not lines:
-                    print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
-                    return 1
-                seconds = json.loads(lines[-1].removeprefix("RESULT "))["seconds"]
-                runs[mode].append(seconds)
-                logged = MODEL_LOADING.findall(done.stdout + done.stderr)
-                if mode in loading and logged:
-                    loading[mode].append(float(logged[-1]))
-                took = f"  (weights {logged[-1]} s)" if logged else ""
-                print(f"[bench] {mode:<10} {seconds:6.2f} s{took}", file=sys.stderr, flush=True)
-                subprocess.run(["rm", "-rf", str(cache)], check=False)
+        for mode in rounds(MODES, args.repeat):
+            done = in_child("bench.vllm_engine", [], mode, ref, model_dir, Path(work), 900)
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+            if done.returncode != 0 or not lines:
+                print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
+                return 1
+            seconds = json.loads(lines[-1].removeprefix("RESULT "))["seconds"]
+            runs[mode].append(seconds)
+            logged = MODEL_LOADING.findall(done.stdout + done.stderr)
+            if mode in loading and logged:
+                loading[mode].append(float(logged[-1]))
+            took = f"  (weights {logged[-1]} s)" if logged else ""
+            print(f"[bench] {mode:<10} {seconds:6.2f} s{took}", file=sys.stderr, flush=True)
     med = {m: statistics.median(v) for m, v in runs.items()}
     load_med = {m: statistics.median(v) if v else float("nan") for m, v in loading.items()}
     doc = {

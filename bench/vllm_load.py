@@ -20,11 +20,13 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,26 @@ def measure(mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int 
 MODES = ("pull", "load", "sequential", "overlapped", "cached")
 
 
+def rounds(modes: tuple[str, ...], repeat: int) -> Iterator[str]:
+    """Every mode ``repeat`` times, round i starting i modes further along."""
+    for i in range(repeat):
+        yield from modes[i % len(modes) :] + modes[: i % len(modes)]
+
+
+def in_child(
+    module: str, options: list[str], mode: str, ref: str, model_dir: Path, work: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module OPTIONS --one MODE REF MODEL_DIR CACHE`` on the CPU, with a fresh
+    cache under ``work`` that is removed afterwards."""
+    cache = Path(tempfile.mkdtemp(dir=work))
+    try:
+        argv = [sys.executable, "-m", module, *options, "--one", mode, ref, str(model_dir), str(cache)]
+        env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.vllm_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--size-gib", type=float, default=1.25)
@@ -170,30 +192,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             ref = ref.replace(registry.host, link.host, 1)
         runs: dict[str, list[float]] = {m: [] for m in MODES}
-        for i in range(args.repeat):
-            for mode in MODES[i % len(MODES) :] + MODES[: i % len(MODES)]:
-                cache = Path(tempfile.mkdtemp(dir=work))
-                argv = [
-                    sys.executable,
-                    "-m",
-                    "bench.vllm_load",
-                    "--concurrency",
-                    str(args.concurrency),
-                    "--one",
-                    mode,
-                    ref,
-                    str(model_dir),
-                    str(cache),
-                ]
-                env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
-                if done.returncode != 0:
-                    print(done.stderr[-3000:], file=sys.stderr)
-                    return 1
-                seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-                runs[mode].append(seconds)
-                print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
-                subprocess.run(["rm", "-rf", str(cache)], check=False)
+        options = ["--concurrency", str(args.concurrency)]
+        for mode in rounds(MODES, args.repeat):
+            done = in_child("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600)
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                return 1
+            seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+            runs[mode].append(seconds)
+            print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
     med = {m: statistics.median(v) for m, v in runs.items()}
     bound = max(med["pull"], med["load"])
     doc = {

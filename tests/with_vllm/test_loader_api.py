@@ -79,6 +79,12 @@ class Flat(torch.nn.Module):
         return loaded
 
 
+def assert_holds(module: Flat, expected: dict[str, torch.Tensor]) -> None:
+    """Every checkpoint tensor is in the module, exactly."""
+    for name, tensor in expected.items():
+        assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name
+
+
 def loader_for(ref: str, cache: Path, **extra: Any) -> Any:
     from oci_client.vllm import REFERENCE_KEY
 
@@ -142,8 +148,7 @@ def test_download_and_load_weights_fill_a_real_module(pushed: str, model_dir: Pa
     # The line vLLM's own loader logs, which the engine benchmark reads.
     assert any(r.getMessage().startswith("Loading weights took ") for r in records), records
     assert sorted(module.order) == sorted(expected)
-    for name, tensor in expected.items():
-        assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name
+    assert_holds(module, expected)
 
 
 def test_a_withheld_shard_fails_the_weights_check(
@@ -229,8 +234,7 @@ def test_hf_hub_offline_serves_an_oci_model_from_the_cache(
         loader_for(via, cache).load_weights(module, config)
         assert len(proxy.log) == online  # nothing more reached the registry
     assert snapshot.is_relative_to(cache) and (snapshot / "config.json").is_file()
-    for name, tensor in expected.items():
-        assert torch.equal(module.params[name.replace(".", "__")].data, tensor), name
+    assert_holds(module, expected)
     # A model the cache does not hold: a clear, typed error naming it, no network.
     absent = f"oci://{registry.host}/vllm/absent:v1"
     args = EngineArgs(model=absent, load_format="oci", download_dir=str(cache))

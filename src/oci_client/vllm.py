@@ -15,7 +15,12 @@ every one of its processes; :func:`register` is idempotent. It
   directory becomes ``model`` (and ``tokenizer``, unless one was given); the reference, pinned
   to its manifest digest, travels to the workers in ``model_loader_extra_config``; and
   ``served_model_name`` stays what the user wrote. ``oci://`` with another explicit load
-  format pulls the whole model and leaves the loading to that format's loader.
+  format pulls the whole model and leaves the loading to that format's loader;
+- hands a GGUF model (GGUF weights, no safetensors) to vllm-gguf-plugin's ``gguf`` loader,
+  since vLLM itself no longer loads GGUF: the chosen GGUF file is pulled into the cache and
+  set up as that plugin sets up a local one (``model_weights``, ``quantization`` and the load
+  and config formats ``gguf``). An artifact holding several quantisations needs
+  ``model_loader_extra_config={"gguf": "Q4_K_M"}``.
 
 The loader pulls the weights into the shared cache (``download_dir``, else the default
 cache), each blob once per machine however many tensor-parallel ranks ask, and feeds
@@ -37,11 +42,21 @@ from vllm.engine.arg_utils import EngineArgs
 from vllm.model_executor.model_loader import register_model_loader
 from vllm.model_executor.model_loader.base_loader import BaseModelLoader
 
-from ._vllm_resolve import LOAD_FORMAT, oci_reference, resolve_in_child
+from ._vllm_resolve import (
+    GGUF_KEY,
+    LOAD_FORMAT,
+    SMALL,
+    Resolved,
+    choose_gguf,
+    literal,
+    oci_reference,
+    resolve_in_child,
+)
 from .client import OciGoClient, check_positive_int
+from .errors import InvalidArgumentError
 from .models import ModelFile
 
-__all__ = ["CONCURRENCY_KEY", "REFERENCE_KEY", "OciModelLoader", "register"]
+__all__ = ["CONCURRENCY_KEY", "GGUF_KEY", "REFERENCE_KEY", "OciModelLoader", "register"]
 
 #: The ``model_loader_extra_config`` key that carries the pinned reference to the workers.
 REFERENCE_KEY = "oci_reference"
@@ -49,6 +64,8 @@ REFERENCE_KEY = "oci_reference"
 #: (default: the client's, 4; ``1`` fetches the shards one after another in shard order, each
 #: over all the connections).
 CONCURRENCY_KEY = "concurrency"
+#: The load format (and quantization and config format) of vllm-gguf-plugin, which loads GGUF.
+GGUF = "gguf"
 
 _lock = threading.Lock()
 # Under vLLM's logger, whose handlers vLLM configures: its own loaders report the same line.
@@ -88,15 +105,68 @@ def resolve_engine_args(args: Any) -> None:
         return
     if args.load_format in (None, "auto"):
         args.load_format = LOAD_FORMAT
-    resolved = resolve_in_child(ref, cache_dir=args.download_dir, all_files=args.load_format != LOAD_FORMAT)
+    ours = args.load_format == LOAD_FORMAT
     extra = dict(args.model_loader_extra_config or {})
-    extra[REFERENCE_KEY] = resolved.reference
-    args.model_loader_extra_config = extra
+    choice = extra.pop(GGUF_KEY, None) if ours else None
+    resolved = resolve_in_child(ref, cache_dir=args.download_dir, allow_patterns=SMALL if ours else None)
+    if ours and _is_gguf(resolved.weights):
+        _hand_to_gguf(args, written, resolved, choice, extra)
+    else:
+        if choice is not None:
+            raise InvalidArgumentError(
+                f"{written} holds no GGUF weights to choose from with {GGUF_KEY}={choice!r}"
+            )
+        extra[REFERENCE_KEY] = resolved.reference
+        args.model_loader_extra_config = extra
     if args.tokenizer is None or str(args.tokenizer) == written:
         args.tokenizer = resolved.path
     if not args.served_model_name:
         args.served_model_name = written
     args.model = resolved.path
+
+
+def _is_gguf(weights: tuple[str, ...]) -> bool:
+    names = [w.lower() for w in weights]
+    return any(n.endswith(".gguf") for n in names) and not any(n.endswith(".safetensors") for n in names)
+
+
+def _hand_to_gguf(args: Any, written: str, resolved: Resolved, choice: Any, extra: dict[str, Any]) -> None:
+    """A GGUF model goes to vllm-gguf-plugin's loader (vLLM itself no longer loads GGUF), set
+    up as that plugin sets up a local ``.gguf``: its files pulled, ``model_weights`` the first
+    of them, ``model`` the directory holding config.json. Checked before the weights move."""
+    from vllm.model_executor.model_loader import _LOAD_FORMAT_TO_MODEL_LOADER
+
+    if GGUF not in _LOAD_FORMAT_TO_MODEL_LOADER:
+        raise InvalidArgumentError(
+            f"{written} holds GGUF weights; vLLM loads GGUF with the vllm-gguf-plugin package "
+            "(pip install vllm-gguf-plugin), to which --load-format oci then hands the model"
+        )
+    if choice is not None and not isinstance(choice, str):
+        raise InvalidArgumentError(f"--load-format oci: {GGUF_KEY} must be a string, got {choice!r}")
+    files = choose_gguf(written, resolved.weights, choice)
+    snapshot = Path(resolved.path)
+    if args.hf_config_path is None and not (snapshot / "config.json").is_file():
+        raise InvalidArgumentError(
+            f"{written} holds GGUF weights ({files[0]}) but no config.json, from which vLLM's GGUF "
+            "plugin takes the architecture: pass --hf-config-path (a directory or Hugging Face id "
+            "holding the model's config.json)"
+        )
+    concurrency = extra.pop(CONCURRENCY_KEY, None)
+    check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", concurrency)
+    pulled = resolve_in_child(
+        resolved.reference,
+        cache_dir=args.download_dir,
+        allow_patterns=[*SMALL, *map(literal, files)],
+        concurrency=concurrency,
+    )
+    _log.info("%s holds GGUF weights: %s goes to vllm-gguf-plugin", written, ", ".join(files))
+    args.load_format = GGUF
+    if args.quantization is None:
+        args.quantization = GGUF
+    if args.config_format == "auto":
+        args.config_format = GGUF
+    args.model_weights = str(Path(pulled.path) / files[0])
+    args.model_loader_extra_config = extra  # that loader refuses any key
 
 
 class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no type information
@@ -149,7 +219,8 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             kinds = sorted({f.path.rsplit(".", 1)[-1] for f in info.files if f.kind == "weight"})
             raise ValueError(
                 f"{reference} has no safetensors weights (weights: {', '.join(kinds) or 'none'}); "
-                "--load-format oci loads safetensors"
+                "--load-format oci loads safetensors, and hands GGUF models to vllm-gguf-plugin "
+                "when it resolves the model"
             )
         return files
 

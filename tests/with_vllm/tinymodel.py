@@ -63,3 +63,31 @@ def logits(path: Path, text: str = "the model is pulled from a registry") -> obj
     model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).eval()
     with torch.no_grad():
         return model(**tok(text, return_tensors="pt")).logits
+
+
+def build_gguf(out: Path, weights: Path, *, name: str, dtype: str = "float32") -> Path:
+    """Write the checkpoint in ``weights`` (``build_model``'s shards) to ``out/name`` as a GGUF
+    file of vLLM's GGUF plugin's llama layout: llama.cpp's tensor names, in ``dtype``."""
+    import json
+
+    import gguf
+    from safetensors.torch import load_file
+
+    config = json.loads((weights / "config.json").read_text())
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config["num_hidden_layers"])
+    writer = gguf.GGUFWriter(str(out / name), "llama")
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    for shard in sorted(weights.glob("*.safetensors")):
+        for hf_name, tensor in load_file(str(shard)).items():
+            base, suffix = hf_name.rsplit(".", 1)
+            writer.add_tensor(f"{names.get_name(base)}.{suffix}", tensor.numpy().astype(dtype))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out / name

@@ -47,10 +47,17 @@ def gguf_model(out: Path, checkpoint: Path, *quants: str, config: bool = True) -
     return out
 
 
-@pytest.fixture(scope="module")
-def two_quants(registry: Registry, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    ref = f"{registry.host}/vllm/tiny-gguf:v1"
-    oci_client.push_model(gguf_model(tmp_path_factory.mktemp("g") / "m", checkpoint, "F32", "F16"), ref)
+@pytest.fixture(scope="module", params=["modelpack", "docker"])
+def two_quants(
+    request: pytest.FixtureRequest,
+    registry: Registry,
+    checkpoint: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """The same files published as CNCF ModelPack and as Docker Model Runner's layout."""
+    ref = f"{registry.host}/vllm/tiny-gguf-{request.param}:v1"
+    model = gguf_model(tmp_path_factory.mktemp("g") / "m", checkpoint, "F32", "F16")
+    oci_client.push_model(model, ref, format=request.param)
     return ref
 
 

@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: python bench/models.py
     __package__ = "bench"
 
 from bench import model, peers, pull, pullers
+from bench.disk import throttled_writes
 from bench.measure import Measurement, kill_all_running, run_measured
 from bench.model import GIB, MIB
 from bench.pull import (
@@ -70,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma list of tools (default all: {', '.join(peers.MODEL_PEERS)})",
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 256 MiB model")
+    p.add_argument(
+        "--throttle-write-mbps",
+        type=float,
+        default=None,
+        help="emulate a slower disk: cap writes to the work directory's disk at this many MB/s "
+        "for the whole run, dd included (block throttle; needs root; see bench/disk.py)",
+    )
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -568,6 +576,9 @@ def markdown_table(rows: dict[str, ModelRow]) -> str:
 def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
     started = time.monotonic()
     cache: Path = args.cache_dir
+    throttle = stack.enter_context(throttled_writes(work_dir, args.throttle_write_mbps))
+    if throttle is not None:
+        log(f"writes to disk {throttle.device} capped at {throttle.mb_per_s:g} MB/s ({throttle.control})")
     doc: dict[str, Any] = {
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(work_dir),
@@ -579,6 +590,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
             "quick": args.quick,
             "page_cache_before_each_pull": drop_page_cache(),
             "read_back_chunk": pullers.READ_BACK_CHUNK,
+            "write_throttle": dataclasses.asdict(throttle) if throttle is not None else None,
         },
     }
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
@@ -681,6 +693,11 @@ def render(doc: dict[str, Any]) -> str:
         f"Disk (dd, {disk['count']} x 4 MiB): O_DIRECT write {_rate(disk, 'o_direct')}, write + fsync "
         f"{_rate(disk, 'fsync')}, buffered (page cache) {_rate(disk, 'buffered')}."
     )
+    if throttle := doc["settings"].get("write_throttle"):
+        out.append(
+            f"NOTE: a slower disk, emulated: writes to {throttle['device']} capped at "
+            f"{throttle['mb_per_s']:g} MB/s for the whole run (dd included; bench/disk.py)."
+        )
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
         out.append(f"NOTE: page cache {doc['settings']['page_cache_before_each_pull']} before the pulls.")
     out.append(f"Total runtime {doc['total_runtime_s']:.0f} s.")

@@ -125,6 +125,12 @@ def resolve_engine_args(args: Any) -> None:
     args.model = resolved.path
 
 
+def _has_tokenizer(snapshot: Path) -> bool:
+    return any(
+        (snapshot / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    )
+
+
 def _is_gguf(weights: tuple[str, ...]) -> bool:
     names = [w.lower() for w in weights]
     return any(n.endswith(".gguf") for n in names) and not any(n.endswith(".safetensors") for n in names)
@@ -133,7 +139,8 @@ def _is_gguf(weights: tuple[str, ...]) -> bool:
 def _hand_to_gguf(args: Any, written: str, resolved: Resolved, choice: Any, extra: dict[str, Any]) -> None:
     """A GGUF model goes to vllm-gguf-plugin's loader (vLLM itself no longer loads GGUF), set
     up as that plugin sets up a local ``.gguf``: its files pulled, ``model_weights`` the first
-    of them, ``model`` the directory holding config.json. Checked before the weights move."""
+    of them, the config from the snapshot, else ``--hf-config-path``, else ``--tokenizer``.
+    Checked before the weights move."""
     from vllm.model_executor.model_loader import _LOAD_FORMAT_TO_MODEL_LOADER
 
     if GGUF not in _LOAD_FORMAT_TO_MODEL_LOADER:
@@ -145,12 +152,19 @@ def _hand_to_gguf(args: Any, written: str, resolved: Resolved, choice: Any, extr
         raise InvalidArgumentError(f"--load-format oci: {GGUF_KEY} must be a string, got {choice!r}")
     files = choose_gguf(written, resolved.weights, choice)
     snapshot = Path(resolved.path)
+    # The architecture comes from a Hugging Face config: the artifact's, else --hf-config-path,
+    # else the tokenizer's source, as that plugin takes it (`--tokenizer Qwen/Qwen3-0.6B`).
+    tokenizer = None if args.tokenizer is None or str(args.tokenizer) == written else str(args.tokenizer)
     if args.hf_config_path is None and not (snapshot / "config.json").is_file():
-        raise InvalidArgumentError(
-            f"{written} holds GGUF weights ({files[0]}) but no config.json, from which vLLM's GGUF "
-            "plugin takes the architecture: pass --hf-config-path (a directory or Hugging Face id "
-            "holding the model's config.json)"
-        )
+        if tokenizer is None:
+            raise InvalidArgumentError(
+                f"{written} holds GGUF weights ({files[0]}) but no config.json, from which vLLM's "
+                "GGUF plugin takes the architecture: pass --hf-config-path (or --tokenizer), a "
+                "directory or Hugging Face id holding the model's config.json"
+            )
+        args.hf_config_path = tokenizer
+    if tokenizer is None and args.hf_config_path is not None and not _has_tokenizer(snapshot):
+        args.tokenizer = args.hf_config_path  # Docker Model Runner's GGUF models ship none
     concurrency = extra.pop(CONCURRENCY_KEY, None)
     check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", concurrency)
     pulled = resolve_in_child(

@@ -33,14 +33,15 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_model(tmp_path_factory.mktemp("tiny-llama"), seed=3)
 
 
-def gguf_model(out: Path, checkpoint: Path, *quants: str, config: bool = True) -> Path:
-    """A model directory as a GGUF publisher ships it: one file per quantisation beside the
-    tokenizer and (unless not ``config``) config.json; no safetensors."""
+def gguf_model(out: Path, checkpoint: Path, *quants: str, small_files: bool = True) -> Path:
+    """A model directory as a GGUF publisher ships it: one file per quantisation, and (unless
+    not ``small_files``, as Docker Model Runner's GGUF models) config.json and the tokenizer
+    beside them; no safetensors."""
     out.mkdir()
-    for f in checkpoint.iterdir():
-        weights = f.suffix == ".safetensors" or f.name == "model.safetensors.index.json"
-        if not weights and (config or f.name != "config.json"):
-            shutil.copy(f, out / f.name)
+    if small_files:
+        for f in checkpoint.iterdir():
+            if f.suffix != ".safetensors" and f.name != "model.safetensors.index.json":
+                shutil.copy(f, out / f.name)
     dtypes = {"F32": "float32", "F16": "float16"}
     for q in quants:
         build_gguf(out, checkpoint, name=f"tiny-{q}.gguf", dtype=dtypes[q])
@@ -119,18 +120,27 @@ def test_without_vllm_gguf_plugin_a_gguf_model_is_refused_before_its_weights_mov
     assert not blob(cache, two_quants, "tiny-F32.gguf").exists()
 
 
-def test_a_gguf_model_without_config_json_needs_hf_config_path(
+def test_a_gguf_model_without_config_json_takes_it_from_hf_config_path_or_the_tokenizer(
     registry: Registry, checkpoint: Path, cache: Path, tmp_path: Path
 ) -> None:
     ref = f"{registry.host}/vllm/tiny-gguf-bare:v1"
-    oci_client.push_model(gguf_model(tmp_path / "m", checkpoint, "F32", config=False), ref)
-    with pytest.raises(oci_client.InvalidArgumentError, match=r"no config.json.*--hf-config-path"):
+    oci_client.push_model(gguf_model(tmp_path / "m", checkpoint, "F32", small_files=False), ref)
+    with pytest.raises(
+        oci_client.InvalidArgumentError, match=r"no config.json.*--hf-config-path \(or --tokenizer\)"
+    ):
         engine_args(ref, cache).create_model_config()
     assert not blob(cache, ref, "tiny-F32.gguf").exists()
 
-    config = engine_args(ref, cache, hf_config_path=str(checkpoint)).create_model_config()
+    # A config and tokenizer from elsewhere (a directory here; a Hugging Face id works alike).
+    by_config = engine_args(ref, cache, hf_config_path=str(checkpoint))
+    config = by_config.create_model_config()
     assert config.quantization == "gguf" and Path(config.model_weights).name == "tiny-F32.gguf"
     assert config.hf_config.num_hidden_layers == 2
+    assert by_config.tokenizer == str(checkpoint)  # the artifact has no tokenizer of its own
+    by_tokenizer = engine_args(ref, cache, tokenizer=str(checkpoint))
+    config = by_tokenizer.create_model_config()
+    assert by_tokenizer.hf_config_path == str(checkpoint) and config.hf_config.model_type == "llama"
+    assert Path(config.model_weights).name == "tiny-F32.gguf"
 
 
 def test_a_gguf_choice_for_a_safetensors_model_is_refused(

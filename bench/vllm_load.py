@@ -61,7 +61,10 @@ def build_model(root: Path, size: int, shards: int) -> Path:
 # -- one measurement, in a process of its own ---------------------------------------------
 
 
-def _module(model_dir: Path) -> Any:
+def _module(model_dir: Path, device_gbps: float = 0.0) -> Any:
+    """A module with one parameter per checkpoint tensor. With ``device_gbps``, filling it
+    also waits as a copy to a device over a link of that many GB/s would (a DMA: time, not
+    CPU), for a load that takes as long as the pull without competing with it for the CPUs."""
     import torch
     from safetensors import safe_open
 
@@ -80,8 +83,12 @@ def _module(model_dir: Path) -> Any:
             loaded = set()
             for name, tensor in weights:
                 key = name.replace(".", "__")
+                copying = time.perf_counter()
                 self.params[key].data.copy_(tensor)
                 loaded.add(f"params.{key}")
+                if device_gbps:  # each copy takes at least its bytes over the link
+                    took = time.perf_counter() - copying
+                    time.sleep(max(0.0, tensor.numel() * tensor.element_size() / (device_gbps * 1e9) - took))
             return loaded
 
     return Flat()
@@ -96,7 +103,9 @@ def _from_files(paths: list[Path]) -> Any:
                 yield key, f.get_tensor(key)
 
 
-def measure(mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int = 0) -> float:
+def measure(
+    mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int = 0, device_gbps: float = 0.0
+) -> float:
     """Seconds from start to the end of ``mode``: pull, load, sequential, overlapped, cached."""
     from types import SimpleNamespace
 
@@ -108,7 +117,7 @@ def measure(mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int 
     from oci_client.vllm import CONCURRENCY_KEY, REFERENCE_KEY
 
     load_general_plugins()  # as every vLLM process does: registers the oci loader
-    module = _module(model_dir)
+    module = _module(model_dir, device_gbps)
     config = SimpleNamespace(model=ref, quantization=None)
     extra: dict[str, Any] = {REFERENCE_KEY: ref}
     if concurrency:
@@ -164,13 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=0, help="the loader's concurrency (0: its default)")
     p.add_argument("--link-mbps", type=float, default=0.0, help="link speed in MB/s (0: loopback)")
+    p.add_argument(
+        "--device-gbps",
+        type=float,
+        default=0.0,
+        help="emulate a device the weights are copied to at this many GB/s (a wait, not CPU; 0: none)",
+    )
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
     p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
         mode, ref, model_dir, cache = args.one
-        print(json.dumps({"seconds": measure(mode, ref, Path(model_dir), Path(cache), args.concurrency)}))
+        seconds = measure(mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps)
+        print(json.dumps({"seconds": seconds}))
         return 0
 
     import oci_client
@@ -192,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             ref = ref.replace(registry.host, link.host, 1)
         runs: dict[str, list[float]] = {m: [] for m in MODES}
-        options = ["--concurrency", str(args.concurrency)]
+        options = ["--concurrency", str(args.concurrency), "--device-gbps", str(args.device_gbps)]
         for mode in rounds(MODES, args.repeat):
             done = in_child("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600)
             if done.returncode != 0:
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "link_mbps": args.link_mbps or None,
         "concurrency": args.concurrency or None,
+        "device_gbps": args.device_gbps or None,
         "runs": runs,
         "medians": med,
     }
@@ -216,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(doc, indent=2) + "\n")
     print(
         f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}, "
-        + (f"a {args.link_mbps:g} MB/s link\n" if args.link_mbps else "loopback\n")
+        + (f"a {args.link_mbps:g} MB/s link" if args.link_mbps else "loopback")
+        + (f", into an emulated {args.device_gbps:g} GB/s device\n" if args.device_gbps else "\n")
     )
     print("| pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
     print("| ---: | ---: | ---: | ---: | ---: |")

@@ -56,14 +56,20 @@ from .client import OciGoClient, check_positive_int
 from .errors import InvalidArgumentError
 from .models import ModelFile
 
-__all__ = ["CONCURRENCY_KEY", "GGUF_KEY", "REFERENCE_KEY", "OciModelLoader", "register"]
+__all__ = ["CONCURRENCY_KEY", "GGUF_KEY", "REFERENCE_KEY", "SHARD_ORDER_MIN", "OciModelLoader", "register"]
 
 #: The ``model_loader_extra_config`` key that carries the pinned reference to the workers.
 REFERENCE_KEY = "oci_reference"
-#: The ``model_loader_extra_config`` key for how many blobs the loader's pull fetches at once
-#: (default: the client's, 4; ``1`` fetches the shards one after another in shard order, each
-#: over all the connections).
+#: The ``model_loader_extra_config`` key for how many blobs the loader's pull fetches at once.
+#: Default: ``1`` (the shards one after another in shard order, each over all the connections)
+#: when every shard is at least :data:`SHARD_ORDER_MIN`, else the client's, 4.
 CONCURRENCY_KEY = "concurrency"
+#: Shards this large are fetched in shard order by default. Four at once, the first shard is
+#: verified, and can be loaded, only near the end of the pull; one at a time it is after 1/N of
+#: it, and a blob this large still splits into enough ranged requests (8 MiB) to keep every
+#: connection busy. Smaller ones go four at once: one at a time, each would pay its requests'
+#: latency alone (3.2x slower for 20 shards of 16 MiB behind 100 ms, bench/README.md).
+SHARD_ORDER_MIN = 128 << 20
 #: The load format (and quantization and config format) of vllm-gguf-plugin, which loads GGUF.
 GGUF = "gguf"
 
@@ -262,7 +268,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
                 r = self._client()._pull_model(
                     reference,
                     cache_dir=self.load_config.download_dir,
-                    concurrency=self.concurrency,
+                    concurrency=self.concurrency or _default_concurrency(shards),
                     on_snapshot=on_snapshot,
                 )
                 outcome["path"] = Path(r["path"])
@@ -312,6 +318,10 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             with safe_open(str(path), framework="pt") as f:
                 for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
                     yield key, f.get_tensor(key)
+
+
+def _default_concurrency(shards: list[ModelFile]) -> int | None:
+    return 1 if all(s.size >= SHARD_ORDER_MIN for s in shards) else None
 
 
 def _may_set_threads() -> bool:

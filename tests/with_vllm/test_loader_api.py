@@ -193,28 +193,52 @@ def test_the_loader_leaves_torch_threads_alone_where_vllm_forbids_setting_them(
     assert calls == []
 
 
-def test_concurrency_one_fetches_the_shards_one_after_another(
-    registry: Registry, model_dir: Path, cache: Path
-) -> None:
-    ref = f"{registry.host}/vllm/in-order:v1"
+RATE = 1_000_000  # bytes per second per shard: slow enough for the order of the requests to show
+
+
+def shard_requests(
+    registry: Registry, model_dir: Path, cache: Path, name: str, **extra: Any
+) -> list[tuple[float, float]]:
+    """For each shard in shard order: when the loader's pull first asked for it (seconds from
+    the first request) and how long it takes to send at RATE."""
+    ref = f"{registry.host}/vllm/{name}:v1"
     pushed = oci_client.push_model(model_dir, ref)
     shards = sorted(
         (b for b in pushed.blobs if b.path and b.path.endswith(".safetensors")), key=lambda b: b.path or ""
     )
-    rate = 1_000_000  # bytes per second: slow enough for the order of the requests to show
     with FaultProxy(registry.url) as proxy:
         for shard in shards:
-            proxy.add(Rule(path=shard.digest, method="GET", throttle=rate))
-        via = f"{proxy.host}/vllm/in-order:v1"
-        names = [name for name, _ in loader_for(via, cache, concurrency=1).weights(via)]
-        asked = {
-            s.digest: min(r.at for r in proxy.log if r.method == "GET" and s.digest in r.path) for s in shards
-        }
+            proxy.add(Rule(path=shard.digest, method="GET", throttle=RATE))
+        via = f"{proxy.host}/vllm/{name}:v1"
+        names = [name for name, _ in loader_for(via, cache, **extra).weights(via)]
+        asked = [min(r.at for r in proxy.log if r.method == "GET" and s.digest in r.path) for s in shards]
     assert sorted(names) == sorted(tensors(model_dir))
-    # Each shard is asked for only once the one before it has arrived (at 4 at once, the
-    # first four would be asked for together).
-    for before, after in itertools.pairwise(shards):
-        assert asked[after.digest] - asked[before.digest] >= 0.5 * before.size / rate
+    return [(t - asked[0], s.size / RATE) for t, s in zip(asked, shards, strict=True)]
+
+
+@pytest.mark.parametrize("how", ["concurrency=1", "big shards, by default"])
+def test_the_shards_are_fetched_one_after_another(
+    how: str, registry: Registry, model_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oci_client.vllm
+
+    if how == "concurrency=1":
+        shards = shard_requests(registry, model_dir, cache, "in-order", concurrency=1)
+    else:
+        monkeypatch.setattr(oci_client.vllm, "SHARD_ORDER_MIN", 1)  # every shard counts as big
+        shards = shard_requests(registry, model_dir, cache, "in-order-default")
+    # Each shard is asked for only once the one before it has arrived.
+    for (before, took), (after, _) in itertools.pairwise(shards):
+        assert after - before >= 0.5 * took
+
+
+def test_small_shards_are_fetched_four_at_once_by_default(
+    registry: Registry, model_dir: Path, cache: Path
+) -> None:
+    shards = shard_requests(registry, model_dir, cache, "four-at-once")
+    quickest = min(took for _, took in shards[:4])
+    assert max(at for at, _ in shards[:4]) < 0.25 * quickest  # the first four together
+    assert shards[4][0] >= 0.5 * quickest  # the fifth once one of them is done
 
 
 def test_hf_hub_offline_serves_an_oci_model_from_the_cache(

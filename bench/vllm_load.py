@@ -140,6 +140,22 @@ def measure(
     return time.perf_counter() - start
 
 
+SHARD_LINE = "[shard] "
+
+
+def _log_shards() -> None:
+    """The loader's per-shard timings (its DEBUG lines: when each shard was verified, when its
+    load began and ended) to stderr, for the driver to show."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(SHARD_LINE + "%(message)s"))
+    handler.addFilter(lambda record: str(record.msg).startswith("shard "))
+    log = logging.getLogger("vllm.oci_client")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+
 # -- the driver ---------------------------------------------------------------------------
 
 
@@ -185,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.one:
         mode, ref, model_dir, cache = args.one
+        _log_shards()
         seconds = measure(mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps)
         print(json.dumps({"seconds": seconds}))
         return 0
@@ -217,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
             runs[mode].append(seconds)
             print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
+            for line in done.stderr.splitlines():  # the overlapped runs' timelines
+                if line.startswith(SHARD_LINE):
+                    print(f"[bench]   {line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
     med = {m: statistics.median(v) for m, v in runs.items()}
     bound = max(med["pull"], med["load"])
     doc = {

@@ -6,13 +6,16 @@ pulled through the plugin path giving transformers the same logits as the origin
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import itertools
 import logging
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -175,11 +178,49 @@ def test_shards_are_read_while_later_ones_download(registry: Registry, model_dir
         proxy.add(Rule(path=last.digest, method="GET", throttle=rate))
         via = f"{proxy.host}/vllm/slow:v1"
         started = time.monotonic()
-        seen = [(name, time.monotonic() - started) for name, _ in loader_for(via, cache).weights(via)]
+        with shard_log() as lines:
+            seen = [(name, time.monotonic() - started) for name, _ in loader_for(via, cache).weights(via)]
     # The first shards were read while the last was still on the wire (it needs size/rate).
     assert seen[0][1] < 0.75 * last.size / rate
     assert sorted(n for n, _ in seen) == sorted(tensors(model_dir))
     assert seen[-1][1] >= last.size / rate * 0.9  # and the last one only once it had arrived
+    # At DEBUG the loader says where the time went: one line per shard, in shard order.
+    timings = [
+        re.fullmatch(r"shard (\d+)/(\d+) (\S+): verified at (\S+) s, loading from (\S+) s to (\S+) s", x)
+        for x in lines
+    ]
+    assert all(timings), lines
+    assert [(int(m[1]), int(m[2]), m[3]) for m in timings] == [
+        (i, len(shards), p) for i, p in enumerate(sorted(b.path or "" for b in shards), 1)
+    ]
+    for m in timings:
+        assert float(m[4]) <= float(m[5]) + 0.01 and float(m[5]) <= float(m[6])
+    assert float(timings[0][5]) < 0.75 * last.size / rate  # the first loading, the last on the wire
+    assert float(timings[-1][4]) >= 0.9 * last.size / rate  # the last verified once it had arrived
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("shard "):
+            self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def shard_log() -> Iterator[list[str]]:
+    """The loader's DEBUG lines about its shards (vLLM's loggers do not propagate to root)."""
+    handler, log = _Lines(), logging.getLogger("vllm.oci_client")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def test_the_loader_leaves_torch_threads_alone_where_vllm_forbids_setting_them(

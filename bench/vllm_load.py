@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
             runs[mode].append(seconds)
             print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
-            for line in done.stderr.splitlines():  # the overlapped runs' timelines
+            for line in done.stderr.splitlines():  # the loader's timeline, in the overlapped and cached runs
                 if line.startswith(SHARD_LINE):
                     print(f"[bench]   {line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
     med = {m: statistics.median(v) for m, v in runs.items()}

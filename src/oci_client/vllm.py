@@ -250,20 +250,20 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         One pull fetches the whole model (under the client's connection budget, shards of at
         least :data:`SHARD_ORDER_MIN` one after another) on another thread; its progress says
         when a blob is verified and in the cache, and that shard is read from there while the
-        others still download. A shard the cache
-        already held is read once the pull, which re-verifies what it must, returns."""
+        others still download. A shard the cache already held is read once the pull, which
+        re-verifies what it must, returns."""
 
         shards = self.shards(reference)
-        done: dict[str, Path] = {}  # file name -> its verified blob, from the pull's progress
-        seen: dict[str, float] = {}  # file name -> when the progress first said so
+        # file name -> its verified blob and when the pull's progress first said so
+        done: dict[str, tuple[Path, float]] = {}
         outcome: dict[str, Any] = {}
         changed = threading.Condition()
 
         def on_snapshot(snapshot: dict[str, Any]) -> None:
             verified = {b["label"]: Path(b["path"]) for b in snapshot.get("blobs") or () if b.get("path")}
             with changed:
-                seen.update((name, time.perf_counter()) for name in verified if name not in done)
-                done.update(verified)
+                for name, path in verified.items():
+                    done.setdefault(name, (path, time.perf_counter()))
                 changed.notify_all()
 
         def fetch() -> None:
@@ -278,9 +278,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             except BaseException as exc:  # raised on the loading thread
                 outcome["error"] = exc
             with changed:
-                outcome["finished"] = True
-                ended = time.perf_counter()  # when a shard no progress showed became readable
-                seen.update((s.path, ended) for s in shards if s.path not in seen)
+                outcome["finished"] = time.perf_counter()
                 changed.notify_all()
 
         start = time.perf_counter()
@@ -292,7 +290,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         if limit:
             torch.set_num_threads(1)
         try:
-            yield from self._read_in_order(shards, done, seen, outcome, changed, threads, start)
+            yield from self._read_in_order(shards, done, outcome, changed, threads, start)
         finally:
             if limit:
                 torch.set_num_threads(threads)
@@ -300,8 +298,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
     def _read_in_order(
         self,
         shards: list[ModelFile],
-        done: dict[str, Path],
-        seen: dict[str, float],
+        done: dict[str, tuple[Path, float]],
         outcome: dict[str, Any],
         changed: threading.Condition,
         threads: int,
@@ -320,13 +317,14 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
                     raise outcome["error"]
                 # Before the pull ends, the verified blob in the cache: it is linked into the
                 # snapshot only once every file is there.
-                path = outcome["path"] / shard.path if "path" in outcome else done[shard.path]
+                path = outcome["path"] / shard.path if "path" in outcome else done[shard.path][0]
+                # Not in the progress (cached, or the pull ended first): readable once it ended.
+                verified = done[shard.path][1] if shard.path in done else outcome["finished"]
                 if "finished" in outcome and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
             # Where the time goes, for whoever asks (logging at DEBUG): shards verified long
             # before their turn mean the load bounds the run; loaded as soon as verified, the pull.
             began = time.perf_counter()
-            verified = seen[shard.path]
             with safe_open(str(path), framework="pt") as f:
                 for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
                     yield key, f.get_tensor(key)

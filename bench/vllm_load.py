@@ -6,9 +6,10 @@ cached, beside the pull alone and the load alone. Run it with a vLLM environment
 
     ENV=$(.ci/vllm-envs api | cut -d= -f2); PYTHONPATH=. $ENV/bin/python -m bench.vllm_load
 
-Each measurement runs in a fresh process against the built-in registry on 127.0.0.1, with a
-cache of its own (the model's data stays in the page cache: what is timed is the transfer,
-the verification and the copy into the module, not this VM's disk). ``--link-mbps N`` puts a
+Each measurement runs in a fresh process against the built-in registry on 127.0.0.1 (or, with
+``--registry distribution``, Debian's docker-registry), with a cache of its own (the model's
+data stays in the page cache: what is timed is the transfer, the verification and the copy
+into the module, not this VM's disk). ``--link-mbps N`` puts a
 link of N MB/s between them (bench/dropproxy.py: every blob response shares it), for a
 registry slower to reach than the loader is to fill the model; the proxy is Python and needs a
 CPU of its own, so on a 2-vCPU machine shape the loopback with tc instead (bench/README.md).
@@ -195,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="emulate a device the weights are copied to at this many GB/s (a wait, not CPU; 0: none)",
     )
+    p.add_argument(
+        "--registry",
+        choices=("embedded", "distribution"),
+        default="embedded",
+        help="serve the model from oci-client's registry, or from Debian's docker-registry "
+        "(CNCF distribution 2.8, which copies every byte it sends through user space)",
+    )
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
     p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)
@@ -208,14 +216,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import oci_client
     from oci_client.server import Registry
+    from oci_client.testing import LocalRegistry
 
     model_dir = build_model(args.cache_dir, int(args.size_gib * (1 << 30)), args.shards)
     size = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     with (
         tempfile.TemporaryDirectory(dir=args.cache_dir) as work,
-        Registry(Path(work) / "registry") as registry,
         contextlib.ExitStack() as stack,
     ):
+        if args.registry == "embedded":
+            registry: Registry | LocalRegistry = stack.enter_context(Registry(Path(work) / "registry"))
+        else:
+            registry = stack.enter_context(LocalRegistry("plain", workdir=work))
         ref = oci_client.push_model(model_dir, f"{registry.host}/bench/vllm:v1").reference
         if args.link_mbps > 0:
             from bench.dropproxy import DropProxy
@@ -243,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_bytes": size,
         "shards": args.shards,
         "repeat": args.repeat,
+        "registry": args.registry,
         "link_mbps": args.link_mbps or None,
         "concurrency": args.concurrency or None,
         "device_gbps": args.device_gbps or None,
@@ -253,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(doc, indent=2) + "\n")
     print(
         f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}, "
+        + f"{args.registry} registry, "
         + (f"a {args.link_mbps:g} MB/s link" if args.link_mbps else "loopback")
         + (f", into an emulated {args.device_gbps:g} GB/s device\n" if args.device_gbps else "\n")
     )

@@ -27,6 +27,7 @@ type Server struct {
 	ln     net.Listener
 	http   *http.Server
 	app    *handlers.App
+	files  *blobFiles // nil for a pull-through cache
 	fresh  freshConns
 
 	done     chan struct{}
@@ -84,6 +85,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var handler http.Handler = app
+	var files *blobFiles
+	if c.ProxyURL == "" {
+		files = newBlobFiles(app, c.Root)
+		handler = files
+	}
 	if accessLogged(c.LogLevel) {
 		// stderr: stdout belongs to the command's one line of JSON.
 		handler = gorillahandlers.CombinedLoggingHandler(os.Stderr, handler)
@@ -95,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		scheme: "http",
 		ln:     ln,
 		app:    app,
+		files:  files,
 		done:   make(chan struct{}),
 		http: &http.Server{
 			Handler: handler,

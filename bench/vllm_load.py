@@ -106,8 +106,9 @@ def _from_files(paths: list[Path]) -> Any:
 
 def measure(
     mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int = 0, device_gbps: float = 0.0
-) -> float:
-    """Seconds from start to the end of ``mode``: pull, load, sequential, overlapped, cached."""
+) -> tuple[float, float]:
+    """Seconds from start to the end of ``mode`` (pull, load, sequential, overlapped, cached),
+    and the CPU-seconds this process spent in them (every thread: Go's, torch's, Python's)."""
     from types import SimpleNamespace
 
     from vllm.config.load import LoadConfig
@@ -128,7 +129,7 @@ def measure(
     if mode == "cached":
         loader.download_model(config)
     oci_client.OciGoClient().inspect(ref, cache_dir=cache)  # the library loaded, the manifest cached
-    start = time.perf_counter()
+    cpu, start = _cpu_seconds(), time.perf_counter()
     if mode == "pull":
         loader.download_model(config)
     elif mode == "load":
@@ -138,7 +139,16 @@ def measure(
         module.load_weights(_from_files(sorted(path.glob("*.safetensors"))))
     elif mode in ("overlapped", "cached"):
         loader.load_weights(module, config)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User plus system CPU-seconds of this process, or of process ``pid``."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 SHARD_LINE = "[shard] "
@@ -210,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         mode, ref, model_dir, cache = args.one
         _log_shards()
-        seconds = measure(mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps)
-        print(json.dumps({"seconds": seconds}))
+        seconds, cpu = measure(mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps)
+        print(json.dumps({"seconds": seconds, "cpu": cpu}))
         return 0
 
     import oci_client
@@ -237,15 +247,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             ref = ref.replace(registry.host, link.host, 1)
         runs: dict[str, list[float]] = {m: [] for m in MODES}
+        cpus: dict[str, list[float]] = {m: [] for m in MODES}  # the loading process's
+        served: dict[str, list[float]] = {m: [] for m in MODES}  # the registry's
         options = ["--concurrency", str(args.concurrency), "--device-gbps", str(args.device_gbps)]
         for mode in rounds(MODES, args.repeat):
+            before = _cpu_seconds(registry.pid)
             done = in_child("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600)
             if done.returncode != 0:
                 print(done.stderr[-3000:], file=sys.stderr)
                 return 1
-            seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-            runs[mode].append(seconds)
-            print(f"[bench] {mode:<10} {seconds:6.2f} s", file=sys.stderr, flush=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            runs[mode].append(result["seconds"])
+            cpus[mode].append(result["cpu"])
+            served[mode].append(_cpu_seconds(registry.pid) - before)
+            print(
+                f"[bench] {mode:<10} {result['seconds']:6.2f} s  CPU-s: loader {result['cpu']:.2f}, "
+                f"registry {served[mode][-1]:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
             for line in done.stderr.splitlines():  # the loader's timeline, in the overlapped and cached runs
                 if line.startswith(SHARD_LINE):
                     print(f"[bench]   {line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
@@ -261,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_gbps": args.device_gbps or None,
         "runs": runs,
         "medians": med,
+        "cpu_seconds": {"loader": cpus, "registry": served},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(doc, indent=2) + "\n")
@@ -270,13 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         + (f"a {args.link_mbps:g} MB/s link" if args.link_mbps else "loopback")
         + (f", into an emulated {args.device_gbps:g} GB/s device\n" if args.device_gbps else "\n")
     )
-    print("| pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    print(
-        "| "
-        + " | ".join(f"{med[m]:.2f}" for m in ("pull", "load", "sequential", "overlapped", "cached"))
-        + " |"
-    )
+    columns = ("pull", "load", "sequential", "overlapped", "cached")
+    print("| | pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| seconds | " + " | ".join(f"{med[m]:.2f}" for m in columns) + " |")
+    for who, spent in (("loader", cpus), ("registry", served)):
+        print(f"| CPU-s, {who} | " + " | ".join(f"{statistics.median(spent[m]):.2f}" for m in columns) + " |")
     ok = med["overlapped"] <= TARGET_OVERLAP * bound
     verdict = "PASS" if ok else "FAIL"
     print(

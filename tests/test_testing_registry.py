@@ -361,6 +361,13 @@ def test_failed_start_cleans_up_and_hides_passwords(tmp_path: Path) -> None:
     assert registry.token_server is not None
     with pytest.raises(RuntimeError, match="not running"):
         _ = registry.token_server.port
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = registry.pid
+
+
+def test_pid_is_the_registry_process(plain_registry: LocalRegistry) -> None:
+    exe = Path(f"/proc/{plain_registry.pid}/exe").resolve()
+    assert exe.name in ("docker-registry", "registry")
 
 
 def test_docker_config_fixture_isolates_credentials(docker_config: Path) -> None:

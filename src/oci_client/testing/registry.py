@@ -229,6 +229,13 @@ class LocalRegistry:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The ``docker-registry`` process's id (for a benchmark's CPU accounting)."""
+        if self._process is None:
+            raise RuntimeError("the registry is not running")
+        return self._process.pid
+
     def target(self, username: str | None = None, password: str | None = None) -> RegistryTarget:
         """This registry as a :class:`RegistryTarget`, with the default credentials unless
         *username* is given (see :meth:`anonymous` for none)."""

@@ -64,6 +64,7 @@ from oci_client import (
     OperationTimeoutError,
     TLSError,
     UnsafeArchiveError,
+    _native,
 )
 from oci_client.testing import LayerSpec, LocalRegistry, PushedArtifact, push_artifact
 
@@ -646,6 +647,36 @@ def test_progress_reports_what_the_call_downloads(
     hit: list[tuple[int, int]] = []
     oci_client.pull_model(via(proxy, mixed), cache_dir=cache, progress=lambda d, t: hit.append((d, t)))
     assert all(d == t == 0 for d, t in hit), "a cache hit downloads nothing"
+
+
+def test_blobs_are_reported_as_they_finish_without_busy_polling(
+    plain_registry: LocalRegistry, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, slow = os.urandom(1024), os.urandom(3 * 1024 * 1024)
+    pushed = push_artifact(plain_registry, "local/handoff", "v1", {"a.bin": small, "b.bin": slow})
+    proxy.add(Rule(path=pushed.layers[1].digest, method="GET", throttle=3 * 1024 * 1024))
+    reads: list[dict[str, object]] = []
+    invoke = _native._invoke
+
+    def counted(lib: object, export: str, request: dict[str, object]) -> object:
+        if export == "OperationProgress":
+            reads.append(request)
+        return invoke(lib, export, request)
+
+    monkeypatch.setattr(_native, "_invoke", counted)
+    seen: list[dict[str, object]] = []
+    client = oci_client.OciGoClient()
+    r = client._pull_model(
+        via(proxy, pushed), cache_dir=tmp_path / "cache", on_snapshot=seen.append, wake_on_blob=True
+    )
+    assert (Path(r["path"]) / "b.bin").read_bytes() == slow
+    # About one second of pull: a read per finished blob and per 0.2 s wait, not a busy loop.
+    assert 2 <= len(reads) <= 30, len(reads)
+    assert all(q.get("wait_ms") == 200 for q in reads)
+    done = [int(str(s["blobs_done"])) for s in seen]
+    assert done == sorted(done) and 1 in done, done  # a.bin was heard of while b.bin downloaded
+    later = [q["blobs_after"] for q in reads]
+    assert later == sorted(later)
 
 
 def test_an_interrupted_local_dir_pull_resumes_beside_the_file(

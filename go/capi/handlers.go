@@ -79,9 +79,14 @@ type AuthRequest struct {
 	Common
 }
 
-// OperationRequest names a running call by its operation_id.
+// OperationRequest names a running call by its operation_id. For
+// OperationProgress, WaitMs > 0 makes the read wait (up to that many
+// milliseconds, at most 1000) until more than BlobsAfter blobs are done or
+// the call ends, so that a finished blob is heard of as it finishes.
 type OperationRequest struct {
-	ID string `json:"id"`
+	ID         string `json:"id"`
+	WaitMs     int64  `json:"wait_ms,omitempty"`
+	BlobsAfter int64  `json:"blobs_after,omitempty"`
 }
 
 // OperationResult answers CancelOperation and OperationProgress.
@@ -134,6 +139,7 @@ func CancelOperation(ctx context.Context, input []byte) []byte {
 // OperationProgress is the body of the OperationProgress export.
 func OperationProgress(ctx context.Context, input []byte) []byte {
 	return Call(ctx, input, func(ctx context.Context, r OperationRequest) (*OperationResult, error) {
+		waitForBlobs(ctx, r.ID, r.BlobsAfter, time.Duration(r.WaitMs)*time.Millisecond)
 		s, ok := progressOf(r.ID)
 		return &OperationResult{Running: ok, Snapshot: s}, nil
 	})

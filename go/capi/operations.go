@@ -13,6 +13,7 @@ import (
 // (CancelOperation) while the calling thread is blocked in Go. Polling keeps
 // Go from ever calling back into the caller's runtime.
 type operation struct {
+	ctx      context.Context // ends with the call
 	cancel   context.CancelFunc
 	progress *transfer.Progress
 }
@@ -36,7 +37,7 @@ func startOperation(ctx context.Context, id string) (context.Context, func()) {
 	p := &transfer.Progress{}
 	ctx = transfer.WithProgress(ctx, p)
 	opsMu.Lock()
-	ops[id] = &operation{cancel: cancel, progress: p}
+	ops[id] = &operation{ctx: ctx, cancel: cancel, progress: p}
 	if _, ok := canceledEarly[id]; ok {
 		delete(canceledEarly, id)
 		cancel()
@@ -75,4 +76,23 @@ func progressOf(id string) (transfer.Snapshot, bool) {
 		return transfer.Snapshot{}, false
 	}
 	return op.progress.Snapshot(), true
+}
+
+// maxProgressWait bounds how long one progress read may wait: the caller's
+// thread is in Go meanwhile, and a Ctrl-C there waits for it.
+var maxProgressWait = time.Second
+
+// waitForBlobs waits until operation id has more than after blobs done, it
+// ends, wait passes or ctx ends, whichever is first.
+func waitForBlobs(ctx context.Context, id string, after int64, wait time.Duration) {
+	opsMu.Lock()
+	op, ok := ops[id]
+	opsMu.Unlock()
+	if !ok || wait <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(wait, maxProgressWait))
+	defer cancel()
+	defer context.AfterFunc(op.ctx, cancel)()
+	op.progress.WaitBlobs(ctx, after)
 }

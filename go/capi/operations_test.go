@@ -3,6 +3,7 @@ package capi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -111,6 +112,69 @@ func TestOperationProgressOfRunningCall(t *testing.T) {
 	if p["running"] != false || num(p, "bytes_done") != 0 {
 		t.Errorf("progress after the call %v", p)
 	}
+}
+
+func waitingProgress(t *testing.T, id string, after int64) <-chan map[string]any {
+	t.Helper()
+	out := make(chan map[string]any, 1)
+	req := request(t, map[string]any{"id": id, "wait_ms": 60000, "blobs_after": after})
+	go func() {
+		var env struct {
+			OK     bool           `json:"ok"`
+			Result map[string]any `json:"result"`
+		}
+		if err := json.Unmarshal(OperationProgress(context.Background(), req), &env); err != nil || !env.OK {
+			out <- nil
+			return
+		}
+		out <- env.Result
+	}()
+	return out
+}
+
+// Not parallel: it lengthens the longest wait for every caller.
+func TestProgressWaitsForTheNextBlob(t *testing.T) {
+	defer func(w time.Duration) { maxProgressWait = w }(maxProgressWait)
+	maxProgressWait = time.Minute
+	id := opID(t)
+	_, _, release, out := stalledPull(t, id)
+	waitFor(t, "the pull to stall", func() bool { return num(progress(t, id), "bytes_done") == 2<<20 })
+	waiting := waitingProgress(t, id, 0)
+	select {
+	case p := <-waiting:
+		t.Fatalf("answered before any blob finished: %v", p)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case p := <-waiting:
+		if p == nil || (p["running"] == true && num(p, "blobs_done") != 1) {
+			t.Fatalf("answered %v", p)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the wait did not end when the blob finished")
+	}
+	wantSuccess(t, <-out)
+}
+
+func TestProgressWaitEndsWithTheCall(t *testing.T) {
+	defer func(w time.Duration) { maxProgressWait = w }(maxProgressWait)
+	maxProgressWait = time.Minute
+	id := opID(t)
+	_, _, release, out := stalledPull(t, id)
+	defer close(release)
+	waitFor(t, "the pull to stall", func() bool { return num(progress(t, id), "bytes_done") == 2<<20 })
+	waiting := waitingProgress(t, id, 0)
+	cancelOp(t, id)
+	select {
+	case p := <-waiting:
+		if p == nil || num(p, "blobs_done") != 0 {
+			t.Fatalf("answered %v", p)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the wait did not end with the call")
+	}
+	<-out
 }
 
 func TestCancelOperationOfRunningCall(t *testing.T) {

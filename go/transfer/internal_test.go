@@ -259,6 +259,43 @@ func TestProgressPerBlob(t *testing.T) {
 	}
 }
 
+func TestWaitBlobsWakesWhenABlobFinishes(t *testing.T) {
+	t.Parallel()
+	root := &Progress{}
+	a, b := root.Blob("a"), root.Blob("b")
+	root.WaitBlobs(context.Background(), -1) // already more than -1: at once
+
+	woke := make(chan int64)
+	go func() {
+		root.WaitBlobs(context.Background(), 0)
+		woke <- root.blobsDone.Load()
+	}()
+	a.AddBytes(10) // bytes are not blobs
+	select {
+	case n := <-woke:
+		t.Fatalf("woke with %d blobs done", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	a.BlobAt("/cache/a")
+	if n := <-woke; n != 1 {
+		t.Fatalf("woke with %d blobs done, want 1", n)
+	}
+	root.WaitBlobs(context.Background(), 0) // 1 > 0: at once
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		root.WaitBlobs(ctx, 1)
+		close(ended)
+	}()
+	cancel()
+	<-ended
+	b.BlobDone()
+	root.WaitBlobs(context.Background(), 1)
+	var none *Progress
+	none.WaitBlobs(context.Background(), 5) // nil: nothing to wait for
+}
+
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	o := Options{}.withDefaults()

@@ -23,6 +23,8 @@ type Progress struct {
 	mu       sync.Mutex
 	children []*Progress
 	path     string // where the finished blob is, once it is
+
+	finished chan struct{} // the root's: closed (and dropped) when a blob finishes
 }
 
 // Blob returns a child counting one blob, named label for readers.
@@ -114,6 +116,41 @@ func (p *Progress) BlobAt(path string) {
 func (p *Progress) BlobDone() {
 	for ; p != nil; p = p.parent {
 		p.blobsDone.Add(1)
+		if p.parent == nil {
+			p.mu.Lock()
+			if p.finished != nil {
+				close(p.finished)
+				p.finished = nil
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// WaitBlobs returns once more than after blobs are done, or when ctx ends:
+// a reader waiting for the next verified blob hears of it at once instead
+// of at its next poll.
+func (p *Progress) WaitBlobs(ctx context.Context, after int64) {
+	if p == nil {
+		return
+	}
+	for {
+		// The channel is taken before the count is read: a blob finishing
+		// in between closes the channel this waits on.
+		p.mu.Lock()
+		if p.finished == nil {
+			p.finished = make(chan struct{})
+		}
+		ch := p.finished
+		p.mu.Unlock()
+		if p.blobsDone.Load() > after {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

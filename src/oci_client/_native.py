@@ -188,6 +188,7 @@ def call(
     *,
     lib_path: str | os.PathLike[str] | None = None,
     on_progress: ProgressPoll | None = None,
+    wake_on_blob: bool = False,
 ) -> Any:
     """Call ``export`` with ``request``; return the result or raise its error.
 
@@ -195,6 +196,11 @@ def call(
     worker thread; ``on_progress`` receives the call's counters every
     :data:`POLL_INTERVAL`, and a KeyboardInterrupt (or an exception raised
     by ``on_progress``) cancels the call in Go before it propagates.
+
+    ``wake_on_blob``: ``on_progress`` also hears of each finished blob as it
+    finishes (the read waits in Go for the next one, up to
+    :data:`POLL_INTERVAL`), for a caller that starts work on each verified
+    blob; a KeyboardInterrupt then takes up to that long to be seen.
     """
     if export not in EXPORTS:
         raise ValueError(f"unknown export {export!r}")
@@ -206,15 +212,26 @@ def call(
     request = {**request, "operation_id": op_id}
     future: Future[Any] = _workers().submit(_invoke, lib, export, request)
     try:
+        blobs_done = 0
         while True:
-            try:
-                return future.result(timeout=POLL_INTERVAL)
-            except TimeoutError:
-                pass
+            if not (wake_on_blob and on_progress is not None):
+                try:
+                    return future.result(timeout=POLL_INTERVAL)
+                except TimeoutError:
+                    pass
+            elif future.done():
+                return future.result()
             if on_progress is not None:
-                snapshot = _invoke(lib, "OperationProgress", {"id": op_id})
+                read: dict[str, Any] = {"id": op_id}
+                if wake_on_blob:
+                    read.update(wait_ms=int(POLL_INTERVAL * 1000), blobs_after=blobs_done)
+                snapshot = _invoke(lib, "OperationProgress", read)
                 if snapshot.get("running"):
+                    blobs_done = snapshot.get("blobs_done", 0)
                     on_progress(snapshot)
+                elif wake_on_blob:  # not started yet, or just ended: Go does not wait then
+                    with contextlib.suppress(TimeoutError):
+                        return future.result(timeout=POLL_INTERVAL / 10)
     except BaseException:
         if not future.done():
             _invoke(lib, "CancelOperation", {"id": op_id})

@@ -423,11 +423,13 @@ class OciGoClient:
         durability: Durability = "background",
         progress: ProgressCallback | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+        wake_on_blob: bool = False,
         **selection: Any,
     ) -> dict[str, Any]:
         """pull_model, returning the whole result; ``on_snapshot`` sees the raw
-        progress counters (per file too) for the command line's bars, and
-        ``selection`` holds ``offline``, ``platform`` and ``artifact_type``."""
+        progress counters (per file too) for the command line's bars (and, with
+        ``wake_on_blob``, as soon as each blob is verified), and ``selection``
+        holds ``offline``, ``platform`` and ``artifact_type``."""
         if selection.keys() - {"offline", "platform", "artifact_type"}:
             raise InvalidArgumentError(f"unexpected options {sorted(selection)}")
         check_positive_int("concurrency", concurrency)
@@ -445,7 +447,7 @@ class OciGoClient:
             concurrency=concurrency or 0,
             durability=durability,
         )
-        r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded")
+        r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded", wake_on_blob)
         log_skipped(reference, r.get("model") or {})
         return r
 
@@ -456,6 +458,7 @@ class OciGoClient:
         progress: ProgressCallback | None,
         on_snapshot: Callable[[dict[str, Any]], None] | None,
         moved_key: str,
+        wake_on_blob: bool = False,
     ) -> dict[str, Any]:
         """Call export, feeding its progress counters to ``progress`` and
         ``on_snapshot``; the last progress call has done == total."""
@@ -469,7 +472,11 @@ class OciGoClient:
 
         watching = reporter is not None or on_snapshot is not None
         r: dict[str, Any] = _native.call(
-            export, req, lib_path=self._lib_path, on_progress=poll if watching else None
+            export,
+            req,
+            lib_path=self._lib_path,
+            on_progress=poll if watching else None,
+            wake_on_blob=wake_on_blob,
         )
         if reporter is not None:
             reporter.finish(max(reporter.total, int(r.get(moved_key, 0))))

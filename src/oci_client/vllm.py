@@ -273,6 +273,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
                     cache_dir=self.load_config.download_dir,
                     concurrency=self.concurrency or _default_concurrency(shards),
                     on_snapshot=on_snapshot,
+                    wake_on_blob=True,  # each shard handed over as it is verified
                 )
                 outcome["path"] = Path(r["path"])
             except BaseException as exc:  # raised on the loading thread

@@ -23,6 +23,8 @@
 //     calls) and "timeout_ms". While it runs, OperationProgress and
 //     CancelOperation, called from another thread with {"id": ...}, read its
 //     progress and cancel it; it then returns promptly with CANCELED.
+//     OperationProgress with "wait_ms" and "blobs_after" waits (at most a
+//     second) for the next finished blob instead of answering at once.
 //     Go never calls back into the caller.
 //   - Go reads GOMAXPROCS and GODEBUG once, when the library loads. Other
 //     settings (credentials, proxies, TLS roots) come in each request's

@@ -142,6 +142,13 @@ def measure(
     return time.perf_counter() - start, _cpu_seconds() - cpu
 
 
+def _steal() -> tuple[int, int]:
+    """All CPUs' jiffies and those stolen by the hypervisor so far (/proc/stat): a VM whose host
+    is busy loses time no run here can see otherwise."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[7]
+
+
 def _cpu_seconds(pid: int | None = None) -> float:
     """User plus system CPU-seconds of this process, or of process ``pid``."""
     if pid is None:
@@ -255,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus: dict[str, list[float]] = {m: [] for m in MODES}  # the loading process's
         served: dict[str, list[float]] = {m: [] for m in MODES}  # the registry's
         options = ["--concurrency", str(args.concurrency), "--device-gbps", str(args.device_gbps)]
+        steal_from = _steal()
         for mode in rounds(MODES, args.repeat):
             before = _cpu_seconds(registry.pid)
             done = in_child("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600)
@@ -274,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in done.stderr.splitlines():  # the loader's timeline, in the overlapped and cached runs
                 if line.startswith(SHARD_LINE):
                     print(f"[bench]   {line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
+        total, stolen = (b - a for a, b in zip(steal_from, _steal(), strict=True))
+    steal = stolen / max(1, total)
     med = {m: statistics.median(v) for m, v in runs.items()}
     bound = max(med["pull"], med["load"])
     doc = {
@@ -284,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "link_mbps": args.link_mbps or None,
         "concurrency": args.concurrency or None,
         "device_gbps": args.device_gbps or None,
+        "steal": steal,
         "runs": runs,
         "medians": med,
         "cpu_seconds": {"loader": cpus, "registry": served},
@@ -294,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         f"### overlapped pull and load: {size / MIB:.0f} MiB, {args.shards} shards, median of {args.repeat}, "
         + f"{args.registry} registry, "
         + (f"a {args.link_mbps:g} MB/s link" if args.link_mbps else "loopback")
-        + (f", into an emulated {args.device_gbps:g} GB/s device\n" if args.device_gbps else "\n")
+        + (f", into an emulated {args.device_gbps:g} GB/s device" if args.device_gbps else "")
+        + f"; CPU time stolen by the hypervisor: {100 * steal:.1f} %\n"
     )
     columns = ("pull", "load", "sequential", "overlapped", "cached")
     print("| | pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")

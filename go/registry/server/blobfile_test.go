@@ -2,16 +2,31 @@ package server
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 )
 
 type answer struct {
@@ -124,4 +139,83 @@ func TestProxyHasNoFilePath(t *testing.T) {
 		t.Fatal("a pull-through cache sends blobs from files")
 	}
 	checkArtifact(t, proxy, pushArtifact(t, upstream, "models/cached:v1"))
+}
+
+// Over TLS there is no sendfile; the body is still sent from the file, and
+// whole and ranged answers carry the blob's bytes.
+func TestBlobsFromTheFileOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	s := start(t, Config{Root: t.TempDir(), TLSCert: certFile, TLSKey: keyFile})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	layer := static.NewLayer(bytes.Repeat([]byte("tensor bytes "), 100000), "application/vnd.cncf.model.weight.v1.raw")
+	r, err := name.ParseReference(s.Addr() + "/models/tls:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteLayer(r.Context(), layer, remote.WithTransport(client.Transport)); err != nil {
+		t.Fatalf("WriteLayer: %v", err)
+	}
+	d, _ := layer.Digest()
+	want, _ := layer.Compressed()
+	payload, _ := io.ReadAll(want)
+	for _, rng := range []string{"", "bytes=1000-499999"} {
+		req, _ := http.NewRequest("GET", s.URL()+"/v2/models/tls/blobs/"+d.String(), nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		before := s.files.sent.Load()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBody := payload
+		if rng != "" {
+			wantBody = payload[1000:500000]
+		}
+		if !bytes.Equal(body, wantBody) || s.files.sent.Load() != before+1 {
+			t.Fatalf("%q: %s, %d bytes (want %d), sent from the file: %d", rng, resp.Status, len(body), len(wantBody), s.files.sent.Load()-before)
+		}
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }

@@ -68,10 +68,15 @@ func cancelOperation(id string) bool {
 	return false
 }
 
-func progressOf(id string) (transfer.Snapshot, bool) {
+func lookup(id string) (*operation, bool) {
 	opsMu.Lock()
+	defer opsMu.Unlock()
 	op, ok := ops[id]
-	opsMu.Unlock()
+	return op, ok
+}
+
+func progressOf(id string) (transfer.Snapshot, bool) {
+	op, ok := lookup(id)
 	if !ok {
 		return transfer.Snapshot{}, false
 	}
@@ -85,9 +90,7 @@ var maxProgressWait = time.Second
 // waitForBlobs waits until operation id has more than after blobs done, it
 // ends, wait passes or ctx ends, whichever is first.
 func waitForBlobs(ctx context.Context, id string, after int64, wait time.Duration) {
-	opsMu.Lock()
-	op, ok := ops[id]
-	opsMu.Unlock()
+	op, ok := lookup(id)
 	if !ok || wait <= 0 {
 		return
 	}

@@ -290,7 +290,13 @@ func TestWaitBlobsWakesWhenABlobFinishes(t *testing.T) {
 	}()
 	cancel()
 	<-ended
+	child := make(chan struct{}) // a blob's own Progress wakes its waiters too
+	go func() {
+		b.WaitBlobs(context.Background(), 0)
+		close(child)
+	}()
 	b.BlobDone()
+	<-child
 	root.WaitBlobs(context.Background(), 1)
 	var none *Progress
 	none.WaitBlobs(context.Background(), 5) // nil: nothing to wait for

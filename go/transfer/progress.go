@@ -24,7 +24,7 @@ type Progress struct {
 	children []*Progress
 	path     string // where the finished blob is, once it is
 
-	finished chan struct{} // the root's: closed (and dropped) when a blob finishes
+	finished chan struct{} // closed (and dropped) when a blob under this one finishes
 }
 
 // Blob returns a child counting one blob, named label for readers.
@@ -116,14 +116,12 @@ func (p *Progress) BlobAt(path string) {
 func (p *Progress) BlobDone() {
 	for ; p != nil; p = p.parent {
 		p.blobsDone.Add(1)
-		if p.parent == nil {
-			p.mu.Lock()
-			if p.finished != nil {
-				close(p.finished)
-				p.finished = nil
-			}
-			p.mu.Unlock()
+		p.mu.Lock()
+		if p.finished != nil {
+			close(p.finished)
+			p.finished = nil
 		}
+		p.mu.Unlock()
 	}
 }
 

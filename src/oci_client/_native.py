@@ -211,27 +211,28 @@ def call(
     op_id = f"{os.getpid()}-{next(_operation_ids)}"
     request = {**request, "operation_id": op_id}
     future: Future[Any] = _workers().submit(_invoke, lib, export, request)
+    # Waiting for blobs, the progress read itself is the pause between reads.
+    waits = wake_on_blob and on_progress is not None
     try:
         blobs_done = 0
         while True:
-            if not (wake_on_blob and on_progress is not None):
-                try:
-                    return future.result(timeout=POLL_INTERVAL)
-                except TimeoutError:
-                    pass
-            elif future.done():
+            if waits and future.done():
                 return future.result()
-            if on_progress is not None:
-                read: dict[str, Any] = {"id": op_id}
-                if wake_on_blob:
-                    read.update(wait_ms=int(POLL_INTERVAL * 1000), blobs_after=blobs_done)
-                snapshot = _invoke(lib, "OperationProgress", read)
-                if snapshot.get("running"):
-                    blobs_done = snapshot.get("blobs_done", 0)
-                    on_progress(snapshot)
-                elif wake_on_blob:  # not started yet, or just ended: Go does not wait then
-                    with contextlib.suppress(TimeoutError):
-                        return future.result(timeout=POLL_INTERVAL / 10)
+            if not waits:
+                with contextlib.suppress(TimeoutError):
+                    return future.result(timeout=POLL_INTERVAL)
+            if on_progress is None:
+                continue
+            read: dict[str, Any] = {"id": op_id}
+            if waits:
+                read.update(wait_ms=int(POLL_INTERVAL * 1000), blobs_after=blobs_done)
+            snapshot = _invoke(lib, "OperationProgress", read)
+            if snapshot.get("running"):
+                blobs_done = snapshot.get("blobs_done", 0)
+                on_progress(snapshot)
+            elif waits:  # not started yet, or just ended: Go does not wait then
+                with contextlib.suppress(TimeoutError):
+                    return future.result(timeout=POLL_INTERVAL / 10)
     except BaseException:
         if not future.done():
             _invoke(lib, "CancelOperation", {"id": op_id})

@@ -4,6 +4,8 @@ survive pickling with all their fields (they cross worker processes)."""
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ CODES = {
     "TIMEOUT": errors.OperationTimeoutError,
     "CANCELED": errors.CanceledError,
     "IO": errors.LocalFileError,
+    "NO_SPACE": errors.NoSpaceError,
     "INTERNAL": errors.OciError,
 }
 
@@ -58,11 +61,20 @@ def test_tree() -> None:
     assert issubclass(errors.TLSError, errors.NetworkError)
     assert issubclass(errors.OperationTimeoutError, errors.NetworkError)
     assert issubclass(errors.ForkedProcessError, errors.LibraryError)
+    assert issubclass(errors.NoSpaceError, errors.LocalFileError)
     for name in errors.__all__:
         obj = getattr(errors, name)
         if isinstance(obj, type):
             assert issubclass(obj, errors.OciError)
             assert getattr(oci_client, name) is obj, f"{name} is not exported from oci_client"
+
+
+def test_every_native_code_has_its_class() -> None:
+    """The codes the Go side declares (go/oci/errors.go) are exactly those mapped here."""
+    source = (Path(__file__).resolve().parents[1] / "go" / "oci" / "errors.go").read_text()
+    declared = set(re.findall(r'^\s*Code\w+\s+Code = "([A-Z_]+)"', source, re.MULTILINE))
+    assert "NO_SPACE" in declared and "IO" in declared
+    assert declared == set(errors._BY_CODE)
 
 
 def test_repr_shows_fields() -> None:

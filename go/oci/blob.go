@@ -75,6 +75,9 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		}
 		jobs[i] = blobJob{d: d, dest: dest, size: b.Size, label: label}
 	}
+	if err := checkSpace(jobs); err != nil {
+		return nil, err
+	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, AsError(err)

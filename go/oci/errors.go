@@ -38,6 +38,7 @@ const (
 	CodeTimeout          Code = "TIMEOUT"
 	CodeCanceled         Code = "CANCELED"
 	CodeIO               Code = "IO"             // local file system
+	CodeNoSpace          Code = "NO_SPACE"       // the destination's file system is full (or the quota is)
 	CodeNotCached        Code = "NOT_CACHED"     // offline, and the cache lacks what was asked for
 	CodeUnsafeArchive    Code = "UNSAFE_ARCHIVE" // an archive layer would write outside its target, or exceeds a limit
 	CodeInvalidModel     Code = "INVALID_MODEL"  // the artifact is not a model, or its manifest or archive is malformed
@@ -83,13 +84,25 @@ func AsError(err error) *Error {
 		if c := contextCode(err); c != "" && (code == CodeNetwork || code == CodeInternal) {
 			code = c
 		}
+		if code == CodeIO && noSpace(err) {
+			code = CodeNoSpace
+		}
 		return &Error{Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
 	}
 	code := classify(err)
+	if code == CodeIO && noSpace(err) {
+		code = CodeNoSpace
+	}
 	if code == CodeTLS && strings.Contains(err.Error(), plainHTTPAnswer) {
 		err = fmt.Errorf("%w (the registry speaks plain HTTP: list it in insecure_registries to allow that)", err)
 	}
 	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), Err: err}
+}
+
+// noSpace tells a full file system (or quota) from other local failures:
+// the one a caller can fix by freeing space, and may want to catch.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // plainHTTPAnswer is net/http's message when a TLS handshake meets plain HTTP.

@@ -40,6 +40,24 @@ type partialMeta struct {
 // IncompletePath names the partial data file of dest.
 func IncompletePath(dest string) string { return dest + incompleteSuffix }
 
+// PartialBytes is how much of blob digest (of size, when > 0) a download
+// to dest would keep from an earlier one: what resume would adopt.
+func PartialBytes(dest, digest string, size int64) int64 {
+	m, ok := loadMeta(dest)
+	fi, err := os.Stat(IncompletePath(dest))
+	if !ok || err != nil || m.Digest != digest || (size > 0 && m.Size > 0 && m.Size != size) {
+		return 0
+	}
+	valid := fi.Size()
+	if m.Valid >= 0 {
+		valid = min(valid, m.Valid)
+	}
+	if size > 0 && valid > size {
+		return 0
+	}
+	return valid
+}
+
 func loadMeta(dest string) (partialMeta, bool) {
 	data, err := os.ReadFile(dest + metaSuffix)
 	if err != nil {

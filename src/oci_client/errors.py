@@ -16,6 +16,7 @@ Every failure of a registry operation raises a subclass of :class:`OciError`::
     │   └── OperationTimeoutError  the call's timeout expired
     ├── CanceledError              the call was cancelled
     ├── LocalFileError             the destination could not be written
+    │   └── NoSpaceError           its file system (or quota) is full, or too full to start
     ├── InvalidModelError          not a model, or a malformed manifest or archive
     ├── UnsafeArchiveError         an archive layer would write outside its target, or exceeds a limit
     └── LibraryError               the native library cannot be loaded or used
@@ -42,6 +43,7 @@ __all__ = [
     "LibraryError",
     "LocalFileError",
     "NetworkError",
+    "NoSpaceError",
     "NotCachedError",
     "NotFoundError",
     "OciError",
@@ -178,6 +180,15 @@ class LocalFileError(OciError):
     default_code = "IO"
 
 
+class NoSpaceError(LocalFileError):
+    """The destination's file system (or the user's quota) is full. Raised before any
+    download when the bytes still to fetch exceed what the file system has free (the
+    message says how much each needs), or when a write fails for lack of space. Partial
+    data is kept: free space and pull again to continue it."""
+
+    default_code = "NO_SPACE"
+
+
 class InvalidModelError(OciError):
     """The artifact is not a model, or its manifest or an archive layer is malformed."""
 
@@ -219,6 +230,7 @@ _BY_CODE: dict[str, type[OciError]] = {
     "TIMEOUT": OperationTimeoutError,
     "CANCELED": CanceledError,
     "IO": LocalFileError,
+    "NO_SPACE": NoSpaceError,
     "NOT_CACHED": NotCachedError,
     "INVALID_MODEL": InvalidModelError,
     "UNSAFE_ARCHIVE": UnsafeArchiveError,

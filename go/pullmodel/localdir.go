@@ -100,7 +100,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 	l := &localDir{dir: dir, meta: filepath.Join(dir, localMeta)}
 	for _, d := range []string{"locks", "blobs", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(l.meta, d), 0o755); err != nil {
-			return "", wrap(oci.CodeIO, err)
+			return "", wrap(oci.CodeIO, fmt.Errorf("creating the local directory %s: %w", dir, err))
 		}
 	}
 	for _, f := range files {

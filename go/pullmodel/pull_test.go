@@ -310,6 +310,20 @@ func TestLocalDirGetsRealFilesAndSkipsThemTheNextTime(t *testing.T) {
 	}
 }
 
+func TestALocalDirThatCannotBeCreatedSaysWhich(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	ref := reg.Ref("org/model", ":v1")
+	pushModel(t, ref, sampleModel(t)...)
+	file := filepath.Join(t.TempDir(), "taken")
+	testutil.WriteFile(t, file, []byte("x"), 0o644)
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: cacheDir(t), LocalDir: file})
+	wantCode(t, err, oci.CodeIO)
+	if !strings.Contains(err.Error(), "creating the local directory "+file) {
+		t.Errorf("%q does not name the local directory", err)
+	}
+}
+
 func TestCacheListRemoveAndPrune(t *testing.T) {
 	t.Parallel()
 	reg, ref, digest, root := setup(t, sampleModel(t)...)

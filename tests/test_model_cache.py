@@ -319,6 +319,69 @@ def test_six_processes_at_once_fetch_each_blob_once(
         assert [(g.status, g.range) for g in gets] == [(200, None)], (d, gets)
 
 
+HEARING = """
+import json, os, sys, time
+import oci_client
+ref, cache, ready, barrier = sys.argv[1:5]
+oci_client.cache_list()  # the library loaded before the start
+open(ready, "w").close()
+while not os.path.exists(barrier):
+    time.sleep(0.002)
+heard = {}
+def snapshot(s):
+    for b in s.get("blobs") or ():
+        if b.get("path"):
+            heard.setdefault(b["label"], (time.time(), b.get("present", False), b["path"]))
+client = oci_client.OciGoClient()
+client._pull_model(ref, cache_dir=cache, concurrency=1, on_snapshot=snapshot, wake_on_blob=True)
+print(json.dumps(heard), flush=True)
+"""
+
+
+def test_every_process_hears_of_each_shard_when_verified_whoever_fetched_it(
+    plain_registry: LocalRegistry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    # vLLM's tensor-parallel ranks each load every shard: the ranks that wait while another
+    # downloads must get shard 1 while shard 4 is on the wire, not after the whole pull.
+    shards = {f"model-0000{i}-of-00004.safetensors": os.urandom(2 * MiB) for i in range(1, 5)}
+    pushed = push_artifact(plain_registry, "cache/ranks", "v1", {"config.json": b"{}", **shards})
+    proxy.add(Rule(path=r"/blobs/", method="GET", throttle=2 * MiB))  # a shard a second
+    cache, barrier = tmp_path / "cache", tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HEARING, via(proxy, pushed), str(cache), str(r), str(barrier)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in ready
+    ]
+    try:
+        wait_until("both processes to be ready", lambda: all(r.exists() for r in ready), 60)
+        barrier.touch()
+        results = [p.communicate(timeout=90) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    heard = [json.loads(out) for out, _ in results]
+    first, last = sorted(shards)[0], sorted(shards)[-1]
+    last_verified = min(h[last][0] for h in heard)
+    for h in heard:
+        assert set(shards) <= set(h), f"shards never heard of: {set(shards) - set(h)}"
+        assert h[first][0] < last_verified - 0.5, "shard 1 was heard of only once the last was verified"
+        for name, (_, _, path) in h.items():
+            if name in shards:
+                assert Path(path).read_bytes() == shards[name]
+    for name in shards:  # each fetched by one process, found in place by the other
+        assert sorted(h[name][1] for h in heard) == [False, True], name
+    for layer in pushed.layers:
+        assert len(blob_gets(proxy, layer.digest)) == 1, layer
+
+
 KILLABLE = """
 import sys
 import oci_client

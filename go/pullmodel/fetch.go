@@ -37,7 +37,13 @@ var errLeaseLost = errors.New("the lease was broken by another process: this one
 
 // ensure makes every want present, downloading those whose leases it gets
 // and waiting for the others' holders (or for their leases to go stale).
+//
+// Each want found present (cached, or finished by another process) is
+// reported to the call's progress as soon as it is seen, as the blobs this
+// pull downloads are: a loader in every process reads each shard once it
+// is verified, whichever process fetched it.
 func (p *puller) ensure(ctx context.Context, wants []want) error {
+	prog := transfer.ProgressFrom(ctx)
 	fetched := map[string]int{}
 	for {
 		var mine []want
@@ -64,6 +70,8 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 				fetched[w.path]++
 				mine = append(mine, w)
 				leases = append(leases, l)
+			default:
+				prog.Found(w.label, w.path)
 			}
 		}
 		if len(mine) > 0 {

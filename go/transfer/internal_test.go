@@ -302,6 +302,33 @@ func TestWaitBlobsWakesWhenABlobFinishes(t *testing.T) {
 	none.WaitBlobs(context.Background(), 5) // nil: nothing to wait for
 }
 
+func TestFoundIsAFinishedBlobOfNoBytesReportedOnce(t *testing.T) {
+	t.Parallel()
+	root := &Progress{}
+	a := root.Blob("a")
+	a.AddTotal(10, 1)
+	woke := make(chan struct{})
+	go func() {
+		root.WaitBlobs(context.Background(), 0)
+		close(woke)
+	}()
+	root.Found("b", "/cache/b") // in place already: a waiter takes it at once
+	<-woke
+	a.AddBytes(10)
+	a.BlobAt("/cache/a")
+	root.Found("a", "/elsewhere/a") // this operation's own download: not again
+	root.Found("b", "/cache/b")
+	want := Snapshot{BytesDone: 10, BytesTotal: 10, BlobsDone: 2, BlobsTotal: 2, Blobs: []BlobSnapshot{
+		{Label: "a", BytesDone: 10, BytesTotal: 10, Done: true, Path: "/cache/a"},
+		{Label: "b", Done: true, Path: "/cache/b", Present: true},
+	}}
+	if got := root.Snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("snapshot %+v, want %+v", got, want)
+	}
+	var none *Progress
+	none.Found("c", "/c")
+}
+
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	o := Options{}.withDefaults()

@@ -23,6 +23,7 @@ type Progress struct {
 	mu       sync.Mutex
 	children []*Progress
 	path     string // where the finished blob is, once it is
+	present  bool   // found in place, not downloaded by this operation
 
 	finished chan struct{} // closed (and dropped) when a blob under this one finishes
 }
@@ -48,6 +49,9 @@ type BlobSnapshot struct {
 	// Path is the verified file, once Done: a reader may open it before
 	// the operation ends (a loader reads shard 1 while shard 4 downloads).
 	Path string `json:"path,omitempty"`
+	// Present marks a blob this operation found in place, verified, without
+	// downloading it (no bytes: it was cached, or another process fetched it).
+	Present bool `json:"present,omitempty"`
 }
 
 // Snapshot is a consistent-enough view of a Progress.
@@ -76,11 +80,11 @@ func (p *Progress) Snapshot() Snapshot {
 	p.mu.Unlock()
 	for _, c := range children {
 		c.mu.Lock()
-		path := c.path
+		path, present := c.path, c.present
 		c.mu.Unlock()
 		s.Blobs = append(s.Blobs, BlobSnapshot{
 			Label: c.label, BytesDone: c.bytesDone.Load(), BytesTotal: c.bytesTotal.Load(),
-			Done: c.blobsDone.Load() > 0, Path: path,
+			Done: c.blobsDone.Load() > 0, Path: path, Present: present,
 		})
 	}
 	return s
@@ -110,6 +114,29 @@ func (p *Progress) BlobAt(path string) {
 	p.path = path
 	p.mu.Unlock()
 	p.BlobDone()
+}
+
+// Found records blob label as verified and in place at path without this
+// operation downloading it: in the cache already, or fetched meanwhile by
+// another process whose turn it was. It counts as a finished blob of no
+// bytes, so a reader waiting for the next verified blob (a loader) takes
+// it at once. A label already reported finished is not reported again.
+func (p *Progress) Found(label, path string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	for _, c := range p.children {
+		if c.label == label && c.blobsDone.Load() > 0 {
+			p.mu.Unlock()
+			return
+		}
+	}
+	c := &Progress{parent: p, label: label, present: true}
+	p.children = append(p.children, c)
+	p.mu.Unlock()
+	c.AddTotal(0, 1)
+	c.BlobAt(path)
 }
 
 // BlobDone records one finished blob.

@@ -250,8 +250,9 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         One pull fetches the whole model (under the client's connection budget, shards of at
         least :data:`SHARD_ORDER_MIN` one after another) on another thread; its progress says
         when a blob is verified and in the cache, and that shard is read from there while the
-        others still download. A shard the cache already held is read once the pull, which
-        re-verifies what it must, returns."""
+        others still download. So does a shard the pull finds in place: cached already, or
+        fetched by another process (a tensor-parallel rank whose turn it was), each told as
+        soon as it is seen verified."""
 
         shards = self.shards(reference)
         # file name -> its verified blob and when the pull's progress first said so

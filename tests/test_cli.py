@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy, Rule
 
 from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
@@ -124,38 +125,57 @@ def test_pull_refuses_layer_names_that_escape(plain_registry: LocalRegistry, tmp
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
 
 
-def test_progress_bar_on_a_terminal_and_quiet(artifact: PushedArtifact, tmp_path: Path) -> None:
+def on_tty(*args: str, cache: Path | None = None) -> str:
+    """Run the command with stderr on a pseudo-terminal; what it drew there."""
     import fcntl
     import os
     import pty
     import struct
     import termios
 
-    def on_tty(*extra: str) -> str:
-        primary, secondary = pty.openpty()
-        # A new pty is 0 columns wide, where tqdm draws nothing; make it a terminal's size.
-        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        args = ["blob", f"{artifact.host}/cli/model:v1", artifact.layers[0].digest, "-o", str(tmp_path / "a")]
-        proc = subprocess.run(
-            [sys.executable, "-m", "oci_client", *args, *extra],
-            stdin=secondary,
-            stdout=subprocess.PIPE,
-            stderr=secondary,
-            timeout=60,
-        )
-        os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        os.close(primary)
-        assert proc.returncode == 0
-        return b"".join(chunks).decode(errors="replace")
+    primary, secondary = pty.openpty()
+    # A new pty is 0 columns wide, where tqdm draws nothing; make it a terminal's size.
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    cache_args = ["--cache-dir", str(cache)] if cache else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "oci_client", *args, *cache_args],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        timeout=60,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
 
-    assert "100%|" in on_tty()
-    assert "%|" not in on_tty("--quiet")
+
+def test_progress_bar_on_a_terminal_and_quiet(artifact: PushedArtifact, tmp_path: Path) -> None:
+    args = ["blob", f"{artifact.host}/cli/model:v1", artifact.layers[0].digest, "-o", str(tmp_path / "a")]
+    assert "100%|" in on_tty(*args)
+    assert "%|" not in on_tty(*args, "--quiet")
+
+
+def test_model_bars_are_for_the_files_that_download(
+    plain_registry: LocalRegistry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    from oci_client.testing import push_model
+
+    files = {"cached.safetensors": os.urandom(1 << 20), "fetched.safetensors": os.urandom(1 << 20)}
+    push_model(plain_registry, "cli/bars", "v1", files)
+    proxy.add(Rule(path=r"/blobs/", method="GET", throttle=1 << 20))  # a second a file: bars drawn
+    ref, cache = f"{proxy.host}/cli/bars:v1", tmp_path / "cache"
+    on_tty("pull", ref, "--include", "cached.*", cache=cache)
+    drawn = on_tty("pull", ref, cache=cache)
+    assert "fetched.safetensors" in drawn, drawn
+    assert drawn.rsplit("total:", 1)[1].lstrip().startswith("100%|"), "the total does not end at 100 %"
+    assert "cached.safetensors" not in drawn, "a bar for a file found in the cache"

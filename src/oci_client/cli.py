@@ -126,18 +126,24 @@ def _file_bars(args: argparse.Namespace) -> Iterator[Callable[[dict[str, Any]], 
     def update(snapshot: dict[str, Any]) -> None:
         _advance(total, int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
         for blob in snapshot.get("blobs") or ():
+            if blob.get("present"):
+                continue  # found in place (cached, or another process fetched it): nothing moves
             label = str(blob.get("label", "?"))
             bar = bars.get(label)
             if bar is None:
                 bar = bars[label] = tqdm(desc=label[-40:], position=len(bars) + 1, leave=False, **kw)
             _advance(bar, int(blob.get("bytes_done", 0)), int(blob.get("bytes_total", 0)))
 
+    ok = False
     try:
         yield update
+        ok = True
     finally:
-        for bar in bars.values():
+        # The last counters are gone with the call: a call that succeeded moved every byte.
+        for bar in (*bars.values(), total):
+            if ok and bar.total:
+                _advance(bar, bar.total, bar.total)
             bar.close()
-        total.close()
 
 
 def _advance(bar: Any, done: int, total: int) -> None:

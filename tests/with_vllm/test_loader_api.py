@@ -338,3 +338,33 @@ def test_workers_load_after_the_parent_resolved_the_model(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "workers: ok ok"
+
+
+def test_both_workers_load_early_shards_while_the_last_downloads(
+    registry: Registry, model_dir: Path, cache: Path
+) -> None:
+    # Tensor-parallel ranks share the cache: one fetches each shard, the other waits for it
+    # and must still get every shard as soon as it is verified, not after the whole pull.
+    ref = f"{registry.host}/vllm/ranks:v1"
+    pushed = oci_client.push_model(model_dir, ref)
+    shards = [b for b in pushed.blobs if b.path and b.path.endswith(".safetensors")]
+    last = max(shards, key=lambda b: b.path or "")
+    rate = 16_000  # bytes per second for the last shard: 10 s on the wire, the workers' start-up is 1-3 s
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(Rule(path=last.digest, method="GET", throttle=rate))
+        via = f"oci://{proxy.host}/vllm/ranks:v1"
+        done = subprocess.run(
+            [sys.executable, str(HERE / "workers.py"), via, str(cache), str(model_dir), "spawn"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        gets = [s for s in proxy.log if s.method == "GET" and last.digest in s.path]
+    assert done.returncode == 0, done.stderr[-3000:]
+    *_, times, verdict = done.stdout.strip().splitlines()
+    assert verdict == "workers: ok ok"
+    assert len(gets) == 1, "the last shard was fetched more than once"
+    arrived = gets[0].at - time.monotonic() + time.time() + last.size / rate  # wall clock, roughly
+    first = [float(t) for t in times.removeprefix("times:").split()][::2]
+    for i, t in enumerate(first):
+        assert t < arrived - 0.3 * last.size / rate, f"worker {i} began loading as the last shard arrived"

@@ -23,6 +23,11 @@ type BlobRequest struct {
 	Size int64 `json:"size"`
 	// Label names the blob in progress reports (default: the file name).
 	Label string `json:"label,omitempty"`
+	// Committed, when set, runs as soon as the blob is verified and in place
+	// at path, before PullBlobs goes on with the others: a cache records the
+	// blob as trusted then, for other processes, not once every blob is in.
+	// Its error fails the blob.
+	Committed func(path string) error `json:"-"`
 }
 
 // Blob describes a verified blob written to Path.
@@ -73,7 +78,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		if label == "" {
 			label = filepath.Base(dest)
 		}
-		jobs[i] = blobJob{d: d, dest: dest, size: b.Size, label: label}
+		jobs[i] = blobJob{d: d, dest: dest, size: b.Size, label: label, committed: b.Committed}
 	}
 	if err := checkSpace(jobs); err != nil {
 		return nil, err
@@ -101,6 +106,11 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		defer lender.Return(connections)
 		j := jobs[i]
 		n, err := c.download(ctx, s, j, connections, lender)
+		if err == nil && j.committed != nil {
+			if err = j.committed(j.dest); err != nil {
+				err = Coded(CodeIO, err)
+			}
+		}
 		if err != nil {
 			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
 		}
@@ -114,11 +124,12 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 }
 
 type blobJob struct {
-	d     blobDigest
-	dest  string
-	size  int64
-	label string
-	prog  *transfer.Progress
+	d         blobDigest
+	dest      string
+	size      int64
+	label     string
+	prog      *transfer.Progress
+	committed func(string) error
 }
 
 func (c *Client) connections() int {

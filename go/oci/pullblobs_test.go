@@ -76,3 +76,28 @@ func TestLastBlobRunningBorrowsTheConnectionsOfFinishedOnes(t *testing.T) {
 		t.Errorf("requests for the large blob %q: want its stream, then ranged chunks", ranges)
 	}
 }
+
+// Committed runs on each blob as it lands, with the file in place; its error
+// fails the pull as a local one.
+func TestCommittedRunsAsEachBlobLands(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	data := testutil.RandomBytes(t, 64<<10)
+	d := testutil.PushBlob(t, reg.Ref("m", ""), data)
+	dest := filepath.Join(t.TempDir(), "blob")
+	var seen []byte
+	c := anonClient(t)
+	_, err := c.PullBlobs(ctx(t), reg.Ref("m", ""), []oci.BlobRequest{{Digest: d, Path: dest, Committed: func(p string) error {
+		seen, _ = os.ReadFile(p)
+		return nil
+	}}}, 1)
+	if err != nil || !bytes.Equal(seen, data) {
+		t.Fatalf("err %v; the hook saw %d bytes at the destination, want %d", err, len(seen), len(data))
+	}
+	_, err = c.PullBlobs(ctx(t), reg.Ref("m", ""), []oci.BlobRequest{{Digest: d, Path: dest + "2", Committed: func(string) error {
+		return &os.PathError{Op: "write", Path: dest + "2.state", Err: os.ErrPermission}
+	}}}, 1)
+	if e := oci.AsError(err); e == nil || e.Code != oci.CodeIO || !strings.Contains(err.Error(), "2.state") {
+		t.Fatalf("a failing hook: %v, want an IO error naming it", err)
+	}
+}

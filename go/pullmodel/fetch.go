@@ -26,7 +26,8 @@ type want struct {
 	// present says whether the work is done (by anyone): the blob is in
 	// place and trusted, or an archive is already unpacked.
 	present func(ctx context.Context) (bool, error)
-	// done runs on a blob this pull downloaded.
+	// done runs on a blob this pull downloaded, as soon as it is in place
+	// (from PullBlobs' goroutines: it must be safe to run concurrently).
 	done func(path string) error
 }
 
@@ -132,7 +133,10 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 	}
 	reqs := make([]oci.BlobRequest, len(mine))
 	for i, w := range mine {
-		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label}
+		// Recorded as each lands, not when all have: another process
+		// waiting on this lease then trusts it at once instead of
+		// re-hashing it (vLLM's other ranks load each shard as it is in).
+		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label, Committed: w.done}
 	}
 	blobs, err := p.client.PullBlobs(ctx, p.ref.String(), reqs, p.o.Concurrency)
 	if errors.Is(context.Cause(ctx), errLeaseLost) {
@@ -141,12 +145,9 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 	if err != nil {
 		return err
 	}
-	for i, b := range blobs {
+	for _, b := range blobs {
 		p.stats.blobs++
 		p.stats.bytes += b.Size
-		if err := mine[i].done(b.Path); err != nil {
-			return wrap(oci.CodeIO, err)
-		}
 	}
 	return nil
 }

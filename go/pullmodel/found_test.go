@@ -1,10 +1,16 @@
 package pullmodel_test
 
 import (
+	"bytes"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/pullmodel"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -82,4 +88,31 @@ func TestEveryPullHearsOfTheFilesOthersFetched(t *testing.T) {
 			t.Errorf("%s: downloaded by %d pulls, want 1", label, downloaded)
 		}
 	}
+}
+
+// Each blob is trusted in the cache (its state recorded) as soon as it is in
+// place, while the pull still downloads the others: a process waiting on this
+// one's lease then serves it as it is instead of hashing it again.
+func TestABlobIsTrustedAsSoonAsItIsInPlace(t *testing.T) {
+	t.Parallel()
+	first, second := bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 1<<20)
+	reg, ref, _, root := setup(t,
+		layer{mtWeight, shard1, first}, layer{mtWeight, shard2, second})
+	ch, err := cache.Open(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := ch.BlobPath(digestOf(first))
+	reg.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if testutil.IsBlobGet(r) && strings.HasSuffix(r.URL.Path, digestOf(second)) {
+				// Concurrency 1: the first shard is in; the second waits
+				// (up to 5 s) for it to be trusted, failing the test if not.
+				testutil.WaitFor(t, 5*time.Second, "the first shard to be trusted while the second downloads",
+					func() bool { return cache.TrustOf(blob) == cache.ThisBoot })
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	pull(t, ref, pullmodel.Options{CacheDir: root, Concurrency: 1})
 }

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.vllm_load import in_child, rounds
+from bench.vllm_load import in_children, rounds
 
 MIB = 1 << 20
 MODES = ("pull", "local", "sequential", "overlapped", "cached")
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         ref = oci_client.push_model(model_dir, f"{registry.host}/bench/llama:v1").reference
         for mode in rounds(MODES, args.repeat):
-            done = in_child("bench.vllm_engine", [], mode, ref, model_dir, Path(work), 900)
+            (done,) = in_children("bench.vllm_engine", [], mode, ref, model_dir, Path(work), 900)
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
             if done.returncode != 0 or not lines:
                 print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)

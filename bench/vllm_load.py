@@ -105,10 +105,18 @@ def _from_files(paths: list[Path]) -> Any:
 
 
 def measure(
-    mode: str, ref: str, model_dir: Path, cache: Path, concurrency: int = 0, device_gbps: float = 0.0
+    mode: str,
+    ref: str,
+    model_dir: Path,
+    cache: Path,
+    concurrency: int = 0,
+    device_gbps: float = 0.0,
+    barrier: Path | None = None,
 ) -> tuple[float, float]:
     """Seconds from start to the end of ``mode`` (pull, load, sequential, overlapped, cached),
-    and the CPU-seconds this process spent in them (every thread: Go's, torch's, Python's)."""
+    and the CPU-seconds this process spent in them (every thread: Go's, torch's, Python's).
+    With ``barrier``, the start is when the driver says so (``barrier/go``), once every rank
+    says it is ready."""
     from types import SimpleNamespace
 
     from vllm.config.load import LoadConfig
@@ -129,6 +137,10 @@ def measure(
     if mode == "cached":
         loader.download_model(config)
     oci_client.OciGoClient().inspect(ref, cache_dir=cache)  # the library loaded, the manifest cached
+    if barrier is not None:
+        (barrier / f"ready-{os.getpid()}").touch()
+        while not (barrier / "go").exists():
+            time.sleep(0.001)
     cpu, start = _cpu_seconds(), time.perf_counter()
     if mode == "pull":
         loader.download_model(config)
@@ -186,18 +198,50 @@ def rounds(modes: tuple[str, ...], repeat: int) -> Iterator[str]:
         yield from modes[i % len(modes) :] + modes[: i % len(modes)]
 
 
-def in_child(
-    module: str, options: list[str], mode: str, ref: str, model_dir: Path, work: Path, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """``python -m module OPTIONS --one MODE REF MODEL_DIR CACHE`` on the CPU, with a fresh
-    cache under ``work`` that is removed afterwards."""
+def in_children(
+    module: str,
+    options: list[str],
+    mode: str,
+    ref: str,
+    model_dir: Path,
+    work: Path,
+    timeout: float,
+    ranks: int = 1,
+) -> list[subprocess.CompletedProcess[str]]:
+    """``python -m module OPTIONS --one MODE REF MODEL_DIR CACHE`` on the CPU with a fresh cache
+    under ``work``, removed afterwards. With ``ranks`` > 1 that many at once on the one cache, as
+    vLLM's tensor-parallel workers, each starting the clock when all are ready (``--barrier``)."""
     cache = Path(tempfile.mkdtemp(dir=work))
+    barrier = cache.with_name(cache.name + ".barrier")
+    barrier.mkdir()
+    argv = [sys.executable, "-m", module, *options]
+    if ranks > 1:
+        argv += ["--barrier", str(barrier)]
+    argv += ["--one", mode, ref, str(model_dir), str(cache)]
+    env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(ranks)
+    ]
     try:
-        argv = [sys.executable, "-m", module, *options, "--one", mode, ref, str(model_dir), str(cache)]
-        env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu"}
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        deadline = time.monotonic() + timeout
+        while ranks > 1 and len(list(barrier.glob("ready-*"))) < ranks and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                break  # one died before its start: its error is in what it wrote
+            time.sleep(0.01)
+        (barrier / "go").touch()
+        outs = [p.communicate(timeout=timeout) for p in procs]
+        return [
+            subprocess.CompletedProcess(argv, p.returncode, out, err)
+            for p, (out, err) in zip(procs, outs, strict=True)
+        ]
     finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(barrier, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shards", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=0, help="the loader's concurrency (0: its default)")
+    p.add_argument(
+        "--ranks",
+        type=int,
+        default=1,
+        help="processes doing each measurement together on one cache, as vLLM's tensor-parallel "
+        "workers do (the time is the last one's, the CPU all of theirs)",
+    )
     p.add_argument("--link-mbps", type=float, default=0.0, help="link speed in MB/s (0: loopback)")
     p.add_argument(
         "--device-gbps",
@@ -223,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
     p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)
+    p.add_argument("--barrier", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
         mode, ref, model_dir, cache = args.one
@@ -232,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
             # the wait for a real device's DMA leaves free.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         _log_shards()
-        seconds, cpu = measure(mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps)
+        seconds, cpu = measure(
+            mode, ref, Path(model_dir), Path(cache), args.concurrency, args.device_gbps, args.barrier
+        )
         print(json.dumps({"seconds": seconds, "cpu": cpu}))
         return 0
 
@@ -265,23 +319,27 @@ def main(argv: list[str] | None = None) -> int:
         steal_from = _steal()
         for mode in rounds(MODES, args.repeat):
             before = _cpu_seconds(registry.pid)
-            done = in_child("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600)
-            if done.returncode != 0:
-                print(done.stderr[-3000:], file=sys.stderr)
+            ranks = in_children("bench.vllm_load", options, mode, ref, model_dir, Path(work), 600, args.ranks)
+            if any(done.returncode != 0 for done in ranks):
+                print(*(done.stderr[-3000:] for done in ranks), file=sys.stderr)
                 return 1
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            runs[mode].append(result["seconds"])
-            cpus[mode].append(result["cpu"])
+            results = [json.loads(done.stdout.strip().splitlines()[-1]) for done in ranks]
+            runs[mode].append(max(r["seconds"] for r in results))
+            cpus[mode].append(sum(r["cpu"] for r in results))
             served[mode].append(_cpu_seconds(registry.pid) - before)
+            each = ", ".join(f"{r['seconds']:.2f}" for r in results)
             print(
-                f"[bench] {mode:<10} {result['seconds']:6.2f} s  CPU-s: loader {result['cpu']:.2f}, "
-                f"registry {served[mode][-1]:.2f}",
+                f"[bench] {mode:<10} {runs[mode][-1]:6.2f} s"
+                + (f" (ranks: {each})" if args.ranks > 1 else "")
+                + f"  CPU-s: loader {cpus[mode][-1]:.2f}, registry {served[mode][-1]:.2f}",
                 file=sys.stderr,
                 flush=True,
             )
-            for line in done.stderr.splitlines():  # the loader's timeline, in the overlapped and cached runs
-                if line.startswith(SHARD_LINE):
-                    print(f"[bench]   {line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
+            for i, done in enumerate(ranks):  # the loader's timeline, in the overlapped and cached runs
+                for line in done.stderr.splitlines():
+                    if line.startswith(SHARD_LINE):
+                        rank = f"rank {i}: " if args.ranks > 1 else ""
+                        print(f"[bench]   {rank}{line.removeprefix(SHARD_LINE)}", file=sys.stderr, flush=True)
         total, stolen = (b - a for a, b in zip(steal_from, _steal(), strict=True))
     steal = stolen / max(1, total)
     med = {m: statistics.median(v) for m, v in runs.items()}
@@ -293,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "registry": args.registry,
         "link_mbps": args.link_mbps or None,
         "concurrency": args.concurrency or None,
+        "ranks": args.ranks,
         "device_gbps": args.device_gbps or None,
         "steal": steal,
         "runs": runs,
@@ -306,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"{args.registry} registry, "
         + (f"a {args.link_mbps:g} MB/s link" if args.link_mbps else "loopback")
         + (f", into an emulated {args.device_gbps:g} GB/s device" if args.device_gbps else "")
+        + (f", {args.ranks} ranks on one cache (the last rank's time)" if args.ranks > 1 else "")
         + f"; CPU time stolen by the hypervisor: {100 * steal:.1f} %\n"
     )
     columns = ("pull", "load", "sequential", "overlapped", "cached")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/oci-client/liboci/transfer"
@@ -88,6 +89,10 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		return nil, AsError(err)
 	}
 	prog := transfer.ProgressFrom(ctx)
+	tuning := c.transfer.Connections <= 0 // a number the caller chose is used as is
+	if prog == nil && tuning {
+		prog = &transfer.Progress{} // the tuner reads the bytes received
+	}
 	for i := range jobs {
 		jobs[i].prog = prog.Blob(jobs[i].label)
 		jobs[i].prog.AddTotal(max(jobs[i].size, 0), 1)
@@ -100,10 +105,13 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	// and the last blobs running borrow what finished ones leave.
 	together := min(concurrency, len(jobs))
 	connections := max(1, c.connections()/together)
-	lender := newBudget(connections*together, max(connections, c.connections()), len(jobs))
+	lender := newBudget(connections, together, max(connections, c.connections()), len(jobs))
+	if tuning {
+		defer tune(lender, prog, connections*together, TuneMax*c.connections())()
+	}
 	out := make([]Blob, len(jobs))
-	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start(connections) }, func(ctx context.Context, i int) error {
-		defer lender.Return(connections)
+	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start() }, func(ctx context.Context, i int) error {
+		defer lender.finish()
 		j := jobs[i]
 		n, err := c.download(ctx, s, j, connections, lender)
 		if err == nil && j.committed != nil {
@@ -167,4 +175,29 @@ func checkDestination(dest string) (string, error) {
 		return "", newError(CodeInvalidArgument, "destination %q is a directory", dest)
 	}
 	return abs, nil
+}
+
+// tune resizes the budget as the tuner decides, every TuneTick, until the
+// function it returns is called.
+func tune(b *budget, prog *transfer.Progress, start, most int) (stop func()) {
+	t := newTuner(start, most)
+	if t.phase == tuneDone {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(TuneTick)
+		defer tick.Stop()
+		for t.phase != tuneDone {
+			select {
+			case <-done:
+				return
+			case at := <-tick.C:
+				if n := t.observe(at, prog.BytesDone()); n != 0 {
+					b.resize(n)
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,5 +101,79 @@ func TestCommittedRunsAsEachBlobLands(t *testing.T) {
 	}}}, 1)
 	if e := oci.AsError(err); e == nil || e.Code != oci.CodeIO || !strings.Contains(err.Error(), "2.state") {
 		t.Fatalf("a failing hook: %v, want an IO error naming it", err)
+	}
+}
+
+// pacedWriter holds one response to about 4 MB/s, as a CDN holds each
+// connection to a rate.
+type pacedWriter struct{ http.ResponseWriter }
+
+func (w pacedWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 16<<10)
+		m, err := w.ResponseWriter.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		w.ResponseWriter.(http.Flusher).Flush()
+		p = p[k:]
+		time.Sleep(4 * time.Millisecond)
+	}
+	return n, nil
+}
+
+// Behind a registry that holds each connection to a rate, a pull left to
+// its defaults opens more connections than its budget, as more pay; one
+// given a number of connections keeps to it.
+func TestMoreConnectionsOnlyWhereEachIsHeldToARate(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t)
+	var blobs [][]byte
+	var digests []string
+	for range 4 {
+		b := testutil.RandomBytes(t, 8<<20)
+		blobs, digests = append(blobs, b), append(digests, testutil.PushBlob(t, reg.Ref("m", ""), b))
+	}
+	var now, most atomic.Int64
+	reg.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !testutil.IsBlobGet(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			n := now.Add(1)
+			defer now.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			w.Header().Set("Accept-Ranges", "bytes") // as distribution says
+			next.ServeHTTP(pacedWriter{w}, r)
+		})
+	})
+	pull := func(o transfer.Options) int64 {
+		most.Store(0)
+		dir := t.TempDir()
+		var reqs []oci.BlobRequest
+		for i, d := range digests {
+			reqs = append(reqs, oci.BlobRequest{Digest: d, Path: filepath.Join(dir, strconv.Itoa(i)), Size: int64(len(blobs[i]))})
+		}
+		if _, err := anonClient(t, oci.WithTransfer(o)).PullBlobs(ctx(t), reg.Ref("m", ""), reqs, 4); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range blobs {
+			if got, err := os.ReadFile(reqs[i].Path); err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("blob %d: content differs (%d bytes, %v)", i, len(got), err)
+			}
+		}
+		return most.Load()
+	}
+	// 4 connections, each with the request for its next chunk open ahead:
+	// at most 8 requests at once without tuning.
+	if got := pull(transfer.Options{ChunkSize: 256 << 10}); got <= 8 {
+		t.Errorf("at most %d blob requests at once with the defaults: want more than the 8 of 4 connections", got)
+	}
+	if got := pull(transfer.Options{ChunkSize: 256 << 10, Connections: 4}); got > 8 {
+		t.Errorf("%d blob requests at once with connections set to 4: want at most 8", got)
 	}
 }

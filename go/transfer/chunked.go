@@ -96,14 +96,24 @@ func (j *job) chunked(ctx context.Context) error {
 				cancel(err)
 				return
 			}
+			// A connection the lender wants back takes no next span: this
+			// one is its last.
+			retiring := j.retire()
 			var ahead *sentAhead
-			following := int(next.Add(1) - 1)
+			following := len(spans)
+			if !retiring {
+				following = int(next.Add(1) - 1)
+			}
 			if following < len(spans) {
 				ahead = j.sendAhead(gctx, spans[following])
 			}
 			if err := j.fetchSpan(gctx, sp, resp, wd, win, arrived); err != nil {
 				ahead.discard()
 				cancel(err)
+				return
+			}
+			if retiring {
+				conns.Add(-1)
 				return
 			}
 			idx = following

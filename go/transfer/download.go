@@ -83,6 +83,9 @@ type Lender interface {
 	Borrow(have int) int
 	// Return gives back connections Borrow granted.
 	Return(n int)
+	// Retire says whether a download should close one connection it
+	// borrowed now (the budget shrank); if so, that one counts as given back.
+	Retire() bool
 }
 
 // DirectMin is the smallest blob written with O_DIRECT.
@@ -201,6 +204,28 @@ func (j *job) borrow(have int) int {
 	n := j.o.Lender.Borrow(have)
 	j.lent.Add(int64(n))
 	return n
+}
+
+// retire says whether one connection borrowed for this blob should close
+// (the lender wants it back); never one of the blob's own.
+func (j *job) retire() bool {
+	if j.o.Lender == nil {
+		return false
+	}
+	for {
+		n := j.lent.Load()
+		if n <= 0 {
+			return false
+		}
+		if j.lent.CompareAndSwap(n, n-1) {
+			break
+		}
+	}
+	if j.o.Lender.Retire() {
+		return true
+	}
+	j.lent.Add(1)
+	return false
 }
 
 // giveBack returns what was borrowed once a fetch no longer needs it, so

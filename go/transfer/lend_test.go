@@ -16,13 +16,16 @@ import (
 )
 
 // lender grants `extra` connections once, on the `after`-th call to
-// Borrow, and records what it lent and got back.
+// Borrow, wants `retire` of them back from the `retireAfter`-th call to
+// Retire on, and records what it lent and got back.
 type lender struct {
-	after, extra int
+	after, extra        int
+	retire, retireAfter int
 
-	mu             sync.Mutex
-	calls          int
-	lent, returned int
+	mu                 sync.Mutex
+	calls, retireCalls int
+	lent, returned     int
+	retired            int
 }
 
 func (l *lender) Borrow(have int) int {
@@ -34,6 +37,17 @@ func (l *lender) Borrow(have int) int {
 	}
 	l.lent += l.extra
 	return l.extra
+}
+
+func (l *lender) Retire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retireCalls++
+	if l.retireCalls < l.retireAfter || l.retired >= l.retire {
+		return false
+	}
+	l.retired++
+	return true
 }
 
 func (l *lender) Return(n int) {
@@ -167,6 +181,41 @@ func TestStreamWidensIntoChunksOverLentConnections(t *testing.T) {
 		t.Errorf("at most %d requests at once: the lent connections were not used", busy.most.Load())
 	}
 	l.wantAllBack(t, 2)
+}
+
+// Connections the lender wants back close once their span is in, without
+// a span going missing, and the blob keeps its own connection to the end.
+func TestBorrowedConnectionsRetireWhenTheLenderAsks(t *testing.T) {
+	t.Parallel()
+	data := testutil.RandomBytes(t, lendSize)
+	var busy peak
+	var mu sync.Mutex
+	var atStart []int64 // requests busy as each one arrives
+	paced := busy.paced(data)
+	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
+		mu.Lock()
+		atStart = append(atStart, busy.now.Load())
+		mu.Unlock()
+		return paced(s, w, r, n)
+	})
+	l := &lender{after: 3, extra: 3, retire: 3, retireAfter: 12}
+	downloadLending(t, s, data, 1, l)
+	if busy.most.Load() < 4 {
+		t.Errorf("at most %d requests at once: the lent connections were not used", busy.most.Load())
+	}
+	_, lent, returned := l.counts()
+	if l.retired != 3 || lent != 3 || returned != 0 {
+		t.Errorf("lent %d, retired %d, given back %d: want 3 lent and 3 retired, none given back", lent, l.retired, returned)
+	}
+	// Once the three are gone, one connection is left: its request and the
+	// one it asks ahead.
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range atStart[len(atStart)-16:] {
+		if n > 1 {
+			t.Fatalf("request %d of the last 16 arrived with %d others busy: borrowed connections still open", i, n)
+		}
+	}
 }
 
 // A registry that does not say it honours ranges keeps its one stream:

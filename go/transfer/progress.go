@@ -90,6 +90,14 @@ func (p *Progress) Snapshot() Snapshot {
 	return s
 }
 
+// BytesDone is the bytes moved so far.
+func (p *Progress) BytesDone() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.bytesDone.Load()
+}
+
 // AddBytes records n bytes moved (negative when a restart discards data).
 func (p *Progress) AddBytes(n int64) {
 	for ; p != nil; p = p.parent {

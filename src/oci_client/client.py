@@ -135,6 +135,11 @@ class OciGoClient:
             connections) are open. ``pull_blobs`` spreads this budget over
             the blobs it fetches together and, once all have started, lends
             the connections of finished blobs to those still running.
+            Left at the default, a pull whose connections each bring less
+            than 100 MB/s (a registry behind a CDN or far away, which holds
+            each stream to a rate) doubles the budget while doing so raises
+            the rate by a quarter, up to 16, and takes back the first
+            doubling that does not pay; a number given is kept as is.
         chunk_size: bytes per ranged request (default 8 MiB). Chunks that
             arrive ahead of the verified prefix wait in memory, so one blob
             holds up to ``connections * chunk_size`` bytes.

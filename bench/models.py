@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a script: python bench/models.py
 
 from bench import model, peers, pull, pullers
 from bench.disk import throttled_writes
+from bench.link import capped_flows
 from bench.measure import Measurement, kill_all_running, run_measured
 from bench.model import GIB, MIB
 from bench.pull import (
@@ -77,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="emulate a slower disk: cap writes to the work directory's disk at this many MB/s "
         "for the whole run, dd included (block throttle; needs root; see bench/disk.py)",
+    )
+    p.add_argument(
+        "--flow-mbps",
+        type=float,
+        default=None,
+        help="emulate a far registry: cap each connection from the registry at this many MB/s "
+        "during the pulls (tc on lo; needs root; see bench/link.py)",
     )
     p.add_argument(
         "--cache-dir",
@@ -591,6 +599,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
             "page_cache_before_each_pull": drop_page_cache(),
             "read_back_chunk": pullers.READ_BACK_CHUNK,
             "write_throttle": dataclasses.asdict(throttle) if throttle is not None else None,
+            "flow_mb_per_s": args.flow_mbps,
         },
     }
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
@@ -621,7 +630,11 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
         log(f"registry {name}: pushed {reference} ({push_s:.1f} s)")
         job = peers.PullJob(t, REPOSITORY, TAG, the_model, work_dir / "out", work_dir, cache / "bin")
         jobs[name] = job
-        rows, hits = measure_rows(list(args.tools), job, args.repeat)
+        port = int(t.registry.host.rsplit(":", 1)[1])
+        with capped_flows(port, args.flow_mbps) as cap:
+            if cap is not None:
+                log(f"each connection from {t.registry.host} capped at {cap.mb_per_s:g} MB/s (tc on lo)")
+            rows, hits = measure_rows(list(args.tools), job, args.repeat)
         hit = summarize_hits(hits)
         doc["transports"][name] = {
             "registry": t.url,
@@ -697,6 +710,11 @@ def render(doc: dict[str, Any]) -> str:
         out.append(
             f"NOTE: a slower disk, emulated: writes to {throttle['device']} capped at "
             f"{throttle['mb_per_s']:g} MB/s for the whole run (dd included; bench/disk.py)."
+        )
+    if flow := doc["settings"].get("flow_mb_per_s"):
+        out.append(
+            f"NOTE: a far registry, emulated: each connection from it capped at {flow:g} MB/s during "
+            "the pulls (tc on lo; bench/link.py)."
         )
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
         out.append(f"NOTE: page cache {doc['settings']['page_cache_before_each_pull']} before the pulls.")

@@ -41,29 +41,27 @@ def _tc(*args: str) -> None:
 
 def _commands(port: int, mb_per_s: float) -> list[list[str]]:
     rate = f"{int(mb_per_s * 8)}mbit"
+    at = f"dev {DEV} parent 1:"
     cmds = [
-        ["qdisc", "add", "dev", DEV, "root", "handle", "1:", "htb", "default", "1"],
-        ["class", "add", "dev", DEV, "parent", "1:", "classid", "1:1", "htb", "rate", "100gbit"],
+        f"qdisc add dev {DEV} root handle 1: htb default 1".split(),
+        f"class add {at} classid 1:1 htb rate 100gbit".split(),
     ]
     for i in range(BUCKETS):
-        cls = f"1:{0x100 + i:x}"
         cmds.append(
-            ["class", "add", "dev", DEV, "parent", "1:", "classid", cls, "htb", "rate", rate, "ceil", rate]
-            + ["burst", BURST, "cburst", BURST]
+            f"class add {at} classid 1:{0x100 + i:x} htb rate {rate} ceil {rate} "
+            f"burst {BURST} cburst {BURST}".split()
         )
-    cmds.append(["filter", "add", "dev", DEV, "parent", "1:", "prio", "1", "handle", "2:", "protocol", "ip"])
-    cmds[-1] += ["u32", "divisor", str(BUCKETS)]
+    cmds.append(f"filter add {at} prio 1 handle 2: protocol ip u32 divisor {BUCKETS}".split())
     for i in range(BUCKETS):
         cmds.append(
-            ["filter", "add", "dev", DEV, "parent", "1:", "prio", "1", "protocol", "ip", "u32"]
-            + ["ht", f"2:{i:x}:", "match", "ip", "sport", str(port), "0xffff", "flowid", f"1:{0x100 + i:x}"]
+            f"filter add {at} prio 1 protocol ip u32 ht 2:{i:x}: match ip sport {port} 0xffff "
+            f"flowid 1:{0x100 + i:x}".split()
         )
     # The 32-bit word at offset 20 of a TCP/IPv4 packet without IP options is source port <<
     # 16 | destination port: hash the destination (the client's) port, bits 1-8.
     cmds.append(
-        ["filter", "add", "dev", DEV, "parent", "1:", "prio", "1", "protocol", "ip", "u32", "ht", "800::"]
-        + ["match", "ip", "protocol", "6", "0xff", "match", "ip", "sport", str(port), "0xffff"]
-        + ["hashkey", "mask", "0x000001fe", "at", "20", "link", "2:"]
+        f"filter add {at} prio 1 protocol ip u32 ht 800:: match ip protocol 6 0xff match ip sport {port} "
+        "0xffff hashkey mask 0x000001fe at 20 link 2:".split()
     )
     return cmds
 

@@ -362,6 +362,28 @@ func TestBadCAConfiguration(t *testing.T) {
 	wantConfigError(t, err, "SSL_CERT_FILE")
 }
 
+// The roots crypto/tls would use anyway are left for it to load at the first
+// handshake (nil), not parsed at every process's first call.
+func TestSystemRootsAreNotParsedUpFront(t *testing.T) {
+	ours := envmap.Env{"SSL_CERT_FILE": os.Getenv("SSL_CERT_FILE"), "SSL_CERT_DIR": os.Getenv("SSL_CERT_DIR")}
+	pool, _, err := Config{Env: ours}.roots()
+	if err != nil || pool != nil {
+		t.Fatalf("roots() = %v, %v; want nil (crypto/tls's roots, loaded when first needed)", pool, err)
+	}
+	_, err = get(t, mustTransport(t, Config{Env: ours}), tlsServer(t).URL)
+	wantTLSError(t, err) // still verified, against those roots
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	testutil.WriteFile(t, ca, testutil.SelfSignedPEM(t), 0o644)
+	if pool, _, err = (Config{Env: ours, CAFile: ca}).roots(); err != nil || pool == nil {
+		t.Fatalf("with a CAFile: roots() = %v, %v; want the system roots plus it", pool, err)
+	}
+	// A caller's SSL_CERT_FILE other than the process's is read here, as before.
+	other := envmap.Env{"SSL_CERT_FILE": ca, "SSL_CERT_DIR": os.Getenv("SSL_CERT_DIR")}
+	if pool, _, err = (Config{Env: other}).roots(); err != nil || pool == nil {
+		t.Fatalf("with another SSL_CERT_FILE: roots() = %v, %v; want a pool read from it", pool, err)
+	}
+}
+
 func TestMissingSSLCertDirIsIgnored(t *testing.T) {
 	if _, _, err := Transport(Config{Env: envmap.Env{"SSL_CERT_DIR": filepath.Join(t.TempDir(), "nope")}}); err != nil {
 		t.Fatalf("a missing SSL_CERT_DIR is an error: %v", err)

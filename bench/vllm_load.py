@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import statistics
@@ -63,17 +64,25 @@ def build_model(root: Path, size: int, shards: int) -> Path:
 
 
 def _module(model_dir: Path, device_gbps: float = 0.0) -> Any:
-    """A module with one parameter per checkpoint tensor. With ``device_gbps``, filling it
-    also waits as a copy to a device over a link of that many GB/s would (a DMA: time, not
-    CPU), for a load that takes as long as the pull without competing with it for the CPUs."""
+    """A module with one parameter per checkpoint tensor. With ``device_gbps``, the weights
+    go to an emulated device over a link of that many GB/s: each tensor is copied into one
+    reused staging buffer, as CUDA copies pageable memory to a GPU through a pinned one, then
+    the rest of its transfer time is waited out (a DMA: time, not CPU); the parameters
+    themselves live on the device (here: ``meta``, no host memory), as a GPU model's do."""
     import torch
     from safetensors import safe_open
 
+    device = "meta" if device_gbps else "cpu"
     params = {}
+    largest = 0
     for shard in sorted(model_dir.glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:
             for key in f.keys():  # noqa: SIM118 - not a mapping
-                params[key.replace(".", "__")] = torch.nn.Parameter(torch.empty(f.get_slice(key).get_shape()))
+                shape = f.get_slice(key).get_shape()
+                params[key.replace(".", "__")] = torch.nn.Parameter(torch.empty(shape, device=device))
+                largest = max(largest, math.prod(shape))  # elements
+    # Touched now: the staging buffer is allocated once, before any load, as CUDA's is.
+    staging = torch.zeros(largest if device_gbps else 0)
 
     class Flat(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -85,11 +94,13 @@ def _module(model_dir: Path, device_gbps: float = 0.0) -> Any:
             for name, tensor in weights:
                 key = name.replace(".", "__")
                 copying = time.perf_counter()
-                self.params[key].data.copy_(tensor)
-                loaded.add(f"params.{key}")
-                if device_gbps:  # each copy takes at least its bytes over the link
+                if device_gbps:  # into the staging buffer, then the rest of the time on the link
+                    staging[: tensor.numel()].copy_(tensor.reshape(-1))
                     took = time.perf_counter() - copying
                     time.sleep(max(0.0, tensor.numel() * tensor.element_size() / (device_gbps * 1e9) - took))
+                else:
+                    self.params[key].data.copy_(tensor)
+                loaded.add(f"params.{key}")
             return loaded
 
     return Flat()

@@ -247,7 +247,8 @@ func (c Config) loadRoots(file, dir string) (*x509.CertPool, error) {
 		// to load at the first TLS handshake, once per process. Parsing them
 		// here took 16-44 ms (hundreds of files where SSL_CERT_DIR is set) at
 		// the start of every process's first call, plain HTTP and cache hits
-		// included.
+		// included. As in any Go program, a bundle rewritten in place is then
+		// read again only by a new process.
 		return nil, nil
 	}
 	var pool *x509.CertPool

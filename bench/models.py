@@ -33,6 +33,7 @@ from bench import model, peers, pull, pullers
 from bench.disk import throttled_writes
 from bench.link import capped_flows
 from bench.measure import Measurement, kill_all_running, run_measured
+from bench.memory import held_freed_memory, page_reporting, reporting_line
 from bench.model import GIB, MIB
 from bench.pull import (
     REPOSITORY,
@@ -85,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="emulate a far registry: cap each connection from the registry at this many MB/s "
         "during the pulls (tc on lo; needs root; see bench/link.py)",
+    )
+    p.add_argument(
+        "--hold-freed-ms",
+        type=int,
+        default=None,
+        help="keep memory the VM frees this many ms before it goes back to the host (free page "
+        "reporting's min_free_ms), as on a machine without reporting; needs root; see bench/memory.py",
     )
     p.add_argument(
         "--cache-dir",
@@ -159,6 +167,7 @@ def machine(work_dir: Path) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "filesystem": _filesystem(work_dir),
+        "page_reporting": page_reporting(),
         "cpu_busy_before_start": wait_for_quiet(),
     }
 
@@ -587,6 +596,9 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
     throttle = stack.enter_context(throttled_writes(work_dir, args.throttle_write_mbps))
     if throttle is not None:
         log(f"writes to disk {throttle.device} capped at {throttle.mb_per_s:g} MB/s ({throttle.control})")
+    held = stack.enter_context(held_freed_memory(args.hold_freed_ms))
+    if held is not None:
+        log(f"freed memory held {held['min_free_ms']} ms before it goes to the host (was {held['was']})")
     doc: dict[str, Any] = {
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(work_dir),
@@ -600,6 +612,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
             "read_back_chunk": pullers.READ_BACK_CHUNK,
             "write_throttle": dataclasses.asdict(throttle) if throttle is not None else None,
             "flow_mb_per_s": args.flow_mbps,
+            "freed_memory_held": held,
         },
     }
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
@@ -716,6 +729,7 @@ def render(doc: dict[str, Any]) -> str:
             f"NOTE: a far registry, emulated: each connection from it capped at {flow:g} MB/s during "
             "the pulls (tc on lo; bench/link.py)."
         )
+    out.append(reporting_line(m.get("page_reporting"), doc["settings"].get("freed_memory_held")))
     if doc["settings"]["page_cache_before_each_pull"] != "ok":
         out.append(f"NOTE: page cache {doc['settings']['page_cache_before_each_pull']} before the pulls.")
     out.append(f"Total runtime {doc['total_runtime_s']:.0f} s.")

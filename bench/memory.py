@@ -15,12 +15,24 @@ reporting. Needs root; the benchmarks record the setting with their results.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 _PARAMS = Path("/sys/module/page_reporting/parameters")
+
+
+def add_hold_option(parser: argparse.ArgumentParser) -> None:
+    """``--hold-freed-ms N``, for :func:`held_freed_memory`."""
+    parser.add_argument(
+        "--hold-freed-ms",
+        type=int,
+        default=None,
+        help="keep memory the VM frees this many ms before it goes back to the host (free page "
+        "reporting's min_free_ms), as on a machine without reporting; needs root; see bench/memory.py",
+    )
 
 
 def page_reporting() -> dict[str, Any] | None:

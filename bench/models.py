@@ -33,7 +33,7 @@ from bench import model, peers, pull, pullers
 from bench.disk import throttled_writes
 from bench.link import capped_flows
 from bench.measure import Measurement, kill_all_running, run_measured
-from bench.memory import held_freed_memory, page_reporting, reporting_line
+from bench.memory import add_hold_option, held_freed_memory, page_reporting, reporting_line
 from bench.model import GIB, MIB
 from bench.pull import (
     REPOSITORY,
@@ -87,13 +87,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="emulate a far registry: cap each connection from the registry at this many MB/s "
         "during the pulls (tc on lo; needs root; see bench/link.py)",
     )
-    p.add_argument(
-        "--hold-freed-ms",
-        type=int,
-        default=None,
-        help="keep memory the VM frees this many ms before it goes back to the host (free page "
-        "reporting's min_free_ms), as on a machine without reporting; needs root; see bench/memory.py",
-    )
+    add_hold_option(p)
     p.add_argument(
         "--cache-dir",
         type=Path,

@@ -256,6 +256,8 @@ def in_children(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.memory import add_hold_option
+
     p = argparse.ArgumentParser(prog="python -m bench.vllm_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--size-gib", type=float, default=1.25)
     p.add_argument("--shards", type=int, default=5)
@@ -282,13 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         help="serve the model from oci-client's registry, or from Debian's docker-registry "
         "(CNCF distribution 2.8, which copies every byte it sends through user space)",
     )
-    p.add_argument(
-        "--hold-freed-ms",
-        type=int,
-        default=None,
-        help="keep memory the VM frees this many ms before it goes back to the host (free page "
-        "reporting's min_free_ms), as on a machine without reporting; needs root; see bench/memory.py",
-    )
+    add_hold_option(p)
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"))
     p.add_argument("--output", type=Path, default=Path("bench/results/vllm_load.json"))
     p.add_argument("--one", nargs=4, metavar=("MODE", "REF", "MODEL_DIR", "CACHE"), help=argparse.SUPPRESS)

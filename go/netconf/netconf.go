@@ -211,6 +211,18 @@ var rootsCache = lru.New[string, *x509.CertPool](16, nil)
 // changes whenever the files do (by size, modification time or inode).
 func (c Config) roots() (*x509.CertPool, string, error) {
 	file, dir := c.Env.Get("SSL_CERT_FILE"), c.Env.Get("SSL_CERT_DIR")
+	if c.CAFile == "" && file == os.Getenv("SSL_CERT_FILE") && dir == os.Getenv("SSL_CERT_DIR") &&
+		(file == "" || statID(file) != "missing") {
+		// The roots crypto/tls itself uses (it reads these two variables from
+		// the environment the Go runtime started with): nil leaves them for it
+		// to load at the first TLS handshake, once per process. Parsing them
+		// here took 16-44 ms (hundreds of files where SSL_CERT_DIR is set) at
+		// the start of every process's first call, plain HTTP and cache hits
+		// included. As in any Go program, a bundle rewritten in place is then
+		// read again only by a new process, so the id does not follow the
+		// files. A missing SSL_CERT_FILE still fails here, as a ConfigError.
+		return nil, "crypto/tls", nil
+	}
 	var id strings.Builder
 	for _, f := range []struct{ kind, path string }{{"file", file}, {"dir", dir}, {"ca", c.CAFile}} {
 		for _, p := range filepath.SplitList(f.path) {
@@ -241,16 +253,6 @@ func statID(path string) string {
 }
 
 func (c Config) loadRoots(file, dir string) (*x509.CertPool, error) {
-	if c.CAFile == "" && file == os.Getenv("SSL_CERT_FILE") && dir == os.Getenv("SSL_CERT_DIR") {
-		// The roots crypto/tls itself uses (it reads these two variables from
-		// the environment the Go runtime started with): nil leaves them for it
-		// to load at the first TLS handshake, once per process. Parsing them
-		// here took 16-44 ms (hundreds of files where SSL_CERT_DIR is set) at
-		// the start of every process's first call, plain HTTP and cache hits
-		// included. As in any Go program, a bundle rewritten in place is then
-		// read again only by a new process.
-		return nil, nil
-	}
 	var pool *x509.CertPool
 	if file != "" || dir != "" {
 		pool = x509.NewCertPool()

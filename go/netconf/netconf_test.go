@@ -382,6 +382,11 @@ func TestSystemRootsAreNotParsedUpFront(t *testing.T) {
 	if pool, _, err = (Config{Env: other}).roots(); err != nil || pool == nil {
 		t.Fatalf("with another SSL_CERT_FILE: roots() = %v, %v; want a pool read from it", pool, err)
 	}
+	// The process's own SSL_CERT_FILE, missing: refused up front, not at the first handshake.
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	t.Setenv("SSL_CERT_FILE", missing)
+	_, _, err = Transport(Config{Env: envmap.Env{"SSL_CERT_FILE": missing, "SSL_CERT_DIR": os.Getenv("SSL_CERT_DIR")}})
+	wantConfigError(t, err, "SSL_CERT_FILE")
 }
 
 func TestMissingSSLCertDirIsIgnored(t *testing.T) {

@@ -256,7 +256,7 @@ def in_children(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.memory import add_hold_option
+    from bench.memory import add_hold_option, held_freed_memory, page_reporting, reporting_line
 
     p = argparse.ArgumentParser(prog="python -m bench.vllm_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--size-gib", type=float, default=1.25)
@@ -305,7 +305,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import oci_client
-    from bench.memory import held_freed_memory, page_reporting, reporting_line
     from oci_client.server import Registry
     from oci_client.testing import LocalRegistry
 

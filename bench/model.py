@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from oci_client.testing import (
+from oci_testing import (
     MODEL_WEIGHT_CONFIG_MEDIA_TYPE,
     MODEL_WEIGHT_MEDIA_TYPE,
     LayerSpec,

@@ -26,6 +26,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/push.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
+    import bench  # noqa: F401 - its __init__ puts tests/ on sys.path, for oci_testing
+
+from oci_testing import LocalRegistry
 
 import oci_client
 from bench import model, peers
@@ -33,7 +36,6 @@ from bench.measure import Measurement, kill_all_running, run_measured
 from bench.model import GIB, MIB
 from bench.models import _rate, disk_rates, machine
 from bench.pull import log, scratch_dir, wait_for_quiet
-from oci_client.testing import LocalRegistry
 
 DEFAULT_OUTPUT = peers.REPO_ROOT / "bench" / "results" / "push.json"
 TOOLS = ("oci-client", "oci-client-known", "crane", "skopeo", "oras-py")

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from oci_client.testing import LocalRegistry
+from oci_testing import LocalRegistry
 
 __all__ = ["Transport", "start_transport"]
 

@@ -304,9 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"seconds": seconds, "cpu": cpu}))
         return 0
 
+    from oci_testing import LocalRegistry
+
     import oci_client
     from oci_client.server import Registry
-    from oci_client.testing import LocalRegistry
 
     model_dir = build_model(args.cache_dir, int(args.size_gib * (1 << 30)), args.shards)
     size = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))

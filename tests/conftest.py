@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 from faultproxy import FaultProxy
-
-from oci_client.testing import LocalRegistry, RegistryMode, RegistryUnavailable
+from oci_testing import LocalRegistry, RegistryMode, RegistryUnavailable
 
 # tests/with_vllm run inside the vLLM environments (.ci/vllm-envs, a stage of test.sh of its
 # own); an environment without vLLM cannot import them.

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from faultproxy import FaultProxy, Seen
-
-from oci_client.testing import (
+from oci_testing import (
     OCI_INDEX_MEDIA_TYPE,
     OCI_MANIFEST_MEDIA_TYPE,
     PushedArtifact,
@@ -26,7 +25,7 @@ from oci_client.testing import (
     push_manifest,
     sha256_digest,
 )
-from oci_client.testing.registry import RegistryEndpoint
+from oci_testing.registry import RegistryEndpoint
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from credentials import auth_field, prepend_path, write_config, write_helper
+from oci_testing import LocalRegistry, PushedArtifact, RegistryTarget, push_artifact
 
 from oci_client import AuthenticationError, OciError, OciGoClient, TLSError
-from oci_client.testing import LocalRegistry, PushedArtifact, RegistryTarget, push_artifact
 
 BLOB = b"tls weights " * 1000
 

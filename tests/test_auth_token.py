@@ -13,9 +13,9 @@ import pytest
 import requests
 from conftest import _start_registry
 from credentials import auth_field, write_config
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import AuthenticationError, OciGoClient
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 USERS = {"admin": secrets.token_urlsafe(12), "reader": secrets.token_urlsafe(12)}
 DATA = b"token-protected weights" * 512

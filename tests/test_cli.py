@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy, Rule
-
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 
 def run(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -102,7 +101,7 @@ def test_demo_keep_leaves_the_registry_running(tmp_path: Path) -> None:
 
 
 def test_pull_writes_every_layer_by_name(plain_registry: LocalRegistry, tmp_path: Path) -> None:
-    from oci_client.testing import push_model
+    from oci_testing import push_model
 
     files = {"config.json": b"{}", "weights/model-00001.safetensors": b"w1" * 5000, "tokenizer.json": b"t"}
     push_model(plain_registry, "cli/pulled", "v1", files)
@@ -117,7 +116,7 @@ def test_pull_writes_every_layer_by_name(plain_registry: LocalRegistry, tmp_path
 
 
 def test_pull_refuses_layer_names_that_escape(plain_registry: LocalRegistry, tmp_path: Path) -> None:
-    from oci_client.testing import push_model
+    from oci_testing import push_model
 
     push_model(plain_registry, "cli/evil", "v1", {"../../escape.txt": b"gotcha"})
     r = run("pull", f"{plain_registry.host}/cli/evil:v1", "-o", str(tmp_path / "m"), cache=tmp_path / "cache")
@@ -168,7 +167,7 @@ def test_progress_bar_on_a_terminal_and_quiet(artifact: PushedArtifact, tmp_path
 def test_model_bars_are_for_the_files_that_download(
     plain_registry: LocalRegistry, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    from oci_client.testing import push_model
+    from oci_testing import push_model
 
     files = {"cached.safetensors": os.urandom(1 << 20), "fetched.safetensors": os.urandom(1 << 20)}
     push_model(plain_registry, "cli/bars", "v1", files)

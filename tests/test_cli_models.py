@@ -34,9 +34,9 @@ from modelfixtures import (
     this_boot,
     tree,
 )
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact, push_model
 
 from oci_client import OciGoClient
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact, push_model
 
 pytestmark = pytest.mark.usefixtures("docker_config")
 

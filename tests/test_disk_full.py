@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from faultproxy import FaultProxy, Rule
 from modelfixtures import MiB, blob_gets, blob_path, gz, named, push_layers, tar, tree
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 import oci_client
 from oci_client import LocalFileError, NoSpaceError
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 pytestmark = pytest.mark.usefixtures("docker_config")
 

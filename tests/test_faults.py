@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from faultproxy import FaultProxy, Rule
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import (
     DigestMismatchError,
@@ -20,7 +21,6 @@ from oci_client import (
     RateLimitedError,
     RegistryError,
 )
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 DATA = os.urandom(2 * 1024 * 1024)
 

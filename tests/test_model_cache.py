@@ -39,6 +39,7 @@ from modelfixtures import (
     this_boot,
     tree,
 )
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact, push_manifest
 
 import oci_client
 from oci_client import (
@@ -47,7 +48,6 @@ from oci_client import (
     OciGoClient,
     OperationTimeoutError,
 )
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact, push_manifest
 
 pytestmark = pytest.mark.usefixtures("docker_config")
 

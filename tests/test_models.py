@@ -53,6 +53,7 @@ from modelfixtures import (
     tar,
     tree,
 )
+from oci_testing import LayerSpec, LocalRegistry, PushedArtifact, push_artifact
 
 import oci_client
 from oci_client import (
@@ -66,7 +67,6 @@ from oci_client import (
     UnsafeArchiveError,
     _native,
 )
-from oci_client.testing import LayerSpec, LocalRegistry, PushedArtifact, push_artifact
 
 pytestmark = pytest.mark.usefixtures("docker_config")
 
@@ -351,7 +351,7 @@ def test_plain_artifact_with_titled_layers_in_subdirectories(
 
 
 def test_a_container_image_is_not_a_model(plain_registry: LocalRegistry, cache: Path) -> None:
-    from oci_client.testing import push_docker_v2_image
+    from oci_testing import push_docker_v2_image
 
     image = push_docker_v2_image(plain_registry, "images/notamodel", "v1")
     with pytest.raises(InvalidModelError, match="container image"):
@@ -935,7 +935,7 @@ def test_a_reference_with_an_empty_path_component_makes_no_request(
 
 def test_layer_spec_media_type_is_honoured(plain_registry: LocalRegistry, cache: Path) -> None:
     # push_model with a LayerSpec: ModelPack names from the annotations, an archive kind.
-    from oci_client.testing import push_model
+    from oci_testing import push_model
 
     docs = tar({"docs/a.md": b"a"})
     pushed = push_model(

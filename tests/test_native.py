@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy, Rule
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import LibraryError, NotFoundError, OciError, OciGoClient, _native
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 
 def _run_python(

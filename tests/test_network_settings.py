@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from forwardproxy import FAKE_HOST, ForwardProxy
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import OciGoClient, TLSError
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 
 @pytest.fixture(scope="module")

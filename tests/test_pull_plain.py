@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact, push_docker_v2_image, push_index
 
 from oci_client import (
     DigestMismatchError,
@@ -18,7 +19,6 @@ from oci_client import (
     NotFoundError,
     OciGoClient,
 )
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact, push_docker_v2_image, push_index
 
 WEIGHTS = os.urandom(3 * 1024 * 1024 + 17)
 

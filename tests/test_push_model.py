@@ -18,10 +18,10 @@ import pytest
 from credentials import auth_field, write_config
 from faultproxy import FaultProxy, Rule
 from modelfixtures import tree
+from oci_testing import LocalRegistry
 
 import oci_client
 from oci_client import AuthenticationError, InvalidArgumentError, PushedModel
-from oci_client.testing import LocalRegistry
 
 
 def safetensors(rows: int, cols: int, dtype: str = "BF16") -> bytes:

@@ -1,5 +1,5 @@
 """The embedded registry (``oci_client.server``, the ``oci-registry`` program): real
-processes on 127.0.0.1, pushed to with oci_client.testing and read back with the library."""
+processes on 127.0.0.1, pushed to with oci_testing and read back with the library."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from oci_testing import PushedArtifact, push_artifact, push_model
 
 import oci_client
 from oci_client import OciGoClient
 from oci_client.server import Registry, RegistryServerError, find_registry_binary, serve_main
-from oci_client.testing import PushedArtifact, push_artifact, push_model
 
 FILES = {
     "config.json": b'{"model_type": "tiny"}',
@@ -299,15 +299,40 @@ def test_repr_and_state_without_credentials(tmp_path: Path) -> None:
         Registry(tmp_path, proxy_password="hunter2")
 
 
-def test_binary_comes_from_the_package_else_the_environment(
+def test_binary_comes_from_the_environment_else_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import oci_client.server as server
 
-    packaged = find_registry_binary()
-    monkeypatch.setattr(server, "_PACKAGED_BINARY", tmp_path / "missing")
+    packaged, chosen = tmp_path / "packaged", tmp_path / "chosen"
+    for path in (packaged, chosen):
+        path.write_bytes(b"")
+        path.chmod(0o755)
+    monkeypatch.setattr(server, "_PACKAGED_BINARY", packaged)
     monkeypatch.delenv(server.REGISTRY_BINARY_ENV, raising=False)
+    assert find_registry_binary() == packaged
+    # An explicit setting wins over the packaged program.
+    monkeypatch.setenv(server.REGISTRY_BINARY_ENV, str(chosen))
+    assert find_registry_binary() == chosen
+    # Neither: the message says how to get one.
+    monkeypatch.setattr(server, "_PACKAGED_BINARY", tmp_path / "missing")
+    monkeypatch.delenv(server.REGISTRY_BINARY_ENV)
     with pytest.raises(RegistryServerError, match=r"\./build\.sh or pip install"):
         find_registry_binary()
-    monkeypatch.setenv(server.REGISTRY_BINARY_ENV, str(packaged))
-    assert find_registry_binary() == packaged
+
+
+def test_binary_set_in_the_environment_but_missing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oci_client.server as server
+
+    packaged = tmp_path / "packaged"
+    packaged.write_bytes(b"")
+    packaged.chmod(0o755)
+    monkeypatch.setattr(server, "_PACKAGED_BINARY", packaged)
+    monkeypatch.setenv(server.REGISTRY_BINARY_ENV, str(tmp_path / "no-such-registry"))
+    # Not silently the packaged one: the variable is named, with what it holds.
+    with pytest.raises(RegistryServerError, match=r"\$OCI_CLIENT_REGISTRY_BINARY .*no-such-registry"):
+        find_registry_binary()
+    with pytest.raises(RegistryServerError, match="OCI_CLIENT_REGISTRY_BINARY"):
+        Registry(tmp_path / "root").start()

@@ -16,8 +16,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
-from oci_client.testing import (
+from oci_testing import (
     ANNOTATION_MODEL_FILEPATH,
     ANNOTATION_TITLE,
     DOCKER_MANIFEST_MEDIA_TYPE,

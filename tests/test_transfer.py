@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from faultproxy import FaultProxy, Rule
+from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import (
     DigestMismatchError,
@@ -32,7 +33,6 @@ from oci_client import (
     OperationTimeoutError,
     RateLimitedError,
 )
-from oci_client.testing import LocalRegistry, PushedArtifact, push_artifact
 
 MiB = 1024 * 1024
 BIG = os.urandom(24 * MiB)

@@ -4,7 +4,7 @@
 (``oci_client/bin/oci-registry``, built from ``go/registry``), as a child process::
 
     with Registry("/srv/models") as registry:          # 127.0.0.1, a free port
-        push_model(registry, "org/model", "v1", files)  # oci_client.testing's pusher
+        oci_client.push_model("./my-model", f"{registry.host}/org/model:v1")
         oci_client.pull_model(f"{registry.host}/org/model:v1")
 
 It serves the OCI distribution API from a directory that outlives it (restart
@@ -19,8 +19,8 @@ left running (``demo --keep``). The child reads its stdin until end of file, so
 it exits when this process dies, however it dies (children forked since hold the
 pipe too: it exits when the last of them has gone).
 
-A :class:`Registry` satisfies :class:`oci_client.testing.RegistryEndpoint`
-(``url``, ``host``, ``ca_file``, ``username``, ``password``).
+A :class:`Registry` has what a client needs to reach it: ``url``, ``host``, ``ca_file``,
+``username``, ``password`` (the test suite's ``oci_testing.RegistryEndpoint``).
 """
 
 from __future__ import annotations
@@ -67,19 +67,24 @@ class RegistryServerError(OciError):
 
 
 def find_registry_binary() -> Path:
-    """The ``oci-registry`` program: the one packaged with oci_client, else
-    ``$OCI_CLIENT_REGISTRY_BINARY``. Raises :class:`RegistryServerError` if neither exists."""
-    candidates = [_PACKAGED_BINARY]
-    if os.environ.get(REGISTRY_BINARY_ENV):
-        candidates.append(Path(os.environ[REGISTRY_BINARY_ENV]))
-    for path in candidates:
-        if path.is_file():
-            _ensure_executable(path)
-            return path
-    raise RegistryServerError(
-        f"the registry program is missing ({_PACKAGED_BINARY} not built, ${REGISTRY_BINARY_ENV} "
-        "unset or not a file): rebuild with ./build.sh or pip install ."
-    )
+    """The ``oci-registry`` program: ``$OCI_CLIENT_REGISTRY_BINARY`` when set (an explicit
+    choice wins over the packaged one), else the one packaged with oci_client. Raises
+    :class:`RegistryServerError` if the variable names no file, or, unset, if the package
+    has none."""
+    override = os.environ.get(REGISTRY_BINARY_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise RegistryServerError(f"${REGISTRY_BINARY_ENV} is {override!r}, which is not a file")
+        _ensure_executable(path)
+        return path
+    if not _PACKAGED_BINARY.is_file():
+        raise RegistryServerError(
+            f"the registry program is missing ({_PACKAGED_BINARY} not built, ${REGISTRY_BINARY_ENV} "
+            "unset): rebuild with ./build.sh or pip install ., or set the variable to one"
+        )
+    _ensure_executable(_PACKAGED_BINARY)
+    return _PACKAGED_BINARY
 
 
 def _ensure_executable(path: Path) -> None:

@@ -1,6 +1,6 @@
 """Minimal OCI pusher over the distribution HTTP API, for seeding test registries.
 
-Handles the three auth situations of :class:`~oci_client.testing.registry.LocalRegistry`:
+Handles the three auth situations of :class:`~oci_testing.registry.LocalRegistry`:
 none, HTTP Basic (over TLS with a private CA) and Bearer tokens obtained through the
 ``WWW-Authenticate`` challenge.
 """

@@ -18,13 +18,13 @@ from typing import IO, Any, Literal, Protocol, final
 
 import requests
 
-from ..server import _terminate  # the same SIGTERM-then-kill stop
+from oci_client.server import _terminate  # the same SIGTERM-then-kill stop
+
 from .certs import generate_certificates
 from .tokenserver import AccessGrants, AccessPolicy, TokenServer
 
 __all__ = [
     "DEFAULT_REGISTRY_BIN",
-    "REGISTRY_BIN_ENV",
     "LocalRegistry",
     "RegistryEndpoint",
     "RegistryMode",
@@ -38,7 +38,7 @@ __all__ = [
 RegistryMode = Literal["plain", "tls_basic", "token", "proxy"]
 _MODES: tuple[str, ...] = ("plain", "tls_basic", "token", "proxy")
 
-REGISTRY_BIN_ENV = "OCI_CLIENT_REGISTRY_BIN"
+REGISTRY_PROGRAM = "docker-registry"  # Debian's package of CNCF distribution
 DEFAULT_REGISTRY_BIN = "/usr/bin/docker-registry"
 HTPASSWD_BIN_ENV = "OCI_CLIENT_HTPASSWD_BIN"
 
@@ -88,14 +88,20 @@ class RegistryTarget:
 
 
 def find_registry_binary(binary: str | os.PathLike[str] | None = None) -> str:
-    """Resolve the registry executable: *binary*, else ``$OCI_CLIENT_REGISTRY_BIN``, else
-    ``/usr/bin/docker-registry``. Raises :class:`RegistryUnavailable` if it is not executable."""
-    candidate = os.fspath(binary) if binary else os.environ.get(REGISTRY_BIN_ENV) or DEFAULT_REGISTRY_BIN
-    resolved = shutil.which(candidate)
+    """Resolve the registry executable: *binary* (a path, or a name looked up on ``PATH``), else
+    ``docker-registry`` on ``PATH``, else ``/usr/bin/docker-registry``. Raises
+    :class:`RegistryUnavailable` if it is not executable."""
+    if binary:
+        candidate = os.fspath(binary)
+        resolved = shutil.which(candidate)
+        if resolved is None:
+            raise RegistryUnavailable(f"registry binary {candidate!r} not found or not executable")
+        return resolved
+    resolved = shutil.which(REGISTRY_PROGRAM) or shutil.which(DEFAULT_REGISTRY_BIN)
     if resolved is None:
         raise RegistryUnavailable(
-            f"registry binary {candidate!r} not found or not executable; install CNCF "
-            f"distribution (Debian package docker-registry) or set {REGISTRY_BIN_ENV}"
+            f"registry binary {REGISTRY_PROGRAM!r} not found on PATH or at {DEFAULT_REGISTRY_BIN}; "
+            "install CNCF distribution (Debian package docker-registry) or pass binary="
         )
     return resolved
 

@@ -1,6 +1,10 @@
-"""Builds the Go shared library and the registry program into the package during `pip install`."""
+"""Builds the Go shared library and the registry program into the package during `pip install`
+from a source tree or the sdist (./build.sh wheel). A prebuilt wheel needs none of this."""
 
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import Distribution, setup
@@ -12,11 +16,32 @@ except ImportError:  # setuptools < 70.1
     from wheel.bdist_wheel import bdist_wheel
 
 ROOT = Path(__file__).resolve().parent
+WHEELS_HINT = (
+    "or install a prebuilt wheel instead (pip install --only-binary=oci-client oci-client; "
+    "Linux x86_64/aarch64 with glibc >= 2.17)"
+)
+
+
+def _missing_tools() -> list[str]:
+    missing = []
+    if not shutil.which("go"):
+        missing.append("Go (https://go.dev/dl/)")
+    cc = os.environ.get("CC", "").split()
+    if not (shutil.which(cc[0]) if cc else shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        missing.append("a C compiler (cc) for cgo")
+    return missing
 
 
 class BuildGoThenPy(build_py):
     def run(self) -> None:
-        subprocess.run([str(ROOT / "build.sh"), "wheel"], check=True, cwd=ROOT)
+        # One clear last line instead of a traceback: pip prints the backend's output as is.
+        missing = _missing_tools()
+        if missing:
+            sys.exit(f"error: building oci-client from source needs {' and '.join(missing)}; {WHEELS_HINT}")
+        env = {**os.environ, "PYTHON": sys.executable}
+        done = subprocess.run(["bash", str(ROOT / "build.sh"), "wheel"], cwd=ROOT, env=env, check=False)
+        if done.returncode != 0:
+            sys.exit(f"error: ./build.sh wheel failed (exit {done.returncode}, its reason is above); {WHEELS_HINT}")
         super().run()
 
 

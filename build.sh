@@ -41,8 +41,9 @@ fi
 # give byte-identical liboci and oci-registry (see `dist`).
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw -trimpath -buildvcs=false"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}"
-# No -g: the C parts carry no debug information (and no build paths) into the library.
-export CGO_CFLAGS="${CGO_CFLAGS:--O2}"
+# No debug information for the C parts: it would carry the compiler's own paths (zig's
+# headers under build/toolchain) into the library, which would then differ from clone to clone.
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g0}"
 
 # Prints a line every 20 s while a long step runs, so a build under pip is not silent.
 # pip hides a build backend's output unless -v: the lines also go to the terminal, if any.
@@ -75,7 +76,8 @@ case "$goos" in
   darwin) ext=dylib
           # An @rpath install name lets the dylib be loaded from wherever it is installed.
           ldflags="$ldflags -extldflags=-Wl,-install_name,@rpath/liboci.dylib" ;;
-  linux)  ext=so ;;
+  # -s -w strip only Go's part: the external linker strips the rest.
+  linux)  ext=so; ldflags="$ldflags -extldflags=-Wl,--strip-all" ;;
   *) die "unsupported GOOS $goos (Linux and macOS only)" ;;
 esac
 

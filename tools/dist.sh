@@ -9,9 +9,9 @@
 # Every wheel is built from the sdist, which proves the sdist complete. Checks that fail the
 # build: auditwheel must accept each Linux wheel under its tag; no glibc symbol newer than
 # the baseline; every //export of go/cmd/liboci exported; the registry program executable
-# and built for the wheel's CPU; the license texts present. Reproducibility: this machine's
-# own target is built a second time, from the source tree with an empty Go build cache, and
-# its liboci and oci-registry must equal the wheel's byte for byte.
+# and built for the wheel's CPU; the license texts present. Reproducibility: no path of this
+# machine in a binary, and this machine's own target is built a second time, from the source
+# tree with an empty Go build cache: its liboci and oci-registry must equal the wheel's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -156,6 +156,9 @@ PY
       nm -gU "$lib" | grep -qw "_$sym" || die "$lib lacks the export $sym"
     done
   fi
+  # A path of this machine inside a binary (the toolchain's, the tree's) would make every
+  # clone build different bytes.
+  if grep -qaF "$PWD/" "$lib" "$pkg/bin/oci-registry"; then die "$(basename "$lib") or oci-registry holds the path $PWD/"; fi
   if [[ -d "build/dist/tree-$arch" ]]; then
     for f in "$(basename "$lib")" oci-registry; do
       b=$pkg/$f; [[ -f $b ]] || b=$pkg/bin/$f

@@ -106,17 +106,18 @@ func TestWatchdog(t *testing.T) {
 	}
 	w.stop()
 
-	// Bytes that keep arriving keep it quiet.
-	w = newWatchdog(context.Background(), 60*time.Millisecond)
+	// Bytes that keep arriving keep it quiet: the stream lasts twice the timeout, and each
+	// gap is a twentieth of it, so a loaded machine's late wake-ups cannot pass for a stall.
+	w = newWatchdog(context.Background(), 500*time.Millisecond)
 	pr, pw := io.Pipe()
 	go func() {
-		for range 10 {
-			time.Sleep(15 * time.Millisecond)
+		for range 40 {
+			time.Sleep(25 * time.Millisecond)
 			pw.Write([]byte("x"))
 		}
 		pw.Close()
 	}()
-	if b, err := io.ReadAll(w.reader(pr, nil)); err != nil || len(b) != 10 {
+	if b, err := io.ReadAll(w.reader(pr, nil)); err != nil || len(b) != 40 {
 		t.Errorf("read %d, %v", len(b), err)
 	}
 	if w.ctx.Err() != nil {

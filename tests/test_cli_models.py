@@ -164,9 +164,16 @@ def test_pull_sync_makes_every_blob_durable(model: PushedArtifact, tmp_path: Pat
 
 
 def test_pull_without_sync_leaves_blobs_trusted_for_this_boot(model: PushedArtifact, tmp_path: Path) -> None:
-    # The command exits without waiting for the fsyncs; a later pull makes them durable.
+    # With the flush at exit turned off (tests/test_durable_exit.py has it on), the command
+    # exits without waiting for the fsyncs; a later pull makes them durable.
     cache = tmp_path / "cache"
-    r = run("pull", model.reference, "--cache-dir", str(cache))
+    r = run(
+        "pull",
+        model.reference,
+        "--cache-dir",
+        str(cache),
+        env={**os.environ, "OCI_CLIENT_EXIT_SYNC_TIMEOUT": "0"},
+    )
     assert r.returncode == 0, r.stderr
     assert len(states(cache)) >= 4
     assert all(s == {"boot": this_boot(), "durable": False} for s in states(cache)), states(cache)

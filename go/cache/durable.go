@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -138,17 +139,22 @@ func syncDir(dir string) {
 // Syncer makes blobs durable in the background, one at a time, each no
 // sooner than SyncDelay after it was queued. By then the kernel has written
 // most of it back on its own, so the fsync is cheap; and a short-lived
-// process that exits first is not held up by an fsync in flight (it leaves
-// the blob trusted for this boot only, to be synced by a later pull).
+// process is not held up by an fsync in flight. A process that exits
+// normally flushes its syncers first (FlushAll, called at exit by the
+// Python package), so that what it pulled is not re-hashed after a reboot;
+// one that dies leaves its blobs trusted for this boot only, to be synced
+// by a later pull.
 type Syncer struct {
 	mu      sync.Mutex
 	queue   []queued
 	queued  map[string]bool
 	running bool
-	hurry   int // callers in Wait: no more delays
+	hurry   int // callers in Flush: no more delays
+	synced  int // blobs found or made durable, for Flush's count
 	idle    *sync.Cond
 	wake    chan struct{}
 	delay   time.Duration
+	sync    func(path string) error // MakeDurable; a test slows it down
 }
 
 type queued struct {
@@ -159,10 +165,20 @@ type queued struct {
 // SyncDelay is how long a verified blob waits before it is fsynced.
 const SyncDelay = 10 * time.Second
 
+// Every Syncer of the process, so that FlushAll reaches those that other
+// packages keep to themselves.
+var (
+	syncersMu sync.Mutex
+	syncers   []*Syncer
+)
+
 // NewSyncer returns an idle Syncer.
 func NewSyncer() *Syncer {
-	s := &Syncer{queued: map[string]bool{}, wake: make(chan struct{}, 1), delay: SyncDelay}
+	s := &Syncer{queued: map[string]bool{}, wake: make(chan struct{}, 1), delay: SyncDelay, sync: MakeDurable}
 	s.idle = sync.NewCond(&s.mu)
+	syncersMu.Lock()
+	syncers = append(syncers, s)
+	syncersMu.Unlock()
 	return s
 }
 
@@ -198,10 +214,17 @@ func (s *Syncer) run() {
 		}
 		s.queue = s.queue[1:]
 		s.mu.Unlock()
-		if TrustOf(q.path) == ThisBoot {
-			_ = MakeDurable(q.path) // a blob removed meanwhile is not an error
+		durable := false
+		switch TrustOf(q.path) {
+		case ThisBoot:
+			durable = s.sync(q.path) == nil // a blob removed meanwhile is not an error
+		case Durable: // another process got there first
+			durable = true
 		}
 		s.mu.Lock()
+		if durable {
+			s.synced++
+		}
 		delete(s.queued, q.path)
 	}
 	s.running = false
@@ -210,18 +233,69 @@ func (s *Syncer) run() {
 }
 
 // Wait makes every queued blob durable now and returns when it is.
-func (s *Syncer) Wait() {
+func (s *Syncer) Wait() { s.Flush(context.Background()) }
+
+// Flushed is what a Flush did.
+type Flushed struct {
+	// Synced blobs were found or made durable during the flush.
+	Synced int `json:"synced"`
+	// Left blobs were still queued, or being synced, when it returned.
+	Left int `json:"left"`
+	// ElapsedMS is how long it took, in milliseconds.
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// Flush makes the queued blobs durable now, without waiting out their
+// delay, and returns when none is left or when ctx is done, whichever comes
+// first. An fsync in flight at the deadline goes on; the blobs after it go
+// back to waiting for their delay.
+func (s *Syncer) Flush(ctx context.Context) Flushed {
+	start := time.Now()
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.synced
 	s.hurry++
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	for s.running {
+	for s.running && ctx.Err() == nil {
 		s.idle.Wait()
 	}
 	s.hurry--
-	s.mu.Unlock()
+	return Flushed{Synced: s.synced - before, Left: len(s.queued), ElapsedMS: msSince(start)}
+}
+
+// FlushAll flushes every Syncer of the process (see Flush) at once, so
+// that one slow disk does not use up the time of the others.
+func FlushAll(ctx context.Context) Flushed {
+	start := time.Now()
+	syncersMu.Lock()
+	all := append([]*Syncer(nil), syncers...)
+	syncersMu.Unlock()
+	results := make([]Flushed, len(all))
+	var wg sync.WaitGroup
+	for i, s := range all {
+		wg.Go(func() { results[i] = s.Flush(ctx) })
+	}
+	wg.Wait()
+	var total Flushed
+	for _, r := range results {
+		total.Synced += r.Synced
+		total.Left += r.Left
+	}
+	total.ElapsedMS = msSince(start)
+	return total
+}
+
+func msSince(t time.Time) float64 {
+	return float64(time.Since(t).Microseconds()) / 1000
 }
 
 // RemoveBlob deletes a blob file and its state.

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -103,5 +104,96 @@ func TestSyncerWaitsBeforeItSyncs(t *testing.T) {
 	s.Wait() // hurries it
 	if got := TrustOf(p); got != Durable {
 		t.Errorf("after Wait: %v, want Durable", got)
+	}
+}
+
+// slowSyncer is a Syncer with three blobs queued whose second fsync blocks
+// until release is closed.
+func slowSyncer(t *testing.T) (s *Syncer, paths []string, release chan struct{}) {
+	t.Helper()
+	if BootID() == "" {
+		t.Skip("no boot id: blobs are durable when verified, nothing is queued")
+	}
+	s = NewSyncer()
+	s.delay = time.Hour
+	release = make(chan struct{})
+	for range 3 {
+		p := blobFile(t)
+		if err := MarkVerified(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	s.sync = func(p string) error {
+		if p == paths[1] {
+			<-release
+		}
+		return MakeDurable(p)
+	}
+	s.Add(paths...)
+	return s, paths, release
+}
+
+func TestFlushStopsAtItsDeadlineAndSaysWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	s, paths, release := slowSyncer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got := s.Flush(ctx)
+	if got.Synced != 1 || got.Left != 2 {
+		t.Errorf("Flush at its deadline: synced %d, left %d; want 1 and 2 (one fsync stuck)", got.Synced, got.Left)
+	}
+	if got.ElapsedMS < 200 || got.ElapsedMS > 5000 {
+		t.Errorf("Flush with a 200 ms deadline took %.1f ms", got.ElapsedMS)
+	}
+	if TrustOf(paths[0]) != Durable || TrustOf(paths[2]) != ThisBoot {
+		t.Errorf("after the deadline: %v, %v; want Durable, ThisBoot", TrustOf(paths[0]), TrustOf(paths[2]))
+	}
+	close(release)
+	time.Sleep(100 * time.Millisecond)
+	if TrustOf(paths[2]) != ThisBoot {
+		t.Error("the flush's hurry outlived its deadline: the last blob was synced before its delay")
+	}
+	// The stuck fsync has finished meanwhile; the last blob is this one's.
+	if got := s.Flush(context.Background()); got.Synced != 1 || got.Left != 0 {
+		t.Errorf("unbounded Flush: synced %d, left %d; want 1 and 0", got.Synced, got.Left)
+	}
+	for _, p := range paths {
+		if TrustOf(p) != Durable {
+			t.Errorf("%s: %v after the unbounded Flush", p, TrustOf(p))
+		}
+	}
+	if got := s.Flush(context.Background()); got != (Flushed{ElapsedMS: got.ElapsedMS}) || got.ElapsedMS > 100 {
+		t.Errorf("Flush with nothing queued: %+v, want zeros at once", got)
+	}
+}
+
+// Not parallel: FlushAll reaches the syncers of every test running beside it.
+func TestFlushAllReachesEverySyncerOfTheProcess(t *testing.T) {
+	_, paths, release := slowSyncer(t)
+	other := NewSyncer()
+	other.delay = time.Hour
+	p := blobFile(t)
+	if err := MarkVerified(p); err != nil {
+		t.Fatal(err)
+	}
+	other.Add(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got := FlushAll(ctx)
+	if got.Synced != 2 || got.Left != 2 {
+		t.Errorf("FlushAll at its deadline: synced %d, left %d; want 2 and 2", got.Synced, got.Left)
+	}
+	if TrustOf(p) != Durable || TrustOf(paths[0]) != Durable {
+		t.Error("FlushAll left a blob it could sync")
+	}
+	close(release)
+	if got := FlushAll(context.Background()); got.Synced < 1 || got.Left != 0 {
+		t.Errorf("unbounded FlushAll: synced %d, left %d; want at least 1 and 0", got.Synced, got.Left)
+	}
+	for _, p := range paths {
+		if TrustOf(p) != Durable {
+			t.Errorf("%s: %v after the unbounded FlushAll", p, TrustOf(p))
+		}
 	}
 }

@@ -201,11 +201,34 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 	})
 }
 
-// WaitDurable is the body of the CacheSync export: it returns once every
-// blob pulled so far by this process is on disk.
+// SyncRequest is the request of the CacheSync export.
+type SyncRequest struct {
+	// WaitMS bounds the wait: after it the call returns what it made
+	// durable and how many blobs are left, as a success. 0 or absent: no
+	// bound. (timeout_ms, as on every call, fails with OPERATION_TIMEOUT
+	// instead.)
+	WaitMS int64 `json:"wait_ms"`
+}
+
+// WaitDurable is the body of the CacheSync export: it makes every blob
+// pulled so far by this process durable now, without waiting out the
+// background delay, and says how many it made durable, how many are left
+// and how long that took.
 func WaitDurable(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, _ struct{}) (struct{}, error) {
-		pullmodel.WaitDurable()
-		return struct{}{}, nil
+	return Call(ctx, input, func(ctx context.Context, r SyncRequest) (cache.Flushed, error) {
+		if r.WaitMS < 0 {
+			return cache.Flushed{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
+		}
+		bounded := ctx
+		if r.WaitMS > 0 {
+			var cancel context.CancelFunc
+			bounded, cancel = context.WithTimeout(ctx, time.Duration(r.WaitMS)*time.Millisecond)
+			defer cancel()
+		}
+		done := cache.FlushAll(bounded)
+		if ctx.Err() != nil {
+			return cache.Flushed{}, oci.AsError(ctx.Err())
+		}
+		return done, nil
 	})
 }

@@ -62,5 +62,12 @@ func TestCacheExportsOnAnEmptyCache(t *testing.T) {
 	}
 	wantFailure(t, CacheRemove(context.Background(), modelRequest(t, map[string]any{"cache_dir": dir, "reference": "reg.test/a:v1"})), oci.CodeNotFound)
 	wantSuccess(t, CachePrune(context.Background(), modelRequest(t, map[string]any{"cache_dir": dir, "min_age_ms": 0})))
-	wantSuccess(t, WaitDurable(context.Background(), []byte(`{}`)))
+	d = wantSuccess(t, WaitDurable(context.Background(), []byte(`{}`)))
+	for _, k := range []string{"synced", "left", "elapsed_ms"} {
+		if _, ok := d.Result[k].(float64); !ok {
+			t.Errorf("CacheSync result lacks %q: %v", k, d.Result)
+		}
+	}
+	wantSuccess(t, WaitDurable(context.Background(), []byte(`{"wait_ms": 1000}`)))
+	wantFailure(t, WaitDurable(context.Background(), []byte(`{"wait_ms": -1}`)), oci.CodeInvalidArgument)
 }

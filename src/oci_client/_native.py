@@ -15,14 +15,23 @@ Go never calls back into Python.
 The Go runtime does not survive ``fork``: a child forked after the library
 started has one thread and a runtime that believes it has many, and the
 first call would hang. Such calls raise :class:`ForkedProcessError` instead.
+
+A pull with background durability leaves its fsyncs to Go, about ten
+seconds later; a short-lived process (the command line) exits before then.
+So the first such pull registers an exit hook that has Go run them at once,
+for at most :data:`EXIT_SYNC_TIMEOUT` seconds: otherwise every blob it
+pulled would be re-hashed after the next reboot.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import itertools
 import json
+import logging
+import math
 import os
 import sys
 import threading
@@ -52,6 +61,18 @@ EXPORTS = (
     "PushModel",
 )
 
+# At exit, how long to wait for the fsyncs of what this process pulled, in
+# seconds; 0 exits without them (the blobs are then re-hashed after a reboot).
+# A bound, so that a stalled disk cannot hold up exit: the blobs still left
+# are synced by a later pull.
+EXIT_SYNC_ENV = "OCI_CLIENT_EXIT_SYNC_TIMEOUT"
+EXIT_SYNC_TIMEOUT = 5.0
+# An exit flush longer than this is told on stderr (a warning), not only in
+# the debug log: the user sees why the command did not end at once.
+EXIT_SYNC_NOTICE = 1.0
+
+log = logging.getLogger("oci_client")
+
 # How often progress is read: a few times a second, cheap next to a transfer.
 POLL_INTERVAL = 0.2
 # How long a cancelled call may take to return before we stop waiting.
@@ -63,6 +84,7 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _lib_path: Path | None = None
 _loaded_in_pid: int | None = None
+_exit_sync_registered = False
 
 
 def library_filename() -> str:
@@ -205,6 +227,8 @@ def call(
     if export not in EXPORTS:
         raise ValueError(f"unknown export {export!r}")
     lib = load_library(lib_path)
+    if export == "PullModel" and request.get("durability") != "sync":
+        _register_exit_sync()
     if on_progress is None and threading.current_thread() is not threading.main_thread():
         return _invoke(lib, export, request)
 
@@ -240,3 +264,69 @@ def call(
             with contextlib.suppress(BaseException):
                 future.result(timeout=CANCEL_GRACE)
         raise
+
+
+def _register_exit_sync() -> None:
+    # Registered at the first background pull, not at load: a process that
+    # never pulls pays nothing at exit. After logging's own exit hook, so
+    # that ours runs first and its message still goes out.
+    global _exit_sync_registered
+    with _lock:
+        if not _exit_sync_registered:
+            atexit.register(_sync_at_exit)
+            _exit_sync_registered = True
+
+
+def _exit_sync_timeout() -> float:
+    """:data:`EXIT_SYNC_TIMEOUT`, or ``$OCI_CLIENT_EXIT_SYNC_TIMEOUT`` when set."""
+    raw = os.environ.get(EXIT_SYNC_ENV)
+    if raw is None or raw.strip() == "":
+        return EXIT_SYNC_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        # At exit there is no caller left to raise to: say so and use the default.
+        log.warning(
+            "oci-client: %s=%r is not a number of seconds >= 0; using %s",
+            EXIT_SYNC_ENV,
+            raw,
+            EXIT_SYNC_TIMEOUT,
+        )
+        return EXIT_SYNC_TIMEOUT
+    return value
+
+
+def _sync_at_exit() -> None:
+    # A forked child inherits the hook but not a working Go runtime; its
+    # parent flushes its own blobs.
+    lib = _lib
+    if lib is None or _loaded_in_pid != os.getpid():
+        return
+    timeout = _exit_sync_timeout()
+    if timeout == 0:
+        return
+    try:
+        done = _invoke(lib, "CacheSync", {"wait_ms": max(1, math.ceil(timeout * 1000))})
+    except KeyboardInterrupt:
+        return  # a second Ctrl-C while exiting: the user wants out now
+    except Exception as exc:  # exit goes on whatever failed here
+        log.warning("oci-client: making the pulled blobs durable at exit failed: %s", exc)
+        return
+    synced, left = int(done.get("synced", 0)), int(done.get("left", 0))
+    seconds = float(done.get("elapsed_ms", 0.0)) / 1000
+    if left:
+        log.warning(
+            "oci-client: waited %.1f s at exit for pulled blobs to reach the disk; %d are not on it "
+            "yet and will be re-hashed after a reboot (%s sets the wait)",
+            seconds,
+            left,
+            EXIT_SYNC_ENV,
+        )
+    elif seconds > EXIT_SYNC_NOTICE:
+        log.warning(
+            "oci-client: waited %.1f s at exit for %d pulled blobs to reach the disk", seconds, synced
+        )
+    else:
+        log.debug("made %d pulled blobs durable at exit in %.3f s", synced, seconds)

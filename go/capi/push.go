@@ -18,17 +18,22 @@ type PushRequest struct {
 	MountFrom   []string `json:"mount_from"`
 	// NoDigestCache hashes every file and remembers nothing.
 	NoDigestCache bool `json:"no_digest_cache"`
+	// FollowSymlinks follows every symlink in Directory, not only those
+	// into it or into the blobs of a cache (see pushmodel.Options).
+	FollowSymlinks bool `json:"follow_symlinks"`
 }
 
 // PushModel is the body of the PushModel export.
 func PushModel(ctx context.Context, input []byte) []byte {
 	return Call(ctx, input, func(ctx context.Context, r PushRequest) (*pushmodel.Result, error) {
-		o := pushmodel.Options{Format: r.Format, Concurrency: r.Concurrency, MountFrom: r.MountFrom}
+		o := pushmodel.Options{Format: r.Format, Concurrency: r.Concurrency, MountFrom: r.MountFrom, FollowSymlinks: r.FollowSymlinks}
+		root, err := r.root()
+		if err != nil && !r.NoDigestCache {
+			return nil, err
+		}
+		// The cache's snapshots publish whether or not digests are remembered.
+		o.SnapshotCache = root
 		if !r.NoDigestCache {
-			root, err := r.root()
-			if err != nil {
-				return nil, err
-			}
 			o.CacheDir = root
 		}
 		return pushmodel.Push(ctx, r.client(), r.Directory, r.Reference, o)

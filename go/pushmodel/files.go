@@ -15,7 +15,7 @@ import (
 // file is one file of the directory being published.
 type file struct {
 	rel  string // slash separated, relative to the directory
-	abs  string // what is read: the path as found (a symlink is followed)
+	abs  string // what is read: its path under the resolved directory, or a symlink's resolved target
 	size int64
 	kind string
 	info os.FileInfo // of the file read (the symlink's target)
@@ -29,10 +29,14 @@ func skipped(name string) bool {
 		strings.HasSuffix(name, ".incomplete") || strings.HasSuffix(name, ".lock")
 }
 
-// listFiles walks dir. Symlinks to regular files are followed (snapshots
-// of huggingface_hub's cache and of ours are made of them); symlinked
+// listFiles walks dir (resolved, so that a directory reached through a
+// symlink is walked too). Symlinks to regular files are followed where
+// rule allows (snapshots of huggingface_hub's cache and of ours are made
+// of them; see linkRule, with cache and followAll), and read at their
+// resolved target so that what is published is what was checked; every
+// link refused is named in one error, before anything is read. Symlinked
 // directories, devices, sockets and FIFOs are refused rather than guessed at.
-func listFiles(dir string) ([]file, error) {
+func listFiles(dir, cache string, followAll bool) ([]file, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -40,12 +44,17 @@ func listFiles(dir string) ([]file, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
+	rule, err := newLinkRule(dir, cache, followAll)
+	if err != nil {
+		return nil, err
+	}
 	var files []file
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	var refused []string
+	err = filepath.WalkDir(rule.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p == dir {
+		if p == rule.root {
 			return nil
 		}
 		if skipped(d.Name()) {
@@ -57,7 +66,7 @@ func listFiles(dir string) ([]file, error) {
 		if d.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
+		rel, err := filepath.Rel(rule.root, p)
 		if err != nil {
 			return err
 		}
@@ -65,7 +74,19 @@ func listFiles(dir string) ([]file, error) {
 		if !utf8.ValidString(rel) || strings.ContainsAny(rel, "\\\x00") {
 			return fmt.Errorf("file name %q cannot be published (not UTF-8, or holds a backslash)", rel)
 		}
-		info, err := os.Stat(p) // follows a symlink
+		abs := p
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, out, err := rule.followLink(p, rel)
+			if err != nil {
+				return err
+			}
+			if out {
+				refused = append(refused, fmt.Sprintf("%s (a symlink to %s)", rel, target))
+				return nil
+			}
+			abs = target
+		}
+		info, err := os.Stat(abs)
 		if err != nil {
 			return err
 		}
@@ -75,11 +96,14 @@ func listFiles(dir string) ([]file, error) {
 		case !info.Mode().IsRegular():
 			return fmt.Errorf("%s is not a regular file (%s)", rel, info.Mode().Type())
 		}
-		files = append(files, file{rel: rel, abs: p, size: info.Size(), kind: model.KindOf(rel, info.Size()), info: info})
+		files = append(files, file{rel: rel, abs: abs, size: info.Size(), kind: model.KindOf(rel, info.Size()), info: info})
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(refused) > 0 {
+		return nil, refusedLinks(refused)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s holds no files to publish", dir)

@@ -44,6 +44,16 @@ type Options struct {
 	// MountFrom adds repositories of the same registry to mount blobs from
 	// (those the digest cache remembers are tried too).
 	MountFrom []string
+	// FollowSymlinks follows every symlink. By default one is followed only
+	// when it resolves inside the directory, into SnapshotCache's (or
+	// CacheDir's) blobs, or into the blobs of a huggingface_hub cache; any
+	// other is refused (INVALID_ARGUMENT) before anything is sent.
+	FollowSymlinks bool
+	// SnapshotCache is the cache root (package cache's layout) whose
+	// snapshots, links into its blobs, publish; default CacheDir. It is
+	// separate because a push may remember no digests yet start from a
+	// snapshot.
+	SnapshotCache string
 }
 
 // Blob reports one pushed file (Path "" for the config).
@@ -87,7 +97,11 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	files, err := listFiles(dir)
+	snapshots := o.SnapshotCache
+	if snapshots == "" {
+		snapshots = o.CacheDir
+	}
+	files, err := listFiles(dir, snapshots, o.FollowSymlinks)
 	if err != nil {
 		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("publishing %s: %w", dir, err))
 	}

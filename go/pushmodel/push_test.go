@@ -421,7 +421,8 @@ func TestBadDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	linkDir := t.TempDir()
-	if err := os.Symlink(t.TempDir(), filepath.Join(linkDir, "sub")); err != nil {
+	testutil.WriteFile(t, filepath.Join(linkDir, "real", "a.txt"), []byte("a"), 0o644)
+	if err := os.Symlink("real", filepath.Join(linkDir, "sub")); err != nil {
 		t.Fatal(err)
 	}
 	for name, dir := range map[string]string{"missing": filepath.Join(empty, "nope"), "empty": empty, "fifo": fifoDir, "dir-link": linkDir} {
@@ -436,23 +437,41 @@ func TestBadDirectories(t *testing.T) {
 	}
 }
 
-// A symlinked file (as in a cache snapshot) publishes its target's bytes
-// under the link's name.
-func TestSymlinkedFilesAreFollowed(t *testing.T) {
+// A symlinked file publishes its target's bytes under the link's name;
+// one leading out of the directory (and out of any cache's blobs) only with
+// FollowSymlinks, and without it nothing at all reaches the registry.
+func TestSymlinkOutOfTheDirectory(t *testing.T) {
 	reg := testutil.NewRegistry(t)
-	blobs := t.TempDir()
-	target := filepath.Join(blobs, "abc")
-	testutil.WriteFile(t, target, []byte("shard"), 0o644)
+	var seen requests
+	reg.Use(seen.middleware)
+	elsewhere := t.TempDir()
+	target := filepath.Join(elsewhere, "id_ed25519")
+	testutil.WriteFile(t, target, []byte("secret key"), 0o600)
 	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "config.json"), []byte("{}"), 0o644)
 	if err := os.Symlink(target, filepath.Join(dir, "model.safetensors")); err != nil {
 		t.Fatal(err)
 	}
 	c := client(t)
-	res, err := pushmodel.Push(context.Background(), c, dir, reg.Ref("org/model", ":v1"), pushmodel.Options{})
+	ctx := context.Background()
+	_, err := pushmodel.Push(ctx, c, dir, reg.Ref("org/model", ":v1"), pushmodel.Options{CacheDir: t.TempDir()})
+	if e := oci.AsError(err); e == nil || e.Code != oci.CodeInvalidArgument {
+		t.Fatalf("got %v, want INVALID_ARGUMENT", err)
+	}
+	if !strings.Contains(err.Error(), "model.safetensors (a symlink to "+target+")") {
+		t.Errorf("the error does not name the link and its target: %v", err)
+	}
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH"} {
+		if n := seen.count(m); n != 0 {
+			t.Errorf("a refused push made %d %s requests", n, m)
+		}
+	}
+
+	res, err := pushmodel.Push(ctx, c, dir, reg.Ref("org/model", ":v1"), pushmodel.Options{FollowSymlinks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Files != 1 || res.Blobs[0].Path != "model.safetensors" || res.Blobs[0].Digest != digestOf([]byte("shard")) {
+	if res.Files != 2 || layerDigest(t, res.Raw, "model.safetensors") != digestOf([]byte("secret key")) {
 		t.Errorf("got %+v", res.Blobs)
 	}
 }

@@ -56,6 +56,7 @@ def push_model(
     concurrency: int | None = None,
     mount_from: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
+    follow_symlinks: bool = False,
     timeout: float | None = None,
     **client_options: Any,
 ) -> PushedModel:
@@ -68,6 +69,7 @@ def push_model(
         concurrency=concurrency,
         mount_from=mount_from,
         progress=progress,
+        follow_symlinks=follow_symlinks,
     )
 
 

@@ -98,6 +98,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             concurrency=args.concurrency,
             mount_from=args.mount_from or None,
+            follow_symlinks=args.follow_symlinks,
             on_snapshot=on_snapshot,
         )
     print(
@@ -294,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--concurrency", type=int, help="blobs uploaded at once (default 4)")
     ps.add_argument(
         "--mount-from", action="append", metavar="REPO", help="mount blobs from this repository (repeatable)"
+    )
+    ps.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="follow every symlink, even out of DIRECTORY (default: only into it or into a cache's blobs)",
     )
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ps.set_defaults(func=_cmd_push)

@@ -499,6 +499,7 @@ class OciGoClient:
         concurrency: int | None = None,
         mount_from: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        follow_symlinks: bool = False,
     ) -> PushedModel:
         """Publish the model in ``directory`` (safetensors or GGUF shards,
         ``config.json``, tokenizer files, chat template, license, README,
@@ -511,7 +512,14 @@ class OciGoClient:
         ``org.cncf.model.filepath``: weights are never re-packed or
         compressed, and ``pull_model`` gives back the same files byte for
         byte. Hidden files and directories (``.git``, ``.cache``) and
-        ``*.incomplete`` files are left out; symlinks to files are followed.
+        ``*.incomplete`` files are left out.
+
+        A symlink to a file is followed when it resolves inside ``directory``
+        or into the blobs of a cache (this one's, or a huggingface_hub
+        cache's ``models--*/blobs/``), so cache snapshots publish. Any other
+        (a stray link to a key would publish the key), and any dangling link,
+        raises :class:`InvalidArgumentError` naming the link and its target
+        before anything is sent; ``follow_symlinks=True`` follows every link.
 
         Files stream from disk (memory stays flat), several at once
         (``concurrency``, default 4); blobs the repository has are skipped,
@@ -531,6 +539,7 @@ class OciGoClient:
                 concurrency=concurrency,
                 mount_from=mount_from,
                 progress=progress,
+                follow_symlinks=follow_symlinks,
             )
         )
 
@@ -545,6 +554,7 @@ class OciGoClient:
         mount_from: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+        follow_symlinks: bool = False,
     ) -> dict[str, Any]:
         """push_model, returning the raw result; ``on_snapshot`` as in _pull_model."""
         if format not in ("modelpack", "docker"):
@@ -552,6 +562,9 @@ class OciGoClient:
         check_positive_int("concurrency", concurrency)
         if isinstance(mount_from, str):
             raise InvalidArgumentError("mount_from must be a list of repositories, not a string")
+        if not isinstance(follow_symlinks, bool):
+            # A truthy string must not quietly lift the symlink check.
+            raise InvalidArgumentError(f"follow_symlinks must be a bool, got {follow_symlinks!r}")
         req = self._request(
             reference,
             directory=_abspath(directory),
@@ -559,6 +572,7 @@ class OciGoClient:
             cache_dir=_abspath(cache_dir),
             concurrency=concurrency or 0,
             mount_from=list(mount_from or ()),
+            follow_symlinks=follow_symlinks,
         )
         return self._watched("PushModel", req, progress, on_snapshot, "bytes_sent")
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -142,6 +143,11 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
 	}
+	if err := checkPort(ref.Context().RegistryStr()); err != nil {
+		// go-containerregistry takes any digits; the dial would fail only
+		// after every retry, as a network error.
+		return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
+	}
 	if c.netConfig().IsInsecure(ref.Context().RegistryStr()) {
 		ref, err = name.ParseReference(s, name.Insecure)
 		if err != nil {
@@ -149,6 +155,20 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 		}
 	}
 	return ref, nil
+}
+
+// checkPort rejects a registry "host:port" whose port is empty or outside
+// 1-65535; a registry without a port is fine.
+func checkPort(registry string) error {
+	i := strings.LastIndex(registry, ":")
+	if i < 0 || strings.HasSuffix(registry, "]") {
+		return nil // no port, or a bare bracketed IPv6 address
+	}
+	port := registry[i+1:]
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("invalid port %q in registry %q: a port is 1 to 65535", port, registry)
+	}
+	return nil
 }
 
 // hasEmptyComponent reports a name part ("host/a//b", "a/", "/a") with an
@@ -206,6 +226,12 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, scopes)
 	if err != nil {
+		// The ping and the token fetch fail this way before any server has
+		// judged the login: naming the credentials then sends people to the
+		// wrong problem.
+		if cerr := describeConnectFailure(err, repo.RegistryStr()); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
 	}
 	return &session{repo: repo, cred: cred, rt: authTransports.Add(key, rt)}, nil

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,6 +19,10 @@ from .errors import OciError
 from .server import add_serve_parser
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+# 128 + SIGPIPE, what the shell reports for git, cat or grep when the reader of
+# their output quits: scripts that tolerate a closed pipe (`set -o pipefail`) look
+# for it, and it stays apart from EXIT_ERROR, a real failure.
+EXIT_BROKEN_PIPE = 141
 CACHE_DIR_HELP = "cache root (default $OCI_CLIENT_CACHE or ~/.cache/oci-client)"
 
 
@@ -63,7 +68,7 @@ def _cmd_blob(args: argparse.Namespace) -> int:
         info = _client(args).pull_blob(
             args.reference, args.digest, args.output, size=args.size, progress=progress
         )
-    print(f"{info.digest} {info.size} bytes -> {info.path}")
+    print(f"{info.digest} {plural(info.size, 'byte')} -> {info.path}")
     return EXIT_OK
 
 
@@ -83,8 +88,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             on_snapshot=on_snapshot,
         )
     n, size = r.get("blobs_downloaded", 0), r.get("bytes_downloaded", 0)
-    what = f"downloaded {n} blobs, {_human(size)}" if n else "from the cache"
-    print(f"{r['reference']}: {len(r.get('files') or [])} files ({what})", file=sys.stderr)
+    what = f"downloaded {plural(n, 'blob')}, {_human(size)}" if n else "from the cache"
+    print(f"{r['reference']}: {plural(len(r.get('files') or []), 'file')} ({what})", file=sys.stderr)
     print(r["path"])
     return EXIT_OK
 
@@ -102,7 +107,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             on_snapshot=on_snapshot,
         )
     print(
-        f"{r['reference']}: {r.get('files', 0)} files, {_human(r.get('file_bytes', 0))} "
+        f"{r['reference']}: {plural(r.get('files', 0), 'file')}, {_human(r.get('file_bytes', 0))} "
         f"(uploaded {r.get('uploaded', 0)}, already there {r.get('skipped', 0)}, "
         f"mounted {r.get('mounted', 0)}; sent {_human(r.get('bytes_sent', 0))})",
         file=sys.stderr,
@@ -155,6 +160,11 @@ def _advance(bar: Any, done: int, total: int) -> None:
         bar.update(done - bar.n)
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``0 files``: summaries read as sentences."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -177,7 +187,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(info.reference)
     print(f"format    {info.format}" + (f" ({info.artifact_type})" if info.artifact_type else ""))
     print(f"manifest  {info.media_type}")
-    print(f"files     {len(info.files)}, {_human(info.total_size)} ({info.total_size} bytes)")
+    print(f"files     {len(info.files)}, {_human(info.total_size)} ({plural(info.total_size, 'byte')})")
     width = max((len(f.path) for f in info.files), default=4)
     for f in info.files:
         kind = f.kind + (f" [{f.archive}]" if f.archive else "")
@@ -204,13 +214,17 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 def _cmd_cache_rm(args: argparse.Namespace) -> int:
     r = OciGoClient().cache_remove(args.reference, cache_dir=args.cache_dir)
-    print(f"removed {args.reference}: {len(r.snapshots)} snapshots, {r.blobs} blobs, {_human(r.bytes)} freed")
+    print(
+        f"removed {args.reference}: {plural(len(r.snapshots), 'snapshot')}, {plural(r.blobs, 'blob')}, "
+        f"{_human(r.bytes)} freed"
+    )
     return EXIT_OK
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
     r = OciGoClient().cache_prune(cache_dir=args.cache_dir, min_age=args.min_age)
-    print(f"pruned {r.blobs} unused entries, {_human(r.bytes)} freed")
+    entries = "1 unused entry" if r.blobs == 1 else f"{r.blobs} unused entries"
+    print(f"pruned {entries}, {_human(r.bytes)} freed")
     return EXIT_OK
 
 
@@ -229,6 +243,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(output=args.output, keep=args.keep)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps a one-paragraph description to the terminal but keeps text with line
+    breaks as written: an Examples block's command lines must stay whole."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text:
+            return argparse.HelpFormatter._fill_text(self, text, width, indent)
+        return super()._fill_text(text, width, indent)
+
+
+def _examples(*lines: str) -> str:
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _add(
+    sub: Any, name: str, *, help: str, description: str, examples: Sequence[str], **kw: Any
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a description and an Examples block."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=_examples(*examples),
+        formatter_class=_HelpFormatter,
+        **kw,
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--ca-file", help="PEM file of extra trusted certificate authorities")
@@ -242,17 +285,42 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=float, help="seconds the whole operation may take")
 
     p = argparse.ArgumentParser(
-        prog="oci-client", description="Pull manifests and blobs from OCI registries."
+        prog="oci-client",
+        description="Pull, push, inspect and cache models and other artifacts in OCI registries.",
+        epilog=_examples(
+            "oci-client demo",
+            "oci-client pull localhost:5000/org/model:v1",
+            "oci-client SUBCOMMAND --help",
+        ),
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"oci-client {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("manifest", parents=[common], help="print a manifest or index")
+    m = _add(
+        sub,
+        "manifest",
+        parents=[common],
+        help="print a manifest or index",
+        description="Print the manifest or index that REFERENCE names as indented JSON on stdout, and its "
+        "digest, media type and size as one JSON line on stderr.",
+        examples=(
+            "oci-client manifest localhost:5000/org/model:v1",
+            "oci-client manifest --raw ghcr.io/org/model:v1 | sha256sum",
+        ),
+    )
     m.add_argument("reference")
     m.add_argument("--raw", action="store_true", help="write the bytes exactly as served")
     m.set_defaults(func=_cmd_manifest)
 
-    b = sub.add_parser("blob", parents=[common], help="download and verify one blob")
+    b = _add(
+        sub,
+        "blob",
+        parents=[common],
+        help="download and verify one blob",
+        description="Download the blob DIGEST of REFERENCE's repository to a file and verify its digest.",
+        examples=("oci-client blob localhost:5000/org/model sha256:<64 hex digits> -o weights.safetensors",),
+    )
     b.add_argument("reference")
     b.add_argument("digest")
     b.add_argument("-o", "--output", required=True, help="destination file")
@@ -266,10 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     model_opts.add_argument("--platform", help="pick this os/arch[/variant] out of an index")
     model_opts.add_argument("--artifact-type", help="pick the manifest of this artifactType out of an index")
 
-    pl = sub.add_parser(
+    pl = _add(
+        sub,
         "pull",
         parents=[common, model_opts],
         help="pull a model into the cache (or -o DIR), print its directory",
+        description="Pull a model into the cache, or into a directory with -o, and print the directory "
+        "that holds its files. Blobs already in the cache are not downloaded again.",
+        examples=(
+            "oci-client pull localhost:5000/org/model:v1",
+            "oci-client pull localhost:5000/org/model:v1 -o ./model --include '*.json' --exclude '*.bin'",
+            "oci-client pull --offline localhost:5000/org/model:v1",
+        ),
     )
     pl.add_argument("reference")
     pl.add_argument("-o", "--output", help="put real files in this directory instead of a cache snapshot")
@@ -282,7 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pl.set_defaults(func=_cmd_pull)
 
-    ps = sub.add_parser("push", parents=[common], help="publish a model directory, print its repo@digest")
+    ps = _add(
+        sub,
+        "push",
+        parents=[common],
+        help="publish a model directory, print its repo@digest",
+        description="Publish the files of DIRECTORY as a model at REFERENCE and print its repo@digest. "
+        "Blobs the registry has already are not uploaded again.",
+        examples=(
+            "oci-client push ./my-model localhost:5000/org/model:v1",
+            "oci-client push --format docker ./my-model localhost:5000/org/model:v1",
+        ),
+    )
     ps.add_argument("directory")
     ps.add_argument("reference", help="where to publish, e.g. localhost:5000/org/model:v1")
     ps.add_argument(
@@ -304,37 +391,101 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ps.set_defaults(func=_cmd_push)
 
-    ins = sub.add_parser(
-        "inspect", parents=[common, model_opts], help="describe a model: its format and files"
+    ins = _add(
+        sub,
+        "inspect",
+        parents=[common, model_opts],
+        help="describe a model: its format and files",
+        description="Describe a model without downloading its files: its format, manifest and every "
+        "file's path, size, kind and digest.",
+        examples=(
+            "oci-client inspect localhost:5000/org/model:v1",
+            "oci-client inspect --json localhost:5000/org/model:v1 | jq -r '.files[].path'",
+        ),
     )
     ins.add_argument("reference")
     ins.add_argument("--json", action="store_true", help="machine-readable output")
     ins.set_defaults(func=_cmd_inspect)
 
-    c = sub.add_parser("cache", help="list, remove and prune cached models")
+    c = _add(
+        sub,
+        "cache",
+        help="list, remove and prune cached models",
+        description="List, remove and prune the models pulled into the cache.",
+        examples=(
+            "oci-client cache ls",
+            "oci-client cache rm localhost:5000/org/model:v1",
+            "oci-client cache prune",
+        ),
+    )
     csub = c.add_subparsers(dest="cache_command", required=True)
     cache_dir = argparse.ArgumentParser(add_help=False)
     cache_dir.add_argument("--cache-dir", help=CACHE_DIR_HELP)
-    csub.add_parser("ls", parents=[cache_dir], help="models, tags, sizes, last use").set_defaults(
-        func=_cmd_cache_ls
+    _add(
+        csub,
+        "ls",
+        parents=[cache_dir],
+        help="models, tags, sizes, last use",
+        description="List the cached models: tags, digest, size, number of files and last use.",
+        examples=("oci-client cache ls", "oci-client cache ls --cache-dir /data/models"),
+    ).set_defaults(func=_cmd_cache_ls)
+    rm = _add(
+        csub,
+        "rm",
+        parents=[cache_dir],
+        help="remove a tag or repo@digest",
+        description="Remove a tag (and its snapshot when no other tag points to it) or, for repo@digest, "
+        "a snapshot and its tags; then the blobs only they used.",
+        examples=(
+            "oci-client cache rm localhost:5000/org/model:v1",
+            "oci-client cache rm localhost:5000/org/model@sha256:<64 hex digits>",
+        ),
     )
-    rm = csub.add_parser("rm", parents=[cache_dir], help="remove a tag or repo@digest")
     rm.add_argument("reference")
     rm.set_defaults(func=_cmd_cache_rm)
-    pr = csub.add_parser("prune", parents=[cache_dir], help="delete blobs no snapshot uses")
+    pr = _add(
+        csub,
+        "prune",
+        parents=[cache_dir],
+        help="delete blobs no snapshot uses",
+        description="Delete blobs, unpacked trees, manifests and partial downloads that no snapshot or "
+        "tag uses, except those younger than --min-age: a pull running now may not have linked them yet.",
+        examples=("oci-client cache prune", "oci-client cache prune --min-age 0"),
+    )
     pr.add_argument(
         "--min-age", type=float, default=3600.0, metavar="SECONDS", help="keep younger entries (default 3600)"
     )
     pr.set_defaults(func=_cmd_cache_prune)
 
-    a = sub.add_parser("check-auth", parents=[common], help="check pull access with your credentials")
+    a = _add(
+        sub,
+        "check-auth",
+        parents=[common],
+        help="check pull access with your credentials",
+        description="Check, against the registry, that the credentials found for REFERENCE (Docker "
+        "config, credential helpers) may pull it; exit 1 and say why when not.",
+        examples=("oci-client check-auth ghcr.io/org/private-model:v1",),
+    )
     a.add_argument("reference")
     a.set_defaults(func=_cmd_check_auth)
 
     add_serve_parser(sub)
+    # server.py owns serve's arguments and description; its examples belong with the others here.
+    serve = sub.choices["serve"]
+    serve.formatter_class = _HelpFormatter
+    serve.epilog = _examples(
+        "oci-client serve --root ./registry --addr 127.0.0.1:5000",
+        "oci-client serve --proxy https://registry-1.docker.io",
+    )
 
-    d = sub.add_parser(
-        "demo", help="publish a small model to the built-in registry in both formats and pull it back"
+    d = _add(
+        sub,
+        "demo",
+        help="publish a small model to the built-in registry in both formats and pull it back",
+        description="Start the registry packaged with oci-client on 127.0.0.1, publish a small model to "
+        "it as ModelPack and as Docker Model Runner, inspect and pull both back, verify every file, pull "
+        "again from the cache and stop (unless --keep). No network, no Docker.",
+        examples=("oci-client demo", "oci-client demo --keep -o ./demo-model"),
     )
     d.add_argument("-o", "--output", help="keep the pulled model in this directory")
     d.add_argument("--keep", action="store_true", help="leave the registry running; print what to try next")
@@ -343,16 +494,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`oci-client inspect REF | head -2`): that is its
+        # choice, not our failure, so no traceback and no message.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        # --help and --version print into the buffer and exit: a closed pipe
+        # must surface here, where main catches it, not at interpreter exit.
+        sys.stdout.flush()
+        raise
     try:
         rc: int = args.func(args)
     except OciError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        rc = EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        rc = 130
+    sys.stdout.flush()  # the same: a reader that left is found now, while main can catch it
     return rc
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null: the interpreter flushes stdout once more at exit,
+    and what the reader never took is still in the buffer; that flush would raise
+    again and print "Exception ignored ... BrokenPipeError"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # no real fd 1 (stdout replaced in-process): nothing to flush later
+        pass
 
 
 if __name__ == "__main__":

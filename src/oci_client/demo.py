@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .cli import byte_bar
+from .cli import byte_bar, plural
 from .client import ModelFormat, OciGoClient
 from .server import Registry
 
@@ -176,7 +176,7 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
         (model / rel).parent.mkdir(parents=True, exist_ok=True)
         (model / rel).write_bytes(data)
     size = sum(len(d) for d in files.values())
-    print(f"wrote a toy Llama: {len(files)} files, {size / 2**20:.1f} MiB in {model}", file=out)
+    print(f"wrote a toy Llama: {plural(len(files), 'file')}, {size / 2**20:.1f} MiB in {model}", file=out)
 
     client = OciGoClient()
     cache = work / "cache"
@@ -196,7 +196,11 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
 
     for fmt, ref in refs.items():
         info = client.inspect(ref, cache_dir=cache)
-        print(f"inspect {ref}: {info.format}, {len(info.files)} files, {info.total_size} bytes", file=out)
+        print(
+            f"inspect {ref}: {info.format}, {plural(len(info.files), 'file')}, "
+            f"{plural(info.total_size, 'byte')}",
+            file=out,
+        )
         local_dir = output if fmt == "modelpack" else None
         start = time.perf_counter()
         with byte_bar(f"pull {fmt}", out) as bar:
@@ -209,11 +213,14 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
             return 1
         n, size = pulled.get("blobs_downloaded", 0), pulled.get("bytes_downloaded", 0)
         fetched = (
-            f"{n} blobs fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
+            f"{plural(n, 'blob')} fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
             if n
             else "from the cache"
         )
-        print(f"pulled and verified {len(files)} files in {_ms(took)} ({fetched}) into {path}", file=out)
+        print(
+            f"pulled and verified {plural(len(files), 'file')} in {_ms(took)} ({fetched}) into {path}",
+            file=out,
+        )
 
     start = time.perf_counter()
     client.pull_model(refs["modelpack"], cache_dir=cache)
@@ -222,7 +229,8 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
     again = client.push_model(model, refs["modelpack"], cache_dir=cache)
     took = time.perf_counter() - start
     print(
-        f"pushed it again in {_ms(took)}: {again.skipped} blobs already there, {again.bytes_sent} bytes sent",
+        f"pushed it again in {_ms(took)}: {plural(again.skipped, 'blob')} already there, "
+        f"{plural(again.bytes_sent, 'byte')} sent",
         file=out,
     )
 

@@ -18,10 +18,12 @@ import (
 	"github.com/oci-client/liboci/transfer"
 )
 
-// A local directory gets real files, each verified while it downloads
-// (resumable from its .incomplete file beside it) and fsynced before the
-// pull returns: outside the cache there is no record of what was verified
-// during this boot. <dir>/.oci-client/ holds what a repeat pull needs to
+// A local directory gets real files, fsynced before the pull returns:
+// outside the cache there is no record of what was verified during this
+// boot. A file the cache holds is reflinked or copied from it (fromCache),
+// never downloaded again; any other is verified while it downloads
+// (resumable from its .incomplete file beside it), and given to the cache
+// too where a reflink makes that free. <dir>/.oci-client/ holds what a repeat pull needs to
 // skip files already there: record.json (path, digest, size, mtime of
 // each file placed), leases, and archive layers on their way to being
 // unpacked.
@@ -44,6 +46,11 @@ type localDir struct {
 	dir, meta string
 	mu        sync.Mutex
 	rec       *localRecord
+}
+
+// localBlob is where archive layer d waits to be unpacked.
+func localBlob(l *localDir, d string) string {
+	return filepath.Join(l.meta, "blobs", strings.Replace(d, ":", "-", 1))
 }
 
 func (l *localDir) recordPath() string { return filepath.Join(l.meta, "record.json") }
@@ -125,11 +132,14 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 				present: func(ctx context.Context) (bool, error) {
 					return l.presentFile(ctx, f.Path, f.Digest, f.Digest)
 				},
-				done: func(string) error { return l.note(f.Path, localFile{Digest: f.Digest, Layer: f.Digest}) },
+				done: func(pth string) error {
+					p.shareWithCache(pth, f.Digest, f.Size)
+					return l.note(f.Path, localFile{Digest: f.Digest, Layer: f.Digest})
+				},
 			})
 			continue
 		}
-		blob := filepath.Join(l.meta, "blobs", strings.Replace(f.Digest, ":", "-", 1))
+		blob := localBlob(l, f.Digest)
 		wants = append(wants, want{
 			digest: f.Digest, size: f.Size, label: f.Path, path: blob, lock: l.lock("layer+" + f.Digest),
 			present: func(ctx context.Context) (bool, error) {
@@ -145,11 +155,20 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 			done: func(string) error { return nil },
 		})
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", wrap(oci.CodeIO, err)
+	}
+	defer root.Close()
 	if p.o.Offline {
-		// Offline, a local directory can only be found complete already.
-		if missing := p.missing(ctx, wants); len(missing) > 0 {
-			return "", notCached("%s: %d of the selected files are not in %s: %s", p.ref.Name(), len(missing), dir, strings.Join(missing, ", "))
+		// Checked before anything is copied: a pull that cannot finish
+		// does not spend minutes copying first.
+		if missing := p.offlineMissing(ctx, wants, files); len(missing) > 0 {
+			return "", notCached("%s: %d of the selected files are neither in %s nor in the cache at %s: %s", p.ref.Name(), len(missing), dir, p.cache.Root, strings.Join(missing, ", "))
 		}
+	}
+	if err := p.fromCache(ctx, l, root, files); err != nil {
+		return "", err
 	}
 	if err := p.ensure(ctx, wants); err != nil {
 		return "", err
@@ -214,7 +233,7 @@ func (l *localDir) unpack(ctx context.Context, f model.File, lim extract.Limits)
 	if l.layerDone(f.Digest) {
 		return nil
 	}
-	blob := filepath.Join(l.meta, "blobs", strings.Replace(f.Digest, ":", "-", 1))
+	blob := localBlob(l, f.Digest)
 	staging, err := os.MkdirTemp(filepath.Join(l.meta, "tmp"), "unpack-")
 	if err != nil {
 		return wrap(oci.CodeIO, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
+	"golang.org/x/sys/unix"
 )
 
 func TestPullNamesShardsUnpacksArchivesAndLinksIntoTheCache(t *testing.T) {
@@ -446,4 +447,196 @@ func TestOfflineLocalDirIsServedWhenComplete(t *testing.T) {
 	}
 	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true})
 	wantCode(t, err, oci.CodeNotCached)
+}
+
+// sameBytes fails unless the two files hold the same bytes.
+func sameBytes(t *testing.T, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Errorf("%s (%d bytes) differs from %s (%d bytes)", a, len(x), b, len(y))
+	}
+}
+
+var localFiles = []string{"config.json", shard1, shard2, "tokenizer/vocab.json", "tokenizer/merges.txt"}
+
+func TestALocalDirOfACachedModelIsCopiedFromTheCacheNotDownloaded(t *testing.T) {
+	t.Parallel()
+	reg, ref, _, root := setup(t, sampleModel(t)...)
+	snap := pull(t, ref, pullmodel.Options{CacheDir: root})
+	c := count(reg)
+	dir := filepath.Join(t.TempDir(), "model")
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	if _, b := c.totals(); b != 0 || res.BlobsDownloaded != 0 || res.BytesDownloaded != 0 {
+		t.Errorf("%d blob requests %v, %d blobs / %d bytes downloaded: want none", b, c.blobs, res.BlobsDownloaded, res.BytesDownloaded)
+	}
+	if res.Path != dir {
+		t.Errorf("path %s, want %s", res.Path, dir)
+	}
+	for _, p := range localFiles {
+		local := filepath.Join(dir, filepath.FromSlash(p))
+		fi, err := os.Lstat(local)
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Fatalf("%s is not a regular file: %v", p, err)
+		}
+		sameBytes(t, local, filepath.Join(snap.Path, filepath.FromSlash(p)))
+		if cached, err := os.Stat(filepath.Join(snap.Path, filepath.FromSlash(p))); err != nil || os.SameFile(fi, cached) {
+			t.Errorf("%s is the cache's file itself (a hard link), not a copy: %v", p, err)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, shard1)); fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s has mode %v, want 0644 as a download gets", shard1, fi.Mode().Perm())
+	}
+	// Its own file: editing it leaves the cache alone.
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, filepath.Join(snap.Path, "config.json"), `{"model_type":"tiny"}`)
+	// The next pull puts the edited file right, from the cache again.
+	c.reset()
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	wantFile(t, filepath.Join(dir, "config.json"), `{"model_type":"tiny"}`)
+	if _, b := c.totals(); b != 0 {
+		t.Errorf("restoring an edited file: %d blob requests, want 0", b)
+	}
+}
+
+func TestOfflineLocalDirIsServedFromTheCache(t *testing.T) {
+	t.Parallel()
+	reg, ref, digest, root := setup(t, sampleModel(t)...)
+	snap := pull(t, ref, pullmodel.Options{CacheDir: root})
+	reg.Server.Close()
+	for _, r := range []string{ref, reg.Ref("org/model", "@"+digest)} {
+		dir := filepath.Join(t.TempDir(), "model")
+		res := pull(t, r, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true})
+		if res.Path != dir || res.BlobsDownloaded != 0 {
+			t.Errorf("offline local pull of %s: %s (%d blobs), want %s (0)", r, res.Path, res.BlobsDownloaded, dir)
+		}
+		for _, p := range localFiles {
+			sameBytes(t, filepath.Join(dir, filepath.FromSlash(p)), filepath.Join(snap.Path, filepath.FromSlash(p)))
+		}
+	}
+}
+
+func TestOfflineLocalDirNamesWhatNeitherHoldsAndCopiesNothing(t *testing.T) {
+	t.Parallel()
+	reg, ref, _, root := setup(t, sampleModel(t)...)
+	pull(t, ref, pullmodel.Options{CacheDir: root, Allow: []string{"*.json"}})
+	reg.Server.Close()
+	dir := filepath.Join(t.TempDir(), "model")
+	_, err := pullmodel.Pull(testCtx(t), client(t), ref, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true})
+	wantCode(t, err, oci.CodeNotCached)
+	if !strings.Contains(err.Error(), "3 of the selected files") || !strings.Contains(err.Error(), root) {
+		t.Errorf("%q does not say that the two shards and the tokenizer are missing from the cache", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); !os.IsNotExist(err) {
+		t.Errorf("a pull that could not finish copied config.json first: %v", err)
+	}
+	// What the cache holds is enough for what it selects.
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir, Offline: true, Allow: []string{"*.json"}})
+	wantFile(t, filepath.Join(res.Path, "config.json"), `{"model_type":"tiny"}`)
+}
+
+func TestAPartialFileInTheLocalDirIsReplacedWhole(t *testing.T) {
+	t.Parallel()
+	reg, ref, _, root := setup(t, sampleModel(t)...)
+	snap := pull(t, ref, pullmodel.Options{CacheDir: root})
+	dir := filepath.Join(t.TempDir(), "model")
+	half := bytes.Repeat([]byte("a"), 1<<20)
+	testutil.WriteFile(t, filepath.Join(dir, shard1), half, 0o644)
+	// An interrupted download's leftovers too.
+	testutil.WriteFile(t, filepath.Join(dir, shard2+".incomplete"), []byte("bb"), 0o644)
+	testutil.WriteFile(t, filepath.Join(dir, shard2+".incomplete.json"), []byte(`{"digest":"x","size":2,"valid":-1}`), 0o644)
+	// A second name for the partial file: written in place, it would change.
+	old := filepath.Join(t.TempDir(), "old")
+	if err := os.Link(filepath.Join(dir, shard1), old); err != nil {
+		t.Fatal(err)
+	}
+	c := count(reg)
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	if _, b := c.totals(); b != 0 {
+		t.Errorf("%d blob requests, want 0", b)
+	}
+	sameBytes(t, filepath.Join(dir, shard1), filepath.Join(snap.Path, shard1))
+	sameBytes(t, filepath.Join(dir, shard2), filepath.Join(snap.Path, shard2))
+	if b, _ := os.ReadFile(old); !bytes.Equal(b, half) {
+		t.Errorf("the partial file was rewritten in place (%d bytes now), not replaced by a rename", len(b))
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*.incomplete*"))
+	if len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestALocalDirIsNotCopiedFromABlobTheCacheCannotTrust(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("t"), 1<<20)
+	reg, ref, _, root := setup(t, layer{mtWeight, "t.bin", data})
+	pull(t, ref, pullmodel.Options{CacheDir: root})
+	pullmodel.WaitDurable()
+	ch, _ := cache.Open(root, 0)
+	blob := ch.BlobPath(digestOf(data))
+	// As after a crash: a state from another boot, the data lost.
+	testutil.WriteFile(t, blob+".state", []byte(`{"boot":"otherhost/otherboot","durable":false}`), 0o644)
+	testutil.WriteFile(t, blob, make([]byte, 1<<20), 0o644)
+	c := count(reg)
+	dir := filepath.Join(t.TempDir(), "model")
+	res := pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	wantFile(t, filepath.Join(dir, "t.bin"), string(data))
+	if c.blobs[digestOf(data)] != 1 || res.BytesDownloaded != int64(len(data)) {
+		t.Errorf("blob requests %v, %d bytes downloaded: want the damaged blob fetched once", c.blobs, res.BytesDownloaded)
+	}
+}
+
+// reflinks says whether the file system under dir shares extents (FICLONE).
+func reflinks(t *testing.T, dir string) bool {
+	t.Helper()
+	a, err := os.Create(filepath.Join(dir, "reflink-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Create(filepath.Join(dir, "reflink-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	return unix.IoctlFileClone(int(b.Fd()), int(a.Fd())) == nil
+}
+
+// A download into a local directory fills the cache only where that is
+// free (a reflink); elsewhere the cache stays as it was.
+func TestALocalDirDownloadFillsTheCacheOnlyByReflink(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("r"), 1<<20)
+	reg, ref, _, root := setup(t, layer{mtWeight, "r.bin", data})
+	dir := filepath.Join(filepath.Dir(root), "model")
+	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
+	ch, _ := cache.Open(root, 0)
+	_, err := os.Stat(ch.BlobPath(digestOf(data)))
+	if !reflinks(t, filepath.Dir(root)) {
+		if !os.IsNotExist(err) {
+			t.Errorf("without reflinks the local pull copied its file into the cache: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("with reflinks the cache did not get the file: %v", err)
+	}
+	c := count(reg)
+	snap := pull(t, ref, pullmodel.Options{CacheDir: root})
+	wantFile(t, filepath.Join(snap.Path, "r.bin"), string(data))
+	if c.blobs[digestOf(data)] != 0 {
+		t.Errorf("the reflinked blob was downloaded again")
+	}
 }

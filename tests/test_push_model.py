@@ -96,11 +96,12 @@ def test_round_trip_byte_for_byte(
         # 256*512 + 128*512 parameters, all BF16
         assert info.config is not None
         assert info.config["config"] == {
-            "architecture": "LlamaForCausalLM",
+            "architecture": "transformer",
             "format": "safetensors",
             "paramSize": "196.6K",
-            "precision": "bf16",
+            "precision": "bfloat16",
         }
+        assert info.config["descriptor"]["family"] == "llama"
         kinds = {f.path: f.media_type for f in info.files}
         assert kinds["gguf/model-Q4_K_M.gguf"] == "application/vnd.cncf.model.weight.v1.raw"
         assert kinds["tokenizer/tokenizer.json"] == "application/vnd.cncf.model.weight.config.v1.raw"

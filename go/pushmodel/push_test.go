@@ -192,7 +192,7 @@ func TestConfigDescribesModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 64*256 + 32*256 parameters, all F32.
-	if cfg.Config.ParamSize != "24.6K" || cfg.Config.Precision != "fp32" || cfg.Config.Format != "safetensors" || cfg.Config.Architecture != "LlamaForCausalLM" {
+	if cfg.Config.ParamSize != "24.6K" || cfg.Config.Precision != "float32" || cfg.Config.Format != "safetensors" || cfg.Config.Architecture != "transformer" {
 		t.Errorf("config %+v", cfg.Config)
 	}
 	if len(cfg.ModelFS.DiffIDs) != res.Files {

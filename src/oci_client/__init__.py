@@ -1,7 +1,7 @@
 """oci_client: pull ML models and other OCI artifacts from container
 registries, through a Go library built on go-containerregistry."""
 
-from .api import cache_list, cache_prune, cache_remove, inspect, pull_model, push_model
+from .api import cache_list, cache_prune, cache_remove, cache_verify, inspect, pull_model, push_model
 from .client import AuthInfo, BlobInfo, Durability, ModelFormat, OciGoClient
 from .errors import (
     AuthenticationError,
@@ -25,9 +25,11 @@ from .errors import (
     UnsafeArchiveError,
 )
 from .models import (
+    BlobCheck,
     CachedModel,
     CachedSnapshot,
     CacheInfo,
+    CacheVerified,
     Manifest,
     ModelFile,
     ModelInfo,
@@ -41,8 +43,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthInfo",
     "AuthenticationError",
+    "BlobCheck",
     "BlobInfo",
     "CacheInfo",
+    "CacheVerified",
     "CachedModel",
     "CachedSnapshot",
     "CanceledError",
@@ -76,6 +80,7 @@ __all__ = [
     "cache_list",
     "cache_prune",
     "cache_remove",
+    "cache_verify",
     "inspect",
     "pull_model",
     "push_model",

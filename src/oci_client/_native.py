@@ -58,6 +58,7 @@ EXPORTS = (
     "CacheRemove",
     "CachePrune",
     "CacheSync",
+    "CacheVerify",
     "PushModel",
 )
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .client import Durability, ModelFormat, OciGoClient, PathArg, Patterns, ProgressCallback
-from .models import CacheInfo, ModelInfo, PushedModel, Removed
+from .models import CacheInfo, CacheVerified, ModelInfo, PushedModel, Removed
 
-__all__ = ["cache_list", "cache_prune", "cache_remove", "inspect", "pull_model", "push_model"]
+__all__ = ["cache_list", "cache_prune", "cache_remove", "cache_verify", "inspect", "pull_model", "push_model"]
 
 
 def pull_model(
@@ -102,3 +102,19 @@ def cache_remove(reference: str, *, cache_dir: PathArg | None = None) -> Removed
 def cache_prune(*, cache_dir: PathArg | None = None, min_age: float = 3600.0) -> Removed:
     """Delete what no snapshot uses; see :meth:`OciGoClient.cache_prune`."""
     return OciGoClient().cache_prune(cache_dir=cache_dir, min_age=min_age)
+
+
+def cache_verify(
+    refs: Sequence[str] | None = None,
+    *,
+    cache_dir: PathArg | None = None,
+    repair: bool = True,
+    offline: bool | None = None,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    **client_options: Any,
+) -> CacheVerified:
+    """Re-hash cached blobs and repair wrong ones; see :meth:`OciGoClient.cache_verify`."""
+    return OciGoClient(timeout=timeout, **client_options).cache_verify(
+        refs, cache_dir=cache_dir, repair=repair, offline=offline, concurrency=concurrency
+    )

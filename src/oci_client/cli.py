@@ -228,6 +228,24 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_cache_verify(args: argparse.Namespace) -> int:
+    r = _client(args).cache_verify(
+        args.reference, cache_dir=args.cache_dir, repair=not args.no_repair, offline=args.offline or None
+    )
+    print(
+        f"checked {plural(r.checked, 'blob')}, {_human(r.bytes_hashed)} hashed: {len(r.corrupt)} corrupt, "
+        f"{len(r.missing)} missing, {plural(len(r.repaired), 'model')} pulled again"
+    )
+    for b in r.corrupt + r.missing:
+        what = b.action or "nothing done"
+        if b.moved_to is not None:
+            what += f" (to {b.moved_to})"
+        if b.error:
+            what += f": {b.error}"
+        print(f"{b.status} {b.digest} ({_human(b.size)}): {what}{'' if b.fixed else ' [still wrong]'}")
+    return EXIT_OK if r.ok else EXIT_ERROR
+
+
 def _cmd_check_auth(args: argparse.Namespace) -> int:
     reason = _client(args).test_authentication(args.reference)
     if reason is None:
@@ -410,12 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     c = _add(
         sub,
         "cache",
-        help="list, remove and prune cached models",
-        description="List, remove and prune the models pulled into the cache.",
+        help="list, remove, prune and verify cached models",
+        description="List, remove, prune and verify the models pulled into the cache.",
         examples=(
             "oci-client cache ls",
             "oci-client cache rm localhost:5000/org/model:v1",
             "oci-client cache prune",
+            "oci-client cache verify",
         ),
     )
     csub = c.add_subparsers(dest="cache_command", required=True)
@@ -456,6 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-age", type=float, default=3600.0, metavar="SECONDS", help="keep younger entries (default 3600)"
     )
     pr.set_defaults(func=_cmd_cache_prune)
+    ve = _add(
+        csub,
+        "verify",
+        parents=[common, cache_dir],
+        help="re-hash cached blobs, repair wrong ones",
+        description="Re-hash every blob in the cache, or those of the models REFERENCE names (as an "
+        "offline pull resolves them). A pull trusts a blob hashed when it was fetched; this finds what "
+        "changed on the disk since. A wrong blob is moved into quarantine/ in the cache and fetched "
+        "again; offline it is only moved aside. Prints a summary and one line per problem; exits 1 "
+        "when something is still wrong.",
+        examples=(
+            "oci-client cache verify",
+            "oci-client cache verify localhost:5000/org/model:v1 --offline",
+        ),
+    )
+    ve.add_argument("reference", nargs="*", help="tags or repo@digest (default: every blob)")
+    ve.add_argument("--offline", action="store_true", help="fetch nothing: report, move wrong blobs aside")
+    ve.add_argument("--no-repair", action="store_true", help="only report: move and fetch nothing")
+    ve.set_defaults(func=_cmd_cache_verify)
 
     a = _add(
         sub,

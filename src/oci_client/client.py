@@ -18,7 +18,7 @@ from .errors import (
     RateLimitedError,
     RegistryError,
 )
-from .models import CacheInfo, Manifest, ModelInfo, PushedModel, Removed, log_skipped, patterns
+from .models import CacheInfo, CacheVerified, Manifest, ModelInfo, PushedModel, Removed, log_skipped, patterns
 
 __all__ = [
     "AuthInfo",
@@ -613,6 +613,41 @@ class OciGoClient:
             raise InvalidArgumentError(f"min_age must be a non-negative number of seconds, got {min_age!r}")
         req = self._cache_request(cache_dir, min_age_ms=int(min_age * 1000))
         return Removed.from_result(self._call("CachePrune", req))
+
+    def cache_verify(
+        self,
+        refs: Sequence[str] | None = None,
+        *,
+        cache_dir: PathArg | None = None,
+        repair: bool = True,
+        offline: bool | None = None,
+        concurrency: int | None = None,
+    ) -> CacheVerified:
+        """Re-hash cached blobs: every blob in the cache, or with ``refs``
+        (tags or ``repo@digest``, resolved through the cache as an offline pull
+        resolves them) those of these models. A pull trusts a blob that was
+        hashed when it was fetched; this finds what changed on the disk since.
+
+        A wrong blob is moved into ``quarantine/`` in the cache (kept, never
+        served again) and the models that use it are pulled again, which
+        fetches just what is missing. ``offline`` (default: from
+        ``OCI_CLIENT_OFFLINE``/``HF_HUB_OFFLINE``) moves it aside but fetches
+        nothing; ``repair=False`` only reports. A blob that checks out is
+        recorded durable. ``concurrency`` blobs are hashed at once (default 4).
+        Raises NotFoundError when a reference is not in the cache."""
+        if isinstance(refs, str):
+            raise InvalidArgumentError("refs must be a list of references, not a string")
+        if not isinstance(repair, bool):
+            raise InvalidArgumentError(f"repair must be a bool, got {repair!r}")
+        check_positive_int("concurrency", concurrency)
+        req = self._cache_request(
+            cache_dir,
+            references=list(refs or ()),
+            repair=repair,
+            offline=offline,
+            concurrency=concurrency or 0,
+        )
+        return CacheVerified.from_result(self._call("CacheVerify", req))
 
     def wait_durable(self) -> None:
         """Block until every blob this process pulled into the cache is on disk."""

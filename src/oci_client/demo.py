@@ -212,15 +212,20 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
             print(f"MISMATCH in {', '.join(bad)}", file=sys.stderr)
             return 1
         n, size = pulled.get("blobs_downloaded", 0), pulled.get("bytes_downloaded", 0)
-        fetched = (
-            f"{plural(n, 'blob')} fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
-            if n
-            else "from the cache"
-        )
-        print(
-            f"pulled and verified {plural(len(files), 'file')} in {_ms(took)} ({fetched}) into {path}",
-            file=out,
-        )
+        if n:
+            fetched = f"{plural(n, 'blob')} fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
+            print(
+                f"pulled and verified {plural(len(files), 'file')} in {_ms(took)} ({fetched}) into {path}",
+                file=out,
+            )
+        else:
+            # Nothing was hashed here: the cache trusts what it hashed when it was
+            # fetched (see README, "The cache"); only the comparison above read it.
+            print(
+                f"served {plural(len(files), 'file')} from the cache in {_ms(took)} (verified when fetched, "
+                f"not hashed again; each file compared with the original) into {path}",
+                file=out,
+            )
 
     start = time.perf_counter()
     client.pull_model(refs["modelpack"], cache_dir=cache)

@@ -17,7 +17,9 @@ from typing import Any
 from .errors import InvalidArgumentError
 
 __all__ = [
+    "BlobCheck",
     "CacheInfo",
+    "CacheVerified",
     "CachedModel",
     "CachedSnapshot",
     "Manifest",
@@ -267,6 +269,78 @@ class Removed:
             tags=tuple(r.get("tags") or ()),
             blobs=int(r.get("blobs", 0)),
             bytes=int(r.get("bytes", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class BlobCheck:
+    """One blob :meth:`OciGoClient.cache_verify` looked at. ``status`` is ``"ok"``,
+    ``"corrupt"`` (its bytes do not hash to its digest) or ``"missing"`` (a cached
+    model needs it and it is not there); ``action`` says what was done about it
+    (empty for a blob that is fine) and ``fixed`` whether it is fine now."""
+
+    digest: str
+    size: int
+    status: str
+    path: Path
+    fixed: bool
+    action: str = ""
+    moved_to: Path | None = None
+    models: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CacheVerified:
+    """What :meth:`OciGoClient.cache_verify` found and did: ``checked`` blobs,
+    ``bytes_hashed`` of them re-hashed; ``corrupt`` and ``missing`` are the blobs
+    found wrong (each says whether it was ``fixed``), ``repaired`` the models
+    (``repo@digest``) pulled again; ``ok`` is true when nothing is wrong any more."""
+
+    root: Path
+    checked: int
+    bytes_hashed: int
+    blobs: tuple[BlobCheck, ...]
+    repaired: tuple[str, ...]
+
+    @property
+    def corrupt(self) -> tuple[BlobCheck, ...]:
+        return tuple(b for b in self.blobs if b.status == "corrupt")
+
+    @property
+    def missing(self) -> tuple[BlobCheck, ...]:
+        return tuple(b for b in self.blobs if b.status == "missing")
+
+    @property
+    def problems(self) -> tuple[BlobCheck, ...]:
+        """The blobs still wrong."""
+        return tuple(b for b in self.blobs if not b.fixed)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> CacheVerified:
+        return cls(
+            root=Path(r["root"]),
+            checked=int(r.get("checked", 0)),
+            bytes_hashed=int(r.get("bytes_hashed", 0)),
+            repaired=tuple(r.get("repaired") or ()),
+            blobs=tuple(
+                BlobCheck(
+                    digest=b["digest"],
+                    size=int(b.get("size", 0)),
+                    status=b["status"],
+                    path=Path(b["path"]),
+                    fixed=bool(b.get("fixed")),
+                    action=b.get("action") or "",
+                    moved_to=Path(b["moved_to"]) if b.get("moved_to") else None,
+                    models=tuple(b.get("models") or ()),
+                    error=b.get("error") or None,
+                )
+                for b in r.get("blobs") or ()
+            ),
         )
 
 

@@ -110,6 +110,11 @@ func CacheRemove(request *C.char) *C.char { return export(capi.CacheRemove, requ
 //export CachePrune
 func CachePrune(request *C.char) *C.char { return export(capi.CachePrune, request) }
 
+// CacheVerify re-hashes cached blobs and repairs wrong ones; see package capi.
+//
+//export CacheVerify
+func CacheVerify(request *C.char) *C.char { return export(capi.CacheVerify, request) }
+
 // CacheSync waits until every blob this process pulled is durable.
 //
 //export CacheSync

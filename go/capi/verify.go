@@ -1,0 +1,220 @@
+package capi
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/model"
+	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/pullmodel"
+)
+
+// VerifyRequest is CacheVerify's input.
+type VerifyRequest struct {
+	CacheRequest
+	// References restricts the check to the blobs of these cached models
+	// (tags or digests, resolved through the cache as offline pulls are);
+	// none: every blob in the cache.
+	References []string `json:"references"`
+	// Repair false reports only: nothing is moved or fetched (nil: true).
+	Repair *bool `json:"repair"`
+	// Offline moves a wrong blob aside but fetches nothing (nil: on when
+	// OCI_CLIENT_OFFLINE or HF_HUB_OFFLINE is set, as for pulls).
+	Offline     *bool `json:"offline"`
+	Concurrency int   `json:"concurrency"`
+}
+
+// VerifyResult is what CacheVerify found and did.
+type VerifyResult struct {
+	cache.Checked
+	// Problems counts the blobs still wrong when the call returns.
+	Problems int `json:"problems"`
+	// Repaired lists the snapshots pulled again, repo@digest.
+	Repaired []string `json:"repaired"`
+}
+
+// CacheVerify is the body of the CacheVerify export: it re-hashes cached
+// blobs, moves wrong ones aside and, unless offline or told not to repair,
+// pulls the snapshots that use them again (which fetches just what is not
+// in place any more, through the same path as any pull).
+func CacheVerify(ctx context.Context, input []byte) []byte {
+	return Call(ctx, input, func(ctx context.Context, r VerifyRequest) (*VerifyResult, error) {
+		repair := r.Repair == nil || *r.Repair
+		offline := envTrue(r.Env["OCI_CLIENT_OFFLINE"]) || envTrue(r.Env["HF_HUB_OFFLINE"])
+		if r.Offline != nil {
+			offline = *r.Offline
+		}
+		if r.Concurrency < 0 {
+			return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("concurrency must not be negative, got %d", r.Concurrency)}
+		}
+		c, err := r.open()
+		if err != nil {
+			return nil, err
+		}
+		snaps, err := r.snapshots(c)
+		if err != nil {
+			return nil, err
+		}
+		checked, err := c.Check(ctx, snaps, cache.CheckOptions{All: len(r.References) == 0, MoveAside: repair, Workers: r.Concurrency})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, oci.AsError(ctx.Err())
+			}
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		out := &VerifyResult{Checked: *checked, Repaired: []string{}}
+		switch {
+		case !repair:
+		case offline:
+			for i := range out.Blobs {
+				if b := &out.Blobs[i]; !b.Fixed && len(b.Models) > 0 {
+					b.Action = join(b.Action, "not fetched (offline)")
+				}
+			}
+		default:
+			if err := r.refetch(ctx, c, snaps, out); err != nil {
+				return nil, err
+			}
+		}
+		for _, b := range out.Blobs {
+			if !b.Fixed {
+				out.Problems++
+			}
+		}
+		return out, nil
+	})
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// snapshots are those the references lead to, or all of them.
+func (r VerifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
+	if len(r.References) == 0 {
+		all, err := c.AllSnapshots()
+		if err != nil {
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		return all, nil
+	}
+	client := r.client()
+	seen := map[cache.SnapshotID]bool{}
+	var out []*cache.Snapshot
+	for _, s := range r.References {
+		ref, err := client.ParseReference(s)
+		if err != nil {
+			return nil, err
+		}
+		repo := ref.Context()
+		var tag, digest string
+		if d, ok := ref.(name.Digest); ok {
+			digest = d.DigestStr()
+		} else {
+			tag = ref.Identifier()
+		}
+		found, err := c.SnapshotsOf(repo.RegistryStr(), repo.RepositoryStr(), tag, digest)
+		if err != nil {
+			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
+		}
+		if len(found) == 0 {
+			return nil, &oci.Error{Code: oci.CodeNotFound, Err: fmt.Errorf("%s is not in the cache at %s", ref.Name(), c.Root)}
+		}
+		for _, f := range found {
+			if !seen[f.ID()] {
+				seen[f.ID()] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// refetch pulls again, by digest, each snapshot that uses a blob still
+// wrong, selecting the files it held before; the pull fetches only what is
+// not in place and trusted. A blob is fixed when every such pull succeeded.
+func (r VerifyRequest) refetch(ctx context.Context, c *cache.Cache, snaps []*cache.Snapshot, out *VerifyResult) error {
+	byID := map[string]*cache.Snapshot{}
+	for _, s := range snaps {
+		byID[s.ID().String()] = s
+	}
+	need := map[string]bool{}
+	for _, b := range out.Blobs {
+		if !b.Fixed {
+			for _, m := range b.Models {
+				need[m] = true
+			}
+		}
+	}
+	failed := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(need)) {
+		if err := r.pullAgain(ctx, c, byID[id]); err != nil {
+			if ctx.Err() != nil {
+				return oci.AsError(ctx.Err())
+			}
+			failed[id] = err.Error()
+			continue
+		}
+		out.Repaired = append(out.Repaired, id)
+	}
+	for i := range out.Blobs {
+		b := &out.Blobs[i]
+		if b.Fixed || len(b.Models) == 0 {
+			continue
+		}
+		var errs []string
+		for _, m := range b.Models {
+			if e, ok := failed[m]; ok {
+				errs = append(errs, m+": "+e)
+			}
+		}
+		if len(errs) > 0 {
+			b.Action = join(b.Action, "fetching it again failed")
+			b.Error = join(b.Error, strings.Join(errs, "; "))
+			continue
+		}
+		b.Action, b.Fixed = join(b.Action, "fetched again"), true
+	}
+	return nil
+}
+
+// pullAgain pulls snapshot s again, the files it held and no others.
+func (r VerifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.Snapshot) error {
+	if s == nil {
+		return nil
+	}
+	ref := s.ID().String()
+	o := pullmodel.Options{CacheDir: c.Root, Concurrency: r.Concurrency, DirectIO: r.DirectIO != nil && *r.DirectIO}
+	// Inspect fetches the config again if it was the wrong blob.
+	info, err := pullmodel.Inspect(ctx, r.client(), ref, o)
+	if err != nil {
+		return err
+	}
+	m, ok := info.Model.(*model.Model)
+	if !ok {
+		return fmt.Errorf("inspecting %s gave no model", ref)
+	}
+	for _, f := range m.Files {
+		if s.HasLayer(f.Digest) {
+			o.Allow = append(o.Allow, globQuote(f.Path))
+		}
+	}
+	if len(o.Allow) == 0 {
+		return nil
+	}
+	_, err = pullmodel.Pull(ctx, r.client(), ref, o)
+	return err
+}
+
+// globQuote makes a path a pattern that matches only itself.
+func globQuote(p string) string {
+	return strings.NewReplacer("*", "[*]", "?", "[?]", "[", "[[]").Replace(p)
+}

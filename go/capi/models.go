@@ -153,14 +153,8 @@ func CacheRemove(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		repo := ref.Context()
-		var tag, digest string
-		if d, ok := ref.(name.Digest); ok {
-			digest = d.DigestStr()
-		} else {
-			tag = ref.Identifier()
-		}
-		rm, found, err := c.Remove(repo.RegistryStr(), repo.RepositoryStr(), tag, digest)
+		registry, repo, tag, digest := cacheKey(ref)
+		rm, found, err := c.Remove(registry, repo, tag, digest)
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}
@@ -169,6 +163,15 @@ func CacheRemove(ctx context.Context, input []byte) []byte {
 		}
 		return rm, nil
 	})
+}
+
+// cacheKey names a reference as the cache's index does: a tag, or a digest.
+func cacheKey(ref name.Reference) (registry, repo, tag, digest string) {
+	r := ref.Context()
+	if d, ok := ref.(name.Digest); ok {
+		return r.RegistryStr(), r.RepositoryStr(), "", d.DigestStr()
+	}
+	return r.RegistryStr(), r.RepositoryStr(), ref.Identifier(), ""
 }
 
 // PruneRequest is CachePrune's input.

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
@@ -114,14 +113,7 @@ func (r VerifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
-		repo := ref.Context()
-		var tag, digest string
-		if d, ok := ref.(name.Digest); ok {
-			digest = d.DigestStr()
-		} else {
-			tag = ref.Identifier()
-		}
-		found, err := c.SnapshotsOf(repo.RegistryStr(), repo.RepositoryStr(), tag, digest)
+		found, err := c.SnapshotsOf(cacheKey(ref))
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}

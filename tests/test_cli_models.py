@@ -299,6 +299,8 @@ def test_inspect_text_and_json(model: PushedArtifact, tmp_path: Path) -> None:
     info = json.loads(r.stdout)
     assert info["format"] == "docker"
     assert info["digest"] == model.digest
+    assert info["manifest_digest"] == model.digest
+    assert info["config_media_type"] == DMR_CONFIG_V02
     assert [(f["path"], f["size"], f["digest"]) for f in info["files"]] == [
         ("model.safetensors", len(SHARD), model.layers[0].digest),
         ("vllm-config.tar", model.layers[1].size, model.layers[1].digest),
@@ -309,6 +311,7 @@ def test_inspect_text_and_json(model: PushedArtifact, tmp_path: Path) -> None:
     text = run("inspect", model.reference, *cache)
     assert text.returncode == 0, text.stderr
     assert "docker" in text.stdout
+    assert f"config    {DMR_CONFIG_V02}" in text.stdout.splitlines()
     for name in ("model.safetensors", "vllm-config.tar", "LICENSE", model.layers[0].digest):
         assert name in text.stdout
     # It fetched no layer, so offline it still describes the model but has no files to pull.

@@ -724,6 +724,8 @@ def test_inspect_describes_without_fetching_layers(
     info = oci_client.inspect(via(proxy, mixed), cache_dir=cache)
     assert info.format == "docker"
     assert info.digest == mixed.digest
+    assert info.manifest_digest == mixed.digest
+    assert mixed.config is not None and info.config_media_type == mixed.config.media_type
     assert info.reference == f"{proxy.host}/models/mixed@{mixed.digest}"
     by_path = {f.path: f for f in info.files}
     assert list(by_path) == [

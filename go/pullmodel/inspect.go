@@ -12,7 +12,11 @@ type Inspection struct {
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
 	MediaType string `json:"media_type"`
-	Model     any    `json:"model"`
+	// ManifestDigest repeats Digest under the name the CLI's JSON and
+	// ModelInfo document, so scripts need not know which digest Digest is.
+	ManifestDigest  string `json:"manifest_digest"`
+	ConfigMediaType string `json:"config_media_type"`
+	Model           any    `json:"model"`
 	// Config is the config blob when it is JSON of at most 4 MiB.
 	Config json.RawMessage `json:"config,omitempty"`
 }
@@ -24,7 +28,8 @@ func Inspect(ctx context.Context, c *oci.Client, ref string, o Options) (*Inspec
 	if err != nil {
 		return nil, err
 	}
-	out := &Inspection{Reference: p.repo.Digest(res.digest).String(), Digest: res.digest, MediaType: res.mediaType, Model: res.model}
+	out := &Inspection{Reference: p.repo.Digest(res.digest).String(), Digest: res.digest, MediaType: res.mediaType,
+		ManifestDigest: res.digest, ConfigMediaType: res.model.Config.MediaType, Model: res.model}
 	data := res.config
 	if data == nil {
 		if data, err = p.readConfig(ctx, res.model.Config); err != nil {

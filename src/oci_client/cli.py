@@ -187,6 +187,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(info.reference)
     print(f"format    {info.format}" + (f" ({info.artifact_type})" if info.artifact_type else ""))
     print(f"manifest  {info.media_type}")
+    print(f"config    {info.config_media_type}")
     print(f"files     {len(info.files)}, {_human(info.total_size)} ({plural(info.total_size, 'byte')})")
     width = max((len(f.path) for f in info.files), default=4)
     for f in info.files:

@@ -133,6 +133,9 @@ class ModelInfo:
     media_type: str
     format: str
     artifact_type: str | None
+    #: The digest of the model manifest (through an index: the manifest chosen from it).
+    manifest_digest: str
+    config_media_type: str
     files: tuple[ModelFile, ...]
     total_size: int
     config: dict[str, Any] | None
@@ -148,6 +151,8 @@ class ModelInfo:
             media_type=r.get("media_type") or m.get("manifest_media_type", ""),
             format=m["format"],
             artifact_type=m.get("artifact_type") or None,
+            manifest_digest=r["manifest_digest"],
+            config_media_type=r["config_media_type"],
             files=files_of(m),
             total_size=int(m.get("total_size", 0)),
             config=config if isinstance(config, dict) else None,

@@ -101,6 +101,8 @@ def test_wrong_password_never_shows(
     wrong = "Wr0ng-S3cret-Pa55word"
     assert tls_registry.username
     _login(docker_config, tls_registry, wrong)
+    source = docker_config / "config.json"
+    login = f'authenticating to {tls_registry.host} as "{tls_registry.username}" (from {source})'
     for call in (
         lambda: client.get_manifest(ref),
         lambda: client.pull_blob(ref, artifact.layers[0].digest, tmp_path / "x"),
@@ -110,6 +112,16 @@ def test_wrong_password_never_shows(
             call()
         assert exc.value.status == 401
         _assert_no_secret(exc.value, wrong, auth_field(tls_registry.username, wrong))
+        # It names the login and where it came from, and reads the registry's answer out
+        # in words, not as Go's map syntax.
+        message = str(exc.value)
+        assert login in message
+        assert "map[" not in message
+    with pytest.raises(AuthenticationError) as exc:
+        client.get_manifest(ref)
+    assert str(exc.value).endswith(
+        ": UNAUTHORIZED: authentication required (repository private/model, action pull)"
+    ), str(exc.value)
     reason = client.test_authentication(ref)
     assert reason is not None and wrong not in reason
     assert not (tmp_path / "x").exists()
@@ -122,6 +134,7 @@ def test_wrong_password_never_shows(
     )
     assert cli.returncode == 1 and "UNAUTHORIZED" in cli.stderr
     assert wrong not in cli.stderr + cli.stdout
+    assert "map[" not in cli.stderr and f'as "{tls_registry.username}" (from ' in cli.stderr
 
 
 def test_untrusted_certificate_is_a_tls_error(

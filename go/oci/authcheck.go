@@ -32,6 +32,9 @@ func (c *Client) CheckAuth(ctx context.Context, ref string) (*AuthResult, error)
 	}
 	desc, err := remote.Head(r, s.remoteOptions(ctx)...)
 	if err != nil {
+		if rerr := authFailure(r.Context().RegistryStr(), s.cred, err); rerr != nil {
+			return nil, AsError(fmt.Errorf("checking pull access to %s: %w", r, rerr))
+		}
 		return nil, AsError(fmt.Errorf("checking pull access to %s%s: %w", r, describeCred(s.cred), err))
 	}
 	return &AuthResult{

@@ -120,7 +120,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			}
 		}
 		if err != nil {
-			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), err))
+			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), s.refused(err)))
 		}
 		out[i] = Blob{Digest: j.d.str, Size: n, Path: j.dest}
 		return nil

@@ -193,6 +193,15 @@ type session struct {
 	rt   http.RoundTripper
 }
 
+// refused names the login when the registry refused it (see authFailure),
+// else returns err as it is.
+func (s *session) refused(err error) error {
+	if rerr := authFailure(s.repo.RegistryStr(), s.cred, err); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
 func (s *session) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithTransport(s.rt), remote.WithContext(ctx)}
 }
@@ -232,6 +241,9 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		if cerr := describeConnectFailure(err, repo.RegistryStr()); cerr != nil {
 			return nil, cerr
 		}
+		if rerr := authFailure(repo.RegistryStr(), cred, err); rerr != nil {
+			return nil, rerr
+		}
 		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
 	}
 	return &session{repo: repo, cred: cred, rt: authTransports.Add(key, rt)}, nil
@@ -241,10 +253,10 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 func describeCred(c auth.Credential) string {
 	switch {
 	case c.Anonymous():
-		return " (anonymously: no credentials found)"
+		return " anonymously (no credentials found)"
 	case c.Username != "":
-		return fmt.Sprintf(" (as %q from %s)", c.Username, c.Source)
+		return fmt.Sprintf(" as %q (from %s)", c.Username, c.Source)
 	default:
-		return fmt.Sprintf(" (with a token from %s)", c.Source)
+		return fmt.Sprintf(" with a token (from %s)", c.Source)
 	}
 }

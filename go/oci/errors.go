@@ -2,12 +2,14 @@ package oci
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -211,6 +213,108 @@ func registryCode(err error) string {
 	var te *transport.Error
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		return string(te.Errors[0].Code)
+	}
+	return ""
+}
+
+// authFailure rewrites a 401 or 403 from the registry to say which login
+// was refused and why in words: transport.Error prints the registry's
+// detail as a Go map and names a URL the user did not type. The transport
+// error stays in the chain, so the code and status are classified as
+// before. It is nil for other errors.
+func authFailure(registry string, cred auth.Credential, err error) *refusedError {
+	var te *transport.Error
+	if !errors.As(err, &te) || (te.StatusCode != http.StatusUnauthorized && te.StatusCode != http.StatusForbidden) {
+		return nil
+	}
+	return &refusedError{login: "authenticating to " + registry + describeCred(cred), te: te}
+}
+
+// refusedError is a registry's refusal of a login.
+type refusedError struct {
+	login string
+	te    *transport.Error
+}
+
+func (e *refusedError) Error() string { return e.login + ": " + describeRegistryError(e.te) }
+func (e *refusedError) Unwrap() error { return e.te }
+
+// describeRegistryError is the registry's answer as "CODE: message
+// (detail)" for each error it sent, or the HTTP status when it sent none
+// (a HEAD has no body).
+func describeRegistryError(te *transport.Error) string {
+	if len(te.Errors) == 0 {
+		return fmt.Sprintf("the registry answered %d %s", te.StatusCode, http.StatusText(te.StatusCode))
+	}
+	parts := make([]string, 0, len(te.Errors))
+	for _, d := range te.Errors {
+		s := string(d.Code)
+		if d.Message != "" {
+			s += ": " + d.Message
+		}
+		if detail := describeDetail(d.Detail); detail != "" {
+			s += " (" + detail + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeDetail renders a diagnostic's free-form detail. Registries
+// running the distribution code send a list of access entries
+// ({Type, Class, Name, Action}); those read as "repository org/model,
+// action pull". Other objects read as "key value" pairs in key order.
+func describeDetail(detail any) string {
+	switch v := detail.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, item := range v {
+			if s := describeDetail(item); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, "; ")
+	case map[string]any:
+		var parts []string
+		seen := map[string]bool{}
+		typ, name := detailString(v, "type"), detailString(v, "name")
+		if typ != "" && name != "" {
+			parts = append(parts, typ+" "+name)
+			seen["type"], seen["name"] = true, true
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			lk := strings.ToLower(k)
+			if seen[lk] {
+				continue
+			}
+			if s := describeDetail(v[k]); s != "" {
+				parts = append(parts, lk+" "+s)
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	if b, err := json.Marshal(detail); err == nil {
+		return string(b)
+	}
+	return fmt.Sprint(detail)
+}
+
+// detailString is the string under key, matched without regard to case
+// (distribution sends "Type", others "type").
+func detailString(m map[string]any, key string) string {
+	for k, v := range m {
+		if s, ok := v.(string); ok && strings.EqualFold(k, key) {
+			return s
+		}
 	}
 	return ""
 }

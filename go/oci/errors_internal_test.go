@@ -174,6 +174,60 @@ func TestDescribeCredNeverShowsSecrets(t *testing.T) {
 	}
 }
 
+func TestAuthFailureDescribesTheRegistryAnswer(t *testing.T) {
+	// The detail as distribution sends it, decoded from JSON.
+	te := &transport.Error{
+		StatusCode: http.StatusUnauthorized,
+		Errors: []transport.Diagnostic{{
+			Code:    transport.UnauthorizedErrorCode,
+			Message: "authentication required",
+			Detail: []any{map[string]any{
+				"Type": "repository", "Class": "", "Name": "org/model", "Action": "pull",
+			}},
+		}},
+	}
+	cred := auth.Credential{Username: "alice", Password: "pw-secret", Source: "/home/a/.docker/config.json"}
+	err := fmt.Errorf("fetching manifest r: %w", authFailure("reg.example:5000", cred, fmt.Errorf("GET url: %w", te)))
+	want := `fetching manifest r: authenticating to reg.example:5000 as "alice" (from /home/a/.docker/config.json): ` +
+		`UNAUTHORIZED: authentication required (repository org/model, action pull)`
+	if err.Error() != want {
+		t.Errorf("message\n got %q\nwant %q", err, want)
+	}
+	// The code, status and registry code come from the transport error as before.
+	if e := AsError(err); e.Code != CodeUnauthorized || e.Status != 401 || e.RegistryCode != "UNAUTHORIZED" {
+		t.Errorf("AsError = %+v", e)
+	}
+
+	denied := &transport.Error{StatusCode: http.StatusForbidden, Errors: []transport.Diagnostic{
+		{Code: transport.DeniedErrorCode, Message: "requested access to the resource is denied"},
+		{Code: "QUOTA", Detail: map[string]any{"limit": 10.0, "scope": []any{"a", "b"}}},
+	}}
+	got := authFailure("r", auth.Credential{IdentityToken: "tok-secret", Source: "docker-credential-x"}, denied).Error()
+	want = `authenticating to r with a token (from docker-credential-x): ` +
+		`DENIED: requested access to the resource is denied; QUOTA (limit 10, scope a; b)`
+	if got != want {
+		t.Errorf("message\n got %q\nwant %q", got, want)
+	}
+	if e := AsError(authFailure("r", auth.Credential{}, denied)); e.Code != CodeDenied || e.Status != 403 {
+		t.Errorf("AsError = %+v", e)
+	}
+
+	// A HEAD answer has no body to describe.
+	head := authFailure("r", auth.Credential{}, &transport.Error{StatusCode: http.StatusUnauthorized})
+	if want := "authenticating to r anonymously (no credentials found): the registry answered 401 Unauthorized"; head.Error() != want {
+		t.Errorf("message %q, want %q", head, want)
+	}
+
+	for _, other := range []error{
+		&transport.Error{StatusCode: http.StatusNotFound},
+		errors.New("connection refused"),
+	} {
+		if rerr := authFailure("r", cred, other); rerr != nil {
+			t.Errorf("authFailure(%v) = %v, want nil", other, rerr)
+		}
+	}
+}
+
 func TestNewSnapshotsProcessEnvironment(t *testing.T) {
 	// Without WithEnv, New copies os.Environ() once.
 	t.Setenv("LIBOCI_TEST_MARKER", "before")

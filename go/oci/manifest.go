@@ -30,7 +30,7 @@ func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error
 	}
 	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
 	if err != nil {
-		e := AsError(fmt.Errorf("fetching manifest %s: %w", r, err))
+		e := AsError(fmt.Errorf("fetching manifest %s: %w", r, s.refused(err)))
 		if e.Code == CodeInternal && isDigestMismatch(err) {
 			e.Code = CodeDigestMismatch
 		}

@@ -136,7 +136,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		j := order[i]
 		res, err := up.push(ctx, j)
 		if err != nil {
-			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", j.d.str, j.label, r, err))
+			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", j.d.str, j.label, r, s.refused(err)))
 		}
 		j.prog.BlobDone()
 		j.result = res
@@ -178,7 +178,7 @@ func (c *Client) PushManifest(ctx context.Context, ref string, raw []byte, media
 		return req, err
 	}, http.StatusCreated, http.StatusOK, http.StatusAccepted)
 	if err != nil {
-		return nil, AsError(fmt.Errorf("pushing manifest %s: %w", r, err))
+		return nil, AsError(fmt.Errorf("pushing manifest %s: %w", r, s.refused(err)))
 	}
 	resp.Body.Close()
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != digest {

@@ -272,6 +272,29 @@ def test_resume_across_calls(proxy: FaultProxy, artifact: PushedArtifact, tmp_pa
     assert partial_files(dest) == []
 
 
+def test_resumed_pull_model_counts_only_the_bytes_it_received(
+    proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
+) -> None:
+    digest, size = big(artifact)
+    cut = 15 * MiB
+    proxy.add(Rule(path=digest, truncate_at=cut, times=1))
+    proxy.add(Rule(path=digest, status=500))
+    cache = tmp_path / "cache"
+    failing = OciGoClient(connections=1, retries=1)
+    with pytest.raises(OciError):
+        failing._pull_model(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
+
+    proxy.rules.clear()
+    before = proxy.blob_bytes
+    r = OciGoClient(connections=1)._pull_model(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
+    assert (Path(r["path"]) / "big.bin").read_bytes() == BIG
+    assert r["blobs_downloaded"] >= 1
+    # What crossed the wire this time (the rest of the big blob, and any other blob not yet
+    # cached), not the big blob's size.
+    assert size - cut <= r["bytes_downloaded"] < size, r["bytes_downloaded"]
+    assert r["bytes_downloaded"] == proxy.blob_bytes - before
+
+
 def test_corrupt_partial_from_an_earlier_run_is_replaced(
     proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path
 ) -> None:

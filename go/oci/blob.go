@@ -36,6 +36,9 @@ type Blob struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 	Path   string `json:"path"`
+	// Fetched is the bytes received from the registry for it by this call:
+	// less than Size when an earlier call's partial data was resumed.
+	Fetched int64 `json:"fetched"`
 }
 
 // PullBlob streams the blob with digest from ref's repository to dest,
@@ -113,7 +116,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start() }, func(ctx context.Context, i int) error {
 		defer lender.finish()
 		j := jobs[i]
-		n, err := c.download(ctx, s, j, connections, lender)
+		got, err := c.download(ctx, s, j, connections, lender)
 		if err == nil && j.committed != nil {
 			if err = j.committed(j.dest); err != nil {
 				err = Coded(CodeIO, err)
@@ -122,7 +125,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		if err != nil {
 			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), s.refused(err)))
 		}
-		out[i] = Blob{Digest: j.d.str, Size: n, Path: j.dest}
+		out[i] = Blob{Digest: j.d.str, Size: got.Size, Path: j.dest, Fetched: got.Fetched}
 		return nil
 	})
 	if err != nil {
@@ -147,7 +150,7 @@ func (c *Client) connections() int {
 	return transfer.DefaultConnections
 }
 
-func (c *Client) download(ctx context.Context, s *session, j blobJob, connections int, lender transfer.Lender) (int64, error) {
+func (c *Client) download(ctx context.Context, s *session, j blobJob, connections int, lender transfer.Lender) (transfer.Result, error) {
 	opts := c.transfer
 	opts.Size = j.size
 	opts.Connections = connections

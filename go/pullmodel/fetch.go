@@ -147,7 +147,9 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 	}
 	for _, b := range blobs {
 		p.stats.blobs++
-		p.stats.bytes += b.Size
+		// What crossed the wire, not the blob's size: a resumed blob
+		// costs only its rest.
+		p.stats.bytes += b.Fetched
 	}
 	return nil
 }

@@ -62,8 +62,9 @@ type Result struct {
 	Model     *model.Model `json:"model"`
 	// Files are the selected paths, in manifest order.
 	Files []string `json:"files"`
-	// Downloaded counts the blobs and bytes this call fetched itself (0
-	// for a cache hit).
+	// Downloaded counts the blobs this call fetched itself and the bytes
+	// it received for them (0 for a cache hit): a blob resumed from an
+	// earlier call's partial data counts only what was left of it.
 	BlobsDownloaded int   `json:"blobs_downloaded"`
 	BytesDownloaded int64 `json:"bytes_downloaded"`
 }

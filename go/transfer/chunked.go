@@ -176,7 +176,7 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 	var body io.Reader
 	if resp != nil {
 		wd.resume()
-		body = wd.reader(resp.Body, j.prog)
+		body = wd.reader(resp.Body, j.prog, &j.fetched)
 	}
 	defer func() {
 		release(resp, wd)
@@ -201,7 +201,7 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 			if resp, wd, err = j.rangeRequest(ctx, off, sp.end-1); err != nil {
 				return err
 			}
-			body = wd.reader(resp.Body, j.prog)
+			body = wd.reader(resp.Body, j.prog, &j.fetched)
 		}
 		m, rerr := fill(body, p.buf[p.n:])
 		p.n += m

@@ -49,12 +49,12 @@ func TestDownloadLargeBlobs(t *testing.T) {
 			o := options(size)
 			o.Connections, o.ChunkSize, o.Buffered = tc.connections, 2<<20, tc.buffered
 			p := &transfer.Progress{}
-			n, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != size {
-				t.Errorf("Download returned %d", n)
+			if res.Size != size {
+				t.Errorf("Download returned %d", res.Size)
 			}
 			wantFile(t, dest, data)
 			if got := p.Snapshot().BytesDone; got != size {

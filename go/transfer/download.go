@@ -121,10 +121,21 @@ func (e *MismatchError) Error() string { return e.Msg }
 // ErrStalled ends a stream that sent nothing for ReadTimeout.
 var ErrStalled = errors.New("stream stalled")
 
+// Result is what one Download call did.
+type Result struct {
+	// Size is the blob's size; after a failure, the bytes of it kept.
+	Size int64
+	// Fetched is the body bytes this call received from the network, not
+	// what an earlier call left on disk: what the pull cost. Bytes that a
+	// retry receives again, or that are fetched over when kept data proves
+	// bad, crossed the wire each time and count each time.
+	Fetched int64
+}
+
 // Download fetches the blob at url into dest. dest becomes the verified
 // blob or stays as it was; on failure the partial data is kept beside it
 // for the next call, unless the data itself proved wrong.
-func Download(ctx context.Context, client *http.Client, url string, d Digest, dest string, o Options) (int64, error) {
+func Download(ctx context.Context, client *http.Client, url string, d Digest, dest string, o Options) (Result, error) {
 	j := &job{client: client, src: &source{registry: url}, d: d, dest: dest, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
 	if o.Size > 0 {
 		j.size = o.Size
@@ -132,7 +143,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 	j.pool = newPieces(int(min(pieceSize, j.o.ChunkSize)))
 	defer j.close()
 	if err := j.resume(ctx); err != nil {
-		return 0, err
+		return Result{}, err
 	}
 	for fresh := j.valid == 0; ; fresh = true {
 		err := j.fetch(ctx)
@@ -146,11 +157,11 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 		}
 		if errors.As(err, &mm) {
 			j.discard() // the registry sent the wrong thing: nothing to resume
-			return j.valid, err
+			return j.result(), err
 		}
 		if err != nil {
 			j.keep()
-			return j.valid, err
+			return j.result(), err
 		}
 		if got := hex.EncodeToString(j.h.Sum(nil)); got != d.Hex {
 			if !fresh {
@@ -159,18 +170,20 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 				continue
 			}
 			j.discard()
-			return j.valid, &MismatchError{Msg: fmt.Sprintf("content has digest %s:%s, want %s", strings.SplitN(d.String, ":", 2)[0], got, d.String)}
+			return j.result(), &MismatchError{Msg: fmt.Sprintf("content has digest %s:%s, want %s", strings.SplitN(d.String, ":", 2)[0], got, d.String)}
 		}
 		if err := commit(j.f, dest, !j.o.NoSync); err != nil {
 			j.keep()
-			return j.valid, err
+			return j.result(), err
 		}
 		j.f.Close()
 		j.f = nil
 		j.prog.BlobAt(dest)
-		return j.valid, nil
+		return j.result(), nil
 	}
 }
+
+func (j *job) result() Result { return Result{Size: j.valid, Fetched: j.fetched.Load()} }
 
 type job struct {
 	client *http.Client
@@ -187,6 +200,8 @@ type job struct {
 	h     hash.Hash // hash of those bytes
 	out   *sink     // writes the hashed bytes, in order; nil between fetches
 	cur   *piece    // stream mode: bytes received after valid, not yet hashed
+
+	fetched atomic.Int64 // body bytes read from the network (chunks run in parallel)
 
 	lent   atomic.Int64 // connections borrowed from o.Lender, not yet given back
 	narrow bool         // the registry ignored a range: one stream from now on
@@ -581,7 +596,7 @@ func (j *job) streamBody(ctx context.Context, resp *http.Response, wd *watchdog)
 	if j.size >= 0 {
 		body = io.LimitReader(body, j.size-from+1) // one byte more shows an overrun
 	}
-	body = wd.reader(body, j.prog)
+	body = wd.reader(body, j.prog, &j.fetched)
 	for {
 		if j.cur == nil {
 			room := int64(j.pool.size)
@@ -723,9 +738,10 @@ func (w *watchdog) resume() { w.timer.Reset(w.timeout) }
 
 // reader watches r: each byte that arrives puts off the stall and counts
 // as progress at once (p may be nil), so progress moves with the network,
-// not in whole pieces.
-func (w *watchdog) reader(r io.Reader, p *Progress) io.Reader {
-	return &watchedReader{r: r, w: w, p: p}
+// not in whole pieces. Every response body is read through one, so it is
+// where fetched (may be nil) sees exactly the bytes received.
+func (w *watchdog) reader(r io.Reader, p *Progress, fetched *atomic.Int64) io.Reader {
+	return &watchedReader{r: r, w: w, p: p, fetched: fetched}
 }
 
 // explain turns the cancellation the watchdog caused into a stall error.
@@ -737,9 +753,10 @@ func (w *watchdog) explain(err error) error {
 }
 
 type watchedReader struct {
-	r io.Reader
-	w *watchdog
-	p *Progress
+	r       io.Reader
+	w       *watchdog
+	p       *Progress
+	fetched *atomic.Int64
 }
 
 func (r *watchedReader) Read(b []byte) (int, error) {
@@ -747,6 +764,9 @@ func (r *watchedReader) Read(b []byte) (int, error) {
 	if n > 0 {
 		r.w.timer.Reset(r.w.timeout)
 		r.p.AddBytes(int64(n))
+		if r.fetched != nil {
+			r.fetched.Add(int64(n))
+		}
 	}
 	return n, err
 }

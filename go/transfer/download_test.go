@@ -37,12 +37,12 @@ func TestDownloadSizes(t *testing.T) {
 					o.Size = int64(size)
 				}
 				o.Connections, o.ChunkSize = 4, chunk
-				n, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+				res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n != int64(size) {
-					t.Errorf("Download returned %d, want %d", n, size)
+				if res.Size != int64(size) {
+					t.Errorf("Download returned %d, want %d", res.Size, size)
 				}
 				wantFile(t, dest, data)
 				if fi, err := os.Stat(dest); err == nil && fi.Mode().Perm() != 0o644 {
@@ -118,13 +118,13 @@ func TestDownloadWithoutContentLength(t *testing.T) {
 	})
 	p := &transfer.Progress{}
 	dest := destIn(t)
-	n, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, options(0))
+	res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, options(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
-	if n != int64(len(data)) {
-		t.Errorf("n = %d", n)
+	if res.Size != int64(len(data)) {
+		t.Errorf("size = %d", res.Size)
 	}
 	if snap := p.Snapshot(); snap.BytesDone != int64(len(data)) || snap.BlobsDone != 1 {
 		t.Errorf("progress %+v", snap)
@@ -180,13 +180,13 @@ func TestResumeAfterDrop(t *testing.T) {
 				o.Size = size
 			}
 			dest := destIn(t)
-			n, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantFile(t, dest, data)
-			if n != size {
-				t.Errorf("n = %d", n)
+			if res.Size != size {
+				t.Errorf("size = %d", res.Size)
 			}
 			ranges := s.Ranges()
 			if len(ranges) != 2 || ranges[0] != "" || ranges[1] != fmt.Sprintf("bytes=%d-%d", cut, size-1) {
@@ -775,12 +775,12 @@ func TestResumeAcrossCalls(t *testing.T) {
 			s.waitIdle(t)
 			before, reqs := s.served.Load(), len(s.Requests())
 			p2 := &transfer.Progress{}
-			n, err := transfer.Download(transfer.WithProgress(testCtx(t), p2), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p2), httpClient(t), s.URL(), digestOf(data), dest, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != size {
-				t.Errorf("n = %d", n)
+			if res.Size != size {
+				t.Errorf("size = %d", res.Size)
 			}
 			wantFile(t, dest, data)
 			if ranges := s.Ranges()[reqs:]; len(ranges) != 1 || ranges[0] != fmt.Sprintf("bytes=%d-%d", kept, size-1) {
@@ -789,12 +789,63 @@ func TestResumeAcrossCalls(t *testing.T) {
 			if got := s.served.Load() - before; got != size-kept {
 				t.Errorf("second call moved %d bytes, want %d", got, size-kept)
 			}
+			if res.Fetched != size-kept {
+				t.Errorf("second call fetched %d bytes, want the %d it was missing", res.Fetched, size-kept)
+			}
 			snap := p2.Snapshot()
 			if snap.BytesDone != size || snap.BlobsDone != 1 {
 				t.Errorf("progress %+v: resumed bytes must count as done", snap)
 			}
 			if !known && snap.BytesTotal != size {
 				t.Errorf("progress %+v: an unknown size must be announced once learned", snap)
+			}
+		})
+	}
+}
+
+// Fetched is what this call received over the network: the rest of a
+// resumed blob, not its size; bytes received twice (the registry ignored the
+// range and sent the blob from its start) count twice.
+func TestFetchedCountsBytesReceived(t *testing.T) {
+	t.Parallel()
+	const size, kept = 1 << 20, 1 << 19
+	for _, tc := range []struct {
+		name        string
+		connections int
+		cutAt       int  // the first response breaks after this many body bytes (0: never)
+		ignoreRange bool // ... and answers with the blob from byte 0
+		want        int64
+	}{
+		{name: "stream", connections: 1, want: size - kept},
+		{name: "chunked", connections: 4, want: size - kept},
+		{name: "stream/broken", connections: 1, cutAt: 100_000, want: size - kept},
+		{name: "chunked/broken", connections: 4, cutAt: 10_000, want: size - kept},
+		{name: "stream/range-ignored", connections: 1, cutAt: kept + 100_000, ignoreRange: true, want: size},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			data := testutil.RandomBytes(t, size)
+			s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
+				if tc.cutAt > 0 && n == 0 {
+					s.cut(w, r, tc.cutAt, tc.ignoreRange)
+					return true
+				}
+				return false
+			})
+			dest := destIn(t)
+			writePartial(t, dest, data[:kept], meta{Digest: digestOf(data).String, Size: size, Valid: -1})
+			o := options(size)
+			o.Connections, o.ChunkSize = tc.connections, 64<<10
+			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantFile(t, dest, data)
+			if res.Size != size || res.Fetched != tc.want {
+				t.Errorf("result %+v, want size %d and %d fetched", res, size, tc.want)
+			}
+			if got := s.served.Load(); res.Fetched != got {
+				t.Errorf("fetched %d, the registry sent %d", res.Fetched, got)
 			}
 		})
 	}

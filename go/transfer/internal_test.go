@@ -117,7 +117,7 @@ func TestWatchdog(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	if b, err := io.ReadAll(w.reader(pr, nil)); err != nil || len(b) != 40 {
+	if b, err := io.ReadAll(w.reader(pr, nil, nil)); err != nil || len(b) != 40 {
 		t.Errorf("read %d, %v", len(b), err)
 	}
 	if w.ctx.Err() != nil {

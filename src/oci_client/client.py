@@ -484,7 +484,9 @@ class OciGoClient:
             wake_on_blob=wake_on_blob,
         )
         if reporter is not None:
-            reporter.finish(max(reporter.total, int(r.get(moved_key, 0))))
+            # The counters' total where they gave one: a pull's bytes_downloaded leaves out what
+            # an earlier call left on disk and counts retried bytes again, so it is no blob size.
+            reporter.finish(reporter.total or int(r.get(moved_key, 0)))
         return r
 
     # -- publishing -----------------------------------------------------------

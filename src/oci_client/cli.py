@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +88,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             durability="sync" if args.sync else "background",
             on_snapshot=on_snapshot,
         )
+        _settle(on_snapshot, r)
     n, size = r.get("blobs_downloaded", 0), r.get("bytes_downloaded", 0)
     what = f"downloaded {plural(n, 'blob')}, {_human(size)}" if n else "from the cache"
     print(f"{r['reference']}: {plural(len(r.get('files') or []), 'file')} ({what})", file=sys.stderr)
@@ -106,6 +108,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             follow_symlinks=args.follow_symlinks,
             on_snapshot=on_snapshot,
         )
+        _settle(on_snapshot, r)
     print(
         f"{r['reference']}: {plural(r.get('files', 0), 'file')}, {_human(r.get('file_bytes', 0))} "
         f"(uploaded {r.get('uploaded', 0)}, already there {r.get('skipped', 0)}, "
@@ -117,7 +120,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _file_bars(args: argparse.Namespace) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+def _file_bars(args: argparse.Namespace) -> Iterator[_FileBars | None]:
     """A total bar plus one bar per file being downloaded, on stderr, unless
     --quiet or stderr is not a terminal."""
     if args.quiet or not sys.stderr.isatty():
@@ -125,31 +128,89 @@ def _file_bars(args: argparse.Namespace) -> Iterator[Callable[[dict[str, Any]], 
         return
     from tqdm import tqdm
 
-    kw: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "file": sys.stderr}
-    total = tqdm(desc="total", position=0, **kw)
-    bars: dict[str, Any] = {}
+    bars = _FileBars(tqdm, sys.stderr)
+    try:
+        yield bars
+    finally:
+        bars.close()
 
-    def update(snapshot: dict[str, Any]) -> None:
-        _advance(total, int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
+
+class _FileBars:
+    """The bars of a pull or push: fed the library's progress snapshots while the call
+    runs, then its result. The library keeps no counters once the call returns, and a
+    call shorter than one poll interval sends no snapshot at all, so the result is
+    what brings every bar to its end."""
+
+    def __init__(self, tqdm: Any, stream: TextIO) -> None:
+        self._tqdm = tqdm
+        self._kw: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "file": stream}
+        self.total = tqdm(desc="total", position=0, **self._kw)
+        self.bars: dict[str, Any] = {}
+
+    def _bar(self, label: str) -> Any:
+        bar = self.bars.get(label)
+        if bar is None:
+            bar = self.bars[label] = self._tqdm(
+                desc=label[-40:], position=len(self.bars) + 1, leave=False, **self._kw
+            )
+        return bar
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        _advance(self.total, int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
         for blob in snapshot.get("blobs") or ():
+            bar = self._bar(str(blob.get("label", "?")))
             if blob.get("present"):
-                continue  # found in place (cached, or another process fetched it): nothing moves
-            label = str(blob.get("label", "?"))
-            bar = bars.get(label)
-            if bar is None:
-                bar = bars[label] = tqdm(desc=label[-40:], position=len(bars) + 1, leave=False, **kw)
+                # Found in place: no bytes moved and the snapshot has no size; the
+                # result's sizes fill the bar in finish.
+                bar.set_postfix_str("found in place")
+                continue
             _advance(bar, int(blob.get("bytes_done", 0)), int(blob.get("bytes_total", 0)))
 
-    ok = False
-    try:
-        yield update
-        ok = True
-    finally:
-        # The last counters are gone with the call: a call that succeeded moved every byte.
-        for bar in (*bars.values(), total):
-            if ok and bar.total:
-                _advance(bar, bar.total, bar.total)
+    def finish(self, result: dict[str, Any]) -> None:
+        """Bring every bar to 100 % from a successful call's result."""
+        # A pull's result names the files it made ready with their sizes; a push's
+        # snapshots carry every size, skipped blobs included.
+        files = result.get("files")
+        names = set(files) if isinstance(files, list) else set()
+        sizes = {
+            str(f["path"]): int(f.get("size", 0))
+            for f in (result.get("model") or {}).get("files") or ()
+            if f.get("path") in names
+        }
+        for label, size in sizes.items():
+            _fill(self._bar(label), size)
+        for bar in self.bars.values():
+            if bar.total:
+                _fill(bar, bar.total)
+        if not sizes:
+            if self.total.total:
+                _fill(self.total, self.total.total)
+            return
+        # The total counts the bytes ready, and says how many of them were downloaded:
+        # a file found in place is ready, not downloaded.
+        ready, moved = sum(sizes.values()), int(result.get("bytes_downloaded", 0))
+        human = functools.partial(self.total.format_sizeof, suffix="B", divisor=1024)
+        note = f"{human(moved)} downloaded" if moved else "all found in place"
+        if 0 < moved < ready:
+            note += f", {human(ready - moved)} found in place"
+        self.total.set_postfix_str(note, refresh=False)
+        self.total.n = 0
+        _fill(self.total, ready)
+
+    def close(self) -> None:
+        for bar in (*self.bars.values(), self.total):
             bar.close()
+
+
+def _settle(bars: _FileBars | None, result: dict[str, Any]) -> None:
+    if bars is not None:
+        bars.finish(result)
+
+
+def _fill(bar: Any, size: int) -> None:
+    _advance(bar, size, size)
+    # update() draws at most every mininterval: the last state must be drawn before close.
+    bar.refresh()
 
 
 def _advance(bar: Any, done: int, total: int) -> None:

@@ -2,10 +2,8 @@ package cache
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -322,25 +320,6 @@ func (c *Cache) checkBlob(ctx context.Context, d string, e *expected, moveAside 
 	return r, n
 }
 
-// hashFile re-hashes the file at path against digest d, counting the bytes.
-func hashFile(ctx context.Context, path, d string) (bool, int64, error) {
-	alg, want, err := SplitDigest(d)
-	if err != nil {
-		return false, 0, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false, 0, err
-	}
-	defer f.Close()
-	h := newHash(alg)
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20))
-	if err != nil {
-		return false, n, err
-	}
-	return hex.EncodeToString(h.Sum(nil)) == want, n, nil
-}
-
 // QuarantineDir holds the blobs Check found corrupt.
 const QuarantineDir = "quarantine"
 
@@ -350,54 +329,35 @@ const QuarantineDir = "quarantine"
 // when the blob was replaced or removed since it was checked (a pull that
 // re-hashed it, say): that is left alone.
 func (c *Cache) Quarantine(ctx context.Context, d string, checked os.FileInfo) (string, error) {
-	var moved string
-	err := c.withLease(ctx, c.LockPath(d), func() error {
-		path := c.BlobPath(d)
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if checked != nil && (!os.SameFile(fi, checked) || fi.Size() != checked.Size() || !fi.ModTime().Equal(checked.ModTime())) {
-			return nil
-		}
-		alg, hx, _ := SplitDigest(d)
-		dir := filepath.Join(c.Root, QuarantineDir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, alg+"-"+hx+"."+time.Now().UTC().Format("20060102T150405.000000000Z"))
-		if err := os.Rename(path, dst); err != nil {
-			return err
-		}
-		moved = dst
-		// Without its blob the state vouches for nothing; a blob fetched
-		// again gets a fresh one.
-		if err := os.Remove(statePath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	})
-	return moved, err
-}
-
-// withLease runs fn holding the lease at lock, waiting for it until ctx ends.
-func (c *Cache) withLease(ctx context.Context, lock string, fn func() error) error {
-	for {
-		l, got, err := c.Locker.TryLock(lock)
-		if err != nil {
-			return fmt.Errorf("taking the lease %s: %w", lock, err)
-		}
-		if got {
-			defer l.Release()
-			return fn()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	l, err := c.Locker.Wait(ctx, c.LockPath(d))
+	if err != nil {
+		return "", err
 	}
+	defer l.Release()
+	path := c.BlobPath(d)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if checked != nil && (!os.SameFile(fi, checked) || fi.Size() != checked.Size() || !fi.ModTime().Equal(checked.ModTime())) {
+		return "", nil
+	}
+	alg, hx, _ := SplitDigest(d)
+	dir := filepath.Join(c.Root, QuarantineDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, alg+"-"+hx+"."+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(path, dst); err != nil {
+		return "", err
+	}
+	// Without its blob the state vouches for nothing; a blob fetched again
+	// gets a fresh one.
+	if err := os.Remove(statePath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return dst, err
+	}
+	return dst, nil
 }

@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -97,6 +99,30 @@ func (k *Locker) TryLock(path string) (l *Lease, ok bool, err error) {
 		k.breakLease(path, token)
 	}
 	return nil, false, nil
+}
+
+// WaitPoll is how often Wait looks at a lease another process holds.
+const WaitPoll = 100 * time.Millisecond
+
+// Wait takes the lease at path, waiting while a live holder has it, until
+// ctx ends (then it returns ctx.Err() itself).
+func (k *Locker) Wait(ctx context.Context, path string) (*Lease, error) {
+	for {
+		l, got, err := k.TryLock(path)
+		if err != nil {
+			return nil, fmt.Errorf("taking the lease %s: %w", path, err)
+		}
+		if got {
+			return l, nil
+		}
+		t := time.NewTimer(WaitPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (k *Locker) create(path string) (*Lease, error) {

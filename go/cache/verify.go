@@ -43,18 +43,25 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 // FileMatches re-hashes the file at path against digest d.
 func FileMatches(ctx context.Context, path, d string) (bool, error) {
+	ok, _, err := hashFile(ctx, path, d)
+	return ok, err
+}
+
+// hashFile re-hashes the file at path against digest d, counting the bytes.
+func hashFile(ctx context.Context, path, d string) (bool, int64, error) {
 	alg, want, err := SplitDigest(d)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer f.Close()
 	h := newHash(alg)
-	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20)); err != nil {
-		return false, err
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20))
+	if err != nil {
+		return false, n, err
 	}
-	return hex.EncodeToString(h.Sum(nil)) == want, nil
+	return hex.EncodeToString(h.Sum(nil)) == want, n, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/oci"
@@ -32,7 +31,7 @@ type want struct {
 }
 
 // pollInterval is how often a pull waiting on others' leases looks again.
-const pollInterval = 100 * time.Millisecond
+const pollInterval = cache.WaitPoll
 
 var errLeaseLost = errors.New("the lease was broken by another process: this one stalled for longer than the lease")
 
@@ -156,19 +155,15 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 
 // withLease runs fn holding the lease at lock, waiting for it.
 func (p *puller) withLease(ctx context.Context, lock string, fn func() error) error {
-	for {
-		l, got, err := p.cache.Locker.TryLock(lock)
-		if err != nil {
-			return wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", lock, err))
-		}
-		if got {
-			defer l.Release()
-			return fn()
-		}
-		if err := transfer.Sleep(ctx, pollInterval); err != nil {
+	l, err := p.cache.Locker.Wait(ctx, lock)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return oci.AsError(err)
 		}
+		return wrap(oci.CodeIO, err)
 	}
+	defer l.Release()
+	return fn()
 }
 
 // blobOK says whether the cache holds blob d (of size, when > 0) with

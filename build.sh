@@ -56,9 +56,9 @@ start_progress() {
     tty=/dev/null
     if [[ ! -t 2 ]] && { : >/dev/tty; } 2>/dev/null; then tty=/dev/tty; fi
     while sleep 20; do
-      line="oci-client: $label ($((SECONDS - started)) s)"
-      echo "build.sh: ${line#oci-client: }" >&2
-      [[ $tty == /dev/tty ]] && echo "$line" >/dev/tty
+      line="$label ($((SECONDS - started)) s)"
+      echo "build.sh: $line" >&2
+      [[ $tty == /dev/tty ]] && echo "oci-client: $line" >/dev/tty
     done
   ) &
   progress_pid=$!
@@ -108,11 +108,9 @@ build_registry() {
 
 build_licenses() {
   # The license texts of every module compiled into the two binaries, read from the
-  # binaries themselves (go version -m): a module without one fails the build.
-  rm -rf src/oci_client/licenses.tmp
-  "${PYTHON:-python3}" tools/licenses.py --out src/oci_client/licenses.tmp "src/oci_client/liboci.$ext" src/oci_client/bin/oci-registry
-  rm -rf src/oci_client/licenses
-  mv src/oci_client/licenses.tmp src/oci_client/licenses
+  # binaries themselves (go version -m): a module without one fails the build. The tool
+  # replaces the directory whole, and only when every module has its text.
+  "${PYTHON:-python3}" tools/licenses.py --out src/oci_client/licenses "src/oci_client/liboci.$ext" src/oci_client/bin/oci-registry
   say "wrote src/oci_client/licenses"
 }
 

@@ -44,14 +44,11 @@ py="$PWD/$toolchain/bin/python"
 # site-packages from every Python started under it.
 zig=$("$py" -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
 
+host=$(go env GOHOSTARCH)
 case "$(uname -s)" in
-  Linux)
-    targets=("amd64 x86_64" "arm64 aarch64")
-    host=$(go env GOHOSTARCH)
-    ;;
+  Linux) targets=("amd64 x86_64" "arm64 aarch64") ;;
   Darwin)
     targets=("arm64 arm64" "amd64 x86_64")
-    host=$(go env GOHOSTARCH)
     export MACOSX_DEPLOYMENT_TARGET=$MACOS_BASELINE
     ;;
   *) die "unsupported OS $(uname -s)" ;;

@@ -319,6 +319,13 @@ def state_of(cache: Path, digest: str) -> dict[str, Any]:
     return loaded
 
 
+def flip_a_byte(blob: Path) -> None:
+    """What a bad sector or a stray write leaves: same size, state untouched."""
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+
+
 def blob_path(cache: Path, digest: str) -> Path:
     alg, hexdigest = digest.split(":", 1)
     return cache / "blobs" / alg / hexdigest

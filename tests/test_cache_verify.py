@@ -4,12 +4,13 @@ not fetched; a clean cache checks out; references restrict the check."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy
-from modelfixtures import KiB, blob_path, state_of, tree
+from modelfixtures import KiB, blob_path, flip_a_byte, state_of, tree
 from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 import oci_client
@@ -42,13 +43,6 @@ def via(proxy: FaultProxy, pushed: PushedArtifact) -> str:
 def weights_blob(cache: Path, pushed: PushedArtifact) -> tuple[str, Path]:
     layer = max(pushed.layers, key=lambda blob: blob.size)
     return layer.digest, blob_path(cache, layer.digest)
-
-
-def flip_a_byte(blob: Path) -> None:
-    """What a bad sector or a stray write leaves: same size, state untouched."""
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.write_bytes(bytes(data))
 
 
 def blob_gets(proxy: FaultProxy, mark: int) -> list[str]:
@@ -177,3 +171,14 @@ def test_references_restrict_the_check_to_their_blobs(
 
     with pytest.raises(NotFoundError, match="not in the cache"):
         client.cache_verify([f"{proxy.host}/verify/never:v1"], cache_dir=cache)
+
+
+def test_progress_goes_to_the_callback_and_ends_at_the_bytes_hashed(
+    proxy: FaultProxy, model: PushedArtifact, cache: Path
+) -> None:
+    OciGoClient().pull_model(via(proxy, model), cache_dir=cache)
+    calls: list[tuple[int, int]] = []
+    r = oci_client.cache_verify(cache_dir=cache, progress=lambda done, total: calls.append((done, total)))
+    assert r.ok and r.bytes_hashed == sum(blobs_of(model).values())
+    assert calls and calls[-1] == (r.bytes_hashed, r.bytes_hashed)
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(calls))

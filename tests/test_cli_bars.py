@@ -164,6 +164,20 @@ def test_pull_on_a_terminal_draws_every_file_to_100_percent(
         assert "0.00B" not in totals[-1] and attempt in totals[-1], (attempt, screen)
 
 
+def test_cache_verify_on_a_terminal_draws_a_bar_to_its_end(
+    plain_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    files = {"a.txt": b"hello", "b.bin": os.urandom(12 * 1024)}
+    pushed = push_model(plain_registry, "cli/verifybar", "v1", files)
+    cli = (sys.executable, "-m", "oci_client")
+    subprocess.run([*cli, "pull", "-q", pushed.reference, "--cache-dir", str(tmp_path)], check=True)
+    screen = _on_a_terminal(*cli, "cache", "verify", "--cache-dir", str(tmp_path))
+    bar = [line for line in re.split(r"[\r\n]", screen) if line.lstrip().startswith("verify")]
+    # Every blob, the config too: done equals total, and it is more than the weights.
+    done = re.search(r"100%.*\| ([0-9.]+)k/([0-9.]+)k", bar[-1]) if bar else None
+    assert done and done[1] == done[2] and float(done[1]) >= 12.0, screen
+
+
 def _on_a_terminal(*argv: str) -> str:
     """Run argv with stderr on a pseudo-terminal (the bars are drawn only there); its text."""
     controller, terminal = pty.openpty()

@@ -116,7 +116,24 @@ type CheckOptions struct {
 	MoveAside bool
 	// Workers is how many blobs are hashed at once (0: 4).
 	Workers int
+	// Progress hears of the work as it goes (nil: nobody); a
+	// *transfer.Progress fits, so that a check is followed as a pull is.
+	Progress Progress
 }
+
+// Progress is what Check reports to: the bytes and blobs it will hash
+// (once, before the first), each chunk hashed, each blob done.
+type Progress interface {
+	AddTotal(bytes, blobs int64)
+	AddBytes(n int64)
+	BlobDone()
+}
+
+type noProgress struct{}
+
+func (noProgress) AddTotal(int64, int64) {}
+func (noProgress) AddBytes(int64)        {}
+func (noProgress) BlobDone()             {}
 
 // Checked is what Check did.
 type Checked struct {
@@ -184,6 +201,19 @@ func (c *Cache) Check(ctx context.Context, snaps []*Snapshot, o CheckOptions) (*
 		}
 	}
 	order := slices.Sorted(maps.Keys(digests))
+	prog := o.Progress
+	if prog == nil {
+		prog = noProgress{}
+	}
+	// Announced before the first byte, so a bar has its end from the start:
+	// what is there now (a blob that vanishes meanwhile leaves it short).
+	var total int64
+	for _, d := range order {
+		if fi, err := os.Stat(c.BlobPath(d)); err == nil {
+			total += fi.Size()
+		}
+	}
+	prog.AddTotal(total, int64(len(order)))
 	results := make([]*BlobCheck, len(order))
 	var hashed int64
 	var mu sync.Mutex
@@ -200,7 +230,8 @@ func (c *Cache) Check(ctx context.Context, snaps []*Snapshot, o CheckOptions) (*
 				if e == nil {
 					e = &expected{}
 				}
-				r, n := c.checkBlob(ctx, order[i], e, o.MoveAside)
+				r, n := c.checkBlob(ctx, order[i], e, o.MoveAside, prog.AddBytes)
+				prog.BlobDone()
 				mu.Lock()
 				hashed += n
 				mu.Unlock()
@@ -259,7 +290,7 @@ func (c *Cache) blobDigests() ([]string, error) {
 }
 
 // checkBlob checks one blob; nil when it is absent and nothing needs it.
-func (c *Cache) checkBlob(ctx context.Context, d string, e *expected, moveAside bool) (*BlobCheck, int64) {
+func (c *Cache) checkBlob(ctx context.Context, d string, e *expected, moveAside bool, hashed func(int64)) (*BlobCheck, int64) {
 	path := c.BlobPath(d)
 	r := &BlobCheck{Digest: d, Size: e.size, Path: path}
 	for id := range e.users {
@@ -283,7 +314,7 @@ func (c *Cache) checkBlob(ctx context.Context, d string, e *expected, moveAside 
 	if e.size > 0 && fi.Size() != e.size {
 		ok = false // cut short or grown: no need to hash it to know
 	} else {
-		ok, n, err = hashFile(ctx, path, d)
+		ok, n, err = hashFile(ctx, path, d, hashed)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, n

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -222,5 +223,39 @@ func TestCheckStopsWhenCanceled(t *testing.T) {
 	cancel()
 	if _, err := c.Check(ctx, []*Snapshot{s}, CheckOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled check: %v", err)
+	}
+}
+
+// countingProgress records what Check reports.
+type countingProgress struct {
+	mu                               sync.Mutex
+	totalBytes, totalBlobs, bytes, n int64
+}
+
+func (p *countingProgress) AddTotal(bytes, blobs int64) {
+	p.mu.Lock()
+	p.totalBytes, p.totalBlobs = p.totalBytes+bytes, p.totalBlobs+blobs
+	p.mu.Unlock()
+}
+
+func (p *countingProgress) AddBytes(n int64) { p.mu.Lock(); p.bytes += n; p.mu.Unlock() }
+func (p *countingProgress) BlobDone()        { p.mu.Lock(); p.n++; p.mu.Unlock() }
+
+func TestCheckReportsItsProgress(t *testing.T) {
+	t.Parallel()
+	c, err := Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 3<<20+5) // several reads
+	s := snapshotOf(c, t, "org/model", map[string][]byte{"a.bin": big, "b.bin": []byte("small")})
+	var p countingProgress
+	r, err := c.Check(context.Background(), []*Snapshot{s}, CheckOptions{Progress: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(len(big) + len("small"))
+	if p.totalBytes != want || p.totalBlobs != 2 || p.bytes != want || p.n != 2 || r.BytesHashed != want {
+		t.Errorf("progress %+v, hashed %d; want %d bytes and 2 blobs announced and done", &p, r.BytesHashed, want)
 	}
 }

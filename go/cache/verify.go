@@ -28,27 +28,34 @@ func Matches(d string, data []byte) bool {
 	return hex.EncodeToString(h.Sum(nil)) == want
 }
 
-// ctxReader stops a long read when ctx ends.
+// ctxReader stops a long read when ctx ends, and tells read (if set) of
+// every chunk it reads.
 type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+	ctx  context.Context
+	r    io.Reader
+	read func(int64)
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.r.Read(p)
+	n, err := c.r.Read(p)
+	if c.read != nil && n > 0 {
+		c.read(int64(n))
+	}
+	return n, err
 }
 
 // FileMatches re-hashes the file at path against digest d.
 func FileMatches(ctx context.Context, path, d string) (bool, error) {
-	ok, _, err := hashFile(ctx, path, d)
+	ok, _, err := hashFile(ctx, path, d, nil)
 	return ok, err
 }
 
-// hashFile re-hashes the file at path against digest d, counting the bytes.
-func hashFile(ctx context.Context, path, d string) (bool, int64, error) {
+// hashFile re-hashes the file at path against digest d, counting the bytes
+// (and telling read, if set, of each chunk).
+func hashFile(ctx context.Context, path, d string, read func(int64)) (bool, int64, error) {
 	alg, want, err := SplitDigest(d)
 	if err != nil {
 		return false, 0, err
@@ -59,7 +66,7 @@ func hashFile(ctx context.Context, path, d string) (bool, int64, error) {
 	}
 	defer f.Close()
 	h := newHash(alg)
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f, read}, make([]byte, 1<<20))
 	if err != nil {
 		return false, n, err
 	}

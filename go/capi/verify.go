@@ -11,6 +11,7 @@ import (
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
+	"github.com/oci-client/liboci/transfer"
 )
 
 // VerifyRequest is CacheVerify's input.
@@ -59,7 +60,12 @@ func CacheVerify(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		checked, err := c.Check(ctx, snaps, cache.CheckOptions{All: len(r.References) == 0, MoveAside: repair, Workers: r.Concurrency})
+		// The hashing is followed as a pull is (OperationProgress); the
+		// pulls that repair come after it and add to the same counters.
+		checked, err := c.Check(ctx, snaps, cache.CheckOptions{
+			All: len(r.References) == 0, MoveAside: repair, Workers: r.Concurrency,
+			Progress: transfer.ProgressFrom(ctx),
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, oci.AsError(ctx.Err())

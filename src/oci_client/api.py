@@ -111,10 +111,11 @@ def cache_verify(
     repair: bool = True,
     offline: bool | None = None,
     concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
     timeout: float | None = None,
     **client_options: Any,
 ) -> CacheVerified:
     """Re-hash cached blobs and repair wrong ones; see :meth:`OciGoClient.cache_verify`."""
     return OciGoClient(timeout=timeout, **client_options).cache_verify(
-        refs, cache_dir=cache_dir, repair=repair, offline=offline, concurrency=concurrency
+        refs, cache_dir=cache_dir, repair=repair, offline=offline, concurrency=concurrency, progress=progress
     )

@@ -291,9 +291,14 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
-    r = _client(args).cache_verify(
-        args.reference, cache_dir=args.cache_dir, repair=not args.no_repair, offline=args.offline or None
-    )
+    with byte_bar("verify", sys.stderr, quiet=args.quiet) as progress:
+        r = _client(args).cache_verify(
+            args.reference,
+            cache_dir=args.cache_dir,
+            repair=not args.no_repair,
+            offline=args.offline or None,
+            progress=progress,
+        )
     print(
         f"checked {plural(r.checked, 'blob')}, {_human(r.bytes_hashed)} hashed: {len(r.corrupt)} corrupt, "
         f"{len(r.missing)} missing, {plural(len(r.repaired), 'model')} pulled again"
@@ -555,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("reference", nargs="*", help="tags or repo@digest (default: every blob)")
     ve.add_argument("--offline", action="store_true", help="fetch nothing: report, move wrong blobs aside")
     ve.add_argument("--no-repair", action="store_true", help="only report: move and fetch nothing")
+    ve.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ve.set_defaults(func=_cmd_cache_verify)
 
     a = _add(

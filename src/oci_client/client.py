@@ -624,6 +624,7 @@ class OciGoClient:
         repair: bool = True,
         offline: bool | None = None,
         concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
     ) -> CacheVerified:
         """Re-hash cached blobs: every blob in the cache, or with ``refs``
         (tags or ``repo@digest``, resolved through the cache as an offline pull
@@ -636,6 +637,8 @@ class OciGoClient:
         ``OCI_CLIENT_OFFLINE``/``HF_HUB_OFFLINE``) moves it aside but fetches
         nothing; ``repair=False`` only reports. A blob that checks out is
         recorded durable. ``concurrency`` blobs are hashed at once (default 4).
+        ``progress`` gets ``(bytes_done, bytes_total)`` of the hashing, then of
+        the repairing pulls, which add what they fetch to the total.
         Raises NotFoundError when a reference is not in the cache."""
         if isinstance(refs, str):
             raise InvalidArgumentError("refs must be a list of references, not a string")
@@ -649,7 +652,7 @@ class OciGoClient:
             offline=offline,
             concurrency=concurrency or 0,
         )
-        return CacheVerified.from_result(self._call("CacheVerify", req))
+        return CacheVerified.from_result(self._watched("CacheVerify", req, progress, None, "bytes_hashed"))
 
     def wait_durable(self) -> None:
         """Block until every blob this process pulled into the cache is on disk."""

@@ -365,6 +365,12 @@ func (c *Cache) Quarantine(ctx context.Context, d string, checked os.FileInfo) (
 		return "", err
 	}
 	defer l.Release()
+	return c.QuarantineHeld(d, checked)
+}
+
+// QuarantineHeld is Quarantine for a caller that holds the blob's lease
+// already (waiting for it would wait for itself).
+func (c *Cache) QuarantineHeld(d string, checked os.FileInfo) (string, error) {
 	path := c.BlobPath(d)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {

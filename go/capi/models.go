@@ -60,6 +60,10 @@ type ModelRequest struct {
 	LeaseMS      int64  `json:"lease_ms"`
 	// Durability is "background" (the default) or "sync".
 	Durability string `json:"durability"`
+	// Verify re-hashes every blob served from the cache before serving it
+	// (pullmodel.Options.Verify). nil: on when OCI_CLIENT_VERIFY is set to
+	// 1, true, yes or on in env.
+	Verify *bool `json:"verify"`
 	// Archive limits (0: extract's defaults).
 	MaxEntries   int   `json:"max_entries"`
 	MaxEntrySize int64 `json:"max_entry_size"`
@@ -87,6 +91,11 @@ func (r ModelRequest) options() (pullmodel.Options, error) {
 		o.Offline = *r.Offline
 	} else {
 		o.Offline = envTrue(r.Env["OCI_CLIENT_OFFLINE"]) || envTrue(r.Env["HF_HUB_OFFLINE"])
+	}
+	if r.Verify != nil {
+		o.Verify = *r.Verify
+	} else {
+		o.Verify = envTrue(r.Env["OCI_CLIENT_VERIFY"])
 	}
 	switch r.Durability {
 	case "", "background":

@@ -104,7 +104,7 @@ func (p *puller) claim(ctx context.Context, w want) (l *cache.Lease, busy bool, 
 		return nil, true, nil
 	}
 	// It may have been finished between the look and the lease.
-	if ok, err := w.present(ctx); err != nil || ok {
+	if ok, err := w.present(holding(ctx, w.lock)); err != nil || ok {
 		l.Release()
 		return nil, false, err
 	}
@@ -169,7 +169,8 @@ func (p *puller) withLease(ctx context.Context, lock string, fn func() error) er
 // blobOK says whether the cache holds blob d (of size, when > 0) with
 // content it may serve:
 // known durable, or verified during this boot; anything else is re-hashed
-// first, and removed when it proves wrong.
+// first, and removed when it proves wrong. With Options.Verify every blob
+// is re-hashed (rehash).
 func (p *puller) blobOK(ctx context.Context, d string, size int64) (bool, error) {
 	path := p.cache.BlobPath(d)
 	fi, err := os.Stat(path)
@@ -179,33 +180,44 @@ func (p *puller) blobOK(ctx context.Context, d string, size int64) (bool, error)
 		}
 		return false, wrap(oci.CodeIO, err)
 	}
+	if p.o.Verify {
+		return p.rehash(ctx, d, size, path, fi)
+	}
 	if size > 0 && fi.Size() != size {
 		// Cut short or grown since it was verified, whatever its state says.
 		cache.RemoveBlob(path)
 		return false, nil
 	}
-	switch cache.TrustOf(path) {
-	case cache.Durable:
-		return true, nil
-	case cache.ThisBoot:
-		if p.o.Sync {
-			return true, wrap(oci.CodeIO, cache.MakeDurable(path))
+	trust := cache.TrustOf(path)
+	if trust == cache.Unverified {
+		ok, err := cache.FileMatches(ctx, path, d)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, oci.AsError(ctx.Err())
+			}
+			return false, wrap(oci.CodeIO, err)
 		}
+		if !ok {
+			cache.RemoveBlob(path)
+			return false, nil
+		}
+	}
+	return true, wrap(oci.CodeIO, p.keep(path, trust))
+}
+
+// keep records a blob found good, whose state said trust: a durable one
+// stays as it is, one verified this boot joins the background fsyncs (or
+// is synced now, with Sync), one just re-hashed for want of a state is made
+// durable.
+func (p *puller) keep(path string, trust cache.Trust) error {
+	switch {
+	case trust == cache.Durable:
+		return nil
+	case trust == cache.ThisBoot && !p.o.Sync:
 		syncer.Add(path)
-		return true, nil
+		return nil
 	}
-	ok, err := cache.FileMatches(ctx, path, d)
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, oci.AsError(ctx.Err())
-		}
-		return false, wrap(oci.CodeIO, err)
-	}
-	if !ok {
-		cache.RemoveBlob(path)
-		return false, nil
-	}
-	return true, wrap(oci.CodeIO, cache.MakeDurable(path))
+	return cache.MakeDurable(path)
 }
 
 // committed records a blob this pull verified into the cache.

@@ -123,7 +123,7 @@ func (p *puller) fromCache(ctx context.Context, l *localDir, root *os.Root, file
 		switch {
 		case f.Archive == "":
 			err = p.fileFromCache(ctx, l, root, f)
-		case l.layerDone(f.Digest):
+		case l.layerDone(ctx, f.Digest):
 		default:
 			err = p.layerFromCache(ctx, l, root, f)
 		}
@@ -145,7 +145,7 @@ func (p *puller) fromCache(ctx context.Context, l *localDir, root *os.Root, file
 }
 
 func (p *puller) fileFromCache(ctx context.Context, l *localDir, root *os.Root, f model.File) error {
-	if l.fresh(f.Path, f.Digest) {
+	if l.fresh(ctx, f.Path, f.Digest) {
 		return nil
 	}
 	if ok, err := p.blobOK(ctx, f.Digest, f.Size); err != nil || !ok {
@@ -181,7 +181,7 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 		}
 	}
 	return p.withLease(ctx, l.lock("layer+"+f.Digest), func() error {
-		if l.layerDone(f.Digest) {
+		if l.layerDone(ctx, f.Digest) {
 			return nil
 		}
 		if tree == nil {
@@ -205,7 +205,7 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 			case string(extract.Symlink):
 				err = placeSymlink(root, dst, te.Target)
 			default:
-				if l.fresh(dst, te.Digest) {
+				if l.fresh(ctx, dst, te.Digest) {
 					continue
 				}
 				mode := os.FileMode(te.Mode) & os.ModePerm

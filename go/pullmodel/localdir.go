@@ -46,6 +46,11 @@ type localDir struct {
 	dir, meta string
 	mu        sync.Mutex
 	rec       *localRecord
+	// verify (Options.Verify) re-hashes a file the record vouches for
+	// before it counts as in place, once per pull: hashed holds those
+	// that checked out, path -> digest.
+	verify bool
+	hashed map[string]string
 }
 
 // localBlob is where archive layer d waits to be unpacked.
@@ -75,16 +80,31 @@ func (l *localDir) load() error {
 }
 
 // fresh says whether pth is the file the record says was placed there
-// with digest d, unchanged since (same size and modification time).
-func (l *localDir) fresh(pth, d string) bool {
+// with digest d, unchanged since (same size and modification time); with
+// verify, also that it still hashes to d.
+func (l *localDir) fresh(ctx context.Context, pth, d string) bool {
 	l.mu.Lock()
 	f, ok := l.rec.Files[pth]
+	done := l.hashed[pth] == d
 	l.mu.Unlock()
 	if !ok || f.Digest != d {
 		return false
 	}
-	fi, err := os.Lstat(filepath.Join(l.dir, filepath.FromSlash(pth)))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size && fi.ModTime().UnixNano() == f.MTime
+	full := filepath.Join(l.dir, filepath.FromSlash(pth))
+	fi, err := os.Lstat(full)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.MTime {
+		return false
+	}
+	if !l.verify || done {
+		return true
+	}
+	if ok, err := cache.FileMatches(ctx, full, d); err != nil || !ok {
+		return false // replaced whole, from the cache or the registry
+	}
+	l.mu.Lock()
+	l.hashed[pth] = d
+	l.mu.Unlock()
+	return true
 }
 
 func (l *localDir) note(pth string, f localFile) error {
@@ -104,7 +124,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 	if err != nil {
 		return "", wrap(oci.CodeInvalidArgument, err)
 	}
-	l := &localDir{dir: dir, meta: filepath.Join(dir, localMeta)}
+	l := &localDir{dir: dir, meta: filepath.Join(dir, localMeta), verify: p.o.Verify, hashed: map[string]string{}}
 	for _, d := range []string{"locks", "blobs", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(l.meta, d), 0o755); err != nil {
 			return "", wrap(oci.CodeIO, fmt.Errorf("creating the local directory %s: %w", dir, err))
@@ -143,7 +163,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 		wants = append(wants, want{
 			digest: f.Digest, size: f.Size, label: f.Path, path: blob, lock: l.lock("layer+" + f.Digest),
 			present: func(ctx context.Context) (bool, error) {
-				if l.layerDone(f.Digest) {
+				if l.layerDone(ctx, f.Digest) {
 					return true, nil
 				}
 				ok, err := cache.FileMatches(ctx, blob, f.Digest)
@@ -174,7 +194,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 		return "", err
 	}
 	for _, f := range files {
-		if f.Archive != "" && !l.layerDone(f.Digest) {
+		if f.Archive != "" && !l.layerDone(ctx, f.Digest) {
 			if err := p.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) }); err != nil {
 				return "", err
 			}
@@ -187,7 +207,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 // presentFile says whether pth already holds blob d: per the record, or
 // by re-hashing a file the record does not vouch for.
 func (l *localDir) presentFile(ctx context.Context, pth, d, layer string) (bool, error) {
-	if l.fresh(pth, d) {
+	if l.fresh(ctx, pth, d) {
 		return true, nil
 	}
 	full := filepath.Join(l.dir, filepath.FromSlash(pth))
@@ -199,10 +219,13 @@ func (l *localDir) presentFile(ctx context.Context, pth, d, layer string) (bool,
 	if err != nil || !ok {
 		return false, nil
 	}
+	l.mu.Lock()
+	l.hashed[pth] = d
+	l.mu.Unlock()
 	return true, wrap(oci.CodeIO, l.note(pth, localFile{Digest: d, Layer: layer}))
 }
 
-func (l *localDir) layerDone(d string) bool {
+func (l *localDir) layerDone(ctx context.Context, d string) bool {
 	l.mu.Lock()
 	done := false
 	for _, x := range l.rec.Layers {
@@ -220,7 +243,7 @@ func (l *localDir) layerDone(d string) bool {
 		return false
 	}
 	for _, c := range check {
-		if !l.fresh(c.path, c.digest) {
+		if !l.fresh(ctx, c.path, c.digest) {
 			return false
 		}
 	}
@@ -230,7 +253,7 @@ func (l *localDir) layerDone(d string) bool {
 // unpack extracts archive layer f into a staging directory, fsyncs what
 // it wrote, and moves each entry into place.
 func (l *localDir) unpack(ctx context.Context, f model.File, lim extract.Limits) error {
-	if l.layerDone(f.Digest) {
+	if l.layerDone(ctx, f.Digest) {
 		return nil
 	}
 	blob := localBlob(l, f.Digest)

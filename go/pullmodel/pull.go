@@ -9,6 +9,7 @@ package pullmodel
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -50,6 +51,12 @@ type Options struct {
 	DirectIO bool
 	// Limits cap what archive layers may unpack (zero: extract's defaults).
 	Limits extract.Limits
+	// Verify re-hashes every blob served from the cache, even one its
+	// state trusts (durable, or verified this boot), before it is served;
+	// a wrong one is moved to quarantine/ as cache verify does and fetched
+	// again (offline: NOT_CACHED). Default: trusted blobs are served as
+	// they are (package cache says why).
+	Verify bool
 }
 
 // Result describes a pulled model.
@@ -107,6 +114,11 @@ type puller struct {
 		blobs int
 		bytes int64
 	}
+
+	// rehashed holds the blobs Verify has hashed in this pull, so that the
+	// several looks a pull takes at one blob hash it once.
+	mu       sync.Mutex
+	rehashed map[string]bool
 }
 
 // syncer makes blobs durable after pulls return; one per process, so a
@@ -149,7 +161,7 @@ func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*pull
 		t.NoSync = !o.Sync
 		t.Buffered = !o.DirectIO
 	}))
-	return &puller{client: client, ref: r, repo: r.Context(), cache: ch, o: o}, nil
+	return &puller{client: client, ref: r, repo: r.Context(), cache: ch, o: o, rehashed: map[string]bool{}}, nil
 }
 
 func (p *puller) downloaded() (int, int64) { return p.stats.blobs, p.stats.bytes }

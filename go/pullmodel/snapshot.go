@@ -3,7 +3,6 @@ package pullmodel
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
+	"github.com/oci-client/liboci/transfer"
 )
 
 // intoSnapshot makes the cache's snapshot of the model hold files.
@@ -78,25 +78,43 @@ func (p *puller) missing(ctx context.Context, wants []want) []string {
 }
 
 // servable says whether the snapshot already holds every selected file,
-// each link in place and each blob one the cache may serve.
+// each link in place and each blob one the cache may serve. Under Verify,
+// where each blob is hashed first, each file is reported found as soon as
+// its blob checks out, in manifest (shard) order: a loader reads shard 1
+// while shard 2 is hashed.
 func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, files []model.File) (bool, error) {
-	layers := map[string]bool{}
+	type served struct {
+		path  string
+		entry cache.Entry
+	}
+	var check []served
 	for _, f := range files {
 		if !rec.HasLayer(f.Digest) {
 			return false, nil
 		}
-		layers[f.Digest] = true
-	}
-	for _, pth := range slices.Sorted(maps.Keys(rec.Files)) {
-		e := rec.Files[pth]
-		if !layers[e.Layer] || e.Type != "file" {
-			continue
+		var paths []string
+		for pth, e := range rec.Files {
+			if e.Layer == f.Digest && e.Type == "file" {
+				paths = append(paths, pth)
+			}
 		}
-		if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(pth))); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		slices.Sort(paths)
+		for _, pth := range paths {
+			check = append(check, served{pth, rec.Files[pth]})
+		}
+	}
+	for _, c := range check {
+		if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(c.path))); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			return false, nil
 		}
-		if ok, err := p.blobOK(ctx, e.Digest, e.Size); err != nil || !ok {
+	}
+	prog := transfer.ProgressFrom(ctx)
+	for _, c := range check {
+		if ok, err := p.blobOK(ctx, c.entry.Digest, c.entry.Size); err != nil || !ok {
 			return false, err
+		}
+		if p.o.Verify {
+			prog.Found(c.path, p.cache.BlobPath(c.entry.Digest))
 		}
 	}
 	return true, nil

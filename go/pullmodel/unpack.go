@@ -81,7 +81,7 @@ func (p *puller) unpack(ctx context.Context, f model.File) error {
 		tree := make([]cache.TreeEntry, 0, len(entries))
 		for _, e := range entries {
 			if e.Type == extract.File {
-				if err := p.adopt(filepath.Join(staging, filepath.FromSlash(e.Path)), e.Digest); err != nil {
+				if err := p.adopt(ctx, filepath.Join(staging, filepath.FromSlash(e.Path)), e.Digest); err != nil {
 					return wrap(oci.CodeIO, err)
 				}
 			}
@@ -118,10 +118,15 @@ func unpackFile(ctx context.Context, blob string, f model.File, staging string, 
 }
 
 // adopt moves an unpacked file into the cache as blob d, unless the cache
-// has a copy it trusts already (an untrusted one is replaced).
-func (p *puller) adopt(src, d string) error {
+// has a copy it trusts already (an untrusted one is replaced; under Verify,
+// one that does not hash to d, after it is moved aside).
+func (p *puller) adopt(ctx context.Context, src, d string) error {
 	dst := p.cache.BlobPath(d)
-	if _, err := os.Stat(dst); err == nil && cache.TrustOf(dst) != cache.Unverified {
+	if p.o.Verify {
+		if ok, err := p.blobOK(ctx, d, 0); err != nil || ok {
+			return err
+		}
+	} else if _, err := os.Stat(dst); err == nil && cache.TrustOf(dst) != cache.Unverified {
 		return nil
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

@@ -26,6 +26,7 @@ def pull_model(
     artifact_type: str | None = None,
     concurrency: int | None = None,
     durability: Durability = "background",
+    verify: bool | None = None,
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
     **client_options: Any,
@@ -43,6 +44,7 @@ def pull_model(
         artifact_type=artifact_type,
         concurrency=concurrency,
         durability=durability,
+        verify=verify,
         progress=progress,
     )
 

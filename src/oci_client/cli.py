@@ -86,6 +86,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             artifact_type=args.artifact_type,
             concurrency=args.concurrency,
             durability="sync" if args.sync else "background",
+            verify=True if args.verify else None,
             on_snapshot=on_snapshot,
         )
         _settle(on_snapshot, r)
@@ -440,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching files (repeatable)")
     pl.add_argument("--concurrency", type=int, help="blobs fetched at once (default 4)")
     pl.add_argument("--sync", action="store_true", help="fsync every file before returning")
+    pl.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every blob served from the cache (default: trust one hashed when fetched)",
+    )
     pl.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pl.set_defaults(func=_cmd_pull)
 

@@ -373,6 +373,7 @@ class OciGoClient:
         artifact_type: str | None = None,
         concurrency: int | None = None,
         durability: Durability = "background",
+        verify: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> Path:
         """Pull the model ``reference`` names and return a directory that
@@ -399,6 +400,13 @@ class OciGoClient:
         serves from the cache without touching the network, or raises
         :class:`NotCachedError` naming what is missing. ``progress`` gets
         ``(bytes_done, bytes_total)`` of what this call downloads.
+
+        A blob the cache holds is served without a read when its state says
+        it was fsynced, or hashed during this boot (it was hashed when it was
+        fetched). ``verify=True`` (default: ``$OCI_CLIENT_VERIFY``) hashes
+        every blob it serves from the cache first; a wrong one is moved into
+        ``quarantine/`` as :meth:`cache_verify` moves it and fetched again, or
+        offline raises :class:`NotCachedError` naming it.
         """
         return Path(
             self._pull_model(
@@ -412,6 +420,7 @@ class OciGoClient:
                 artifact_type=artifact_type,
                 concurrency=concurrency,
                 durability=durability,
+                verify=verify,
                 progress=progress,
             )["path"]
         )
@@ -426,6 +435,7 @@ class OciGoClient:
         ignore_patterns: Patterns = None,
         concurrency: int | None = None,
         durability: Durability = "background",
+        verify: bool | None = None,
         progress: ProgressCallback | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
         wake_on_blob: bool = False,
@@ -440,6 +450,9 @@ class OciGoClient:
         check_positive_int("concurrency", concurrency)
         if durability not in ("background", "sync"):
             raise InvalidArgumentError(f"durability must be 'background' or 'sync', got {durability!r}")
+        if verify is not None and not isinstance(verify, bool):
+            # A truthy string must not quietly stand for a check that is then not made.
+            raise InvalidArgumentError(f"verify must be a bool or None, got {verify!r}")
         req = self._model_request(
             reference,
             cache_dir,
@@ -452,6 +465,8 @@ class OciGoClient:
             concurrency=concurrency or 0,
             durability=durability,
         )
+        if verify is not None:
+            req["verify"] = verify
         r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded", wake_on_blob)
         log_skipped(reference, r.get("model") or {})
         return r

@@ -56,7 +56,15 @@ from .client import OciGoClient, check_positive_int
 from .errors import InvalidArgumentError
 from .models import ModelFile
 
-__all__ = ["CONCURRENCY_KEY", "GGUF_KEY", "REFERENCE_KEY", "SHARD_ORDER_MIN", "OciModelLoader", "register"]
+__all__ = [
+    "CONCURRENCY_KEY",
+    "GGUF_KEY",
+    "REFERENCE_KEY",
+    "SHARD_ORDER_MIN",
+    "VERIFY_KEY",
+    "OciModelLoader",
+    "register",
+]
 
 #: The ``model_loader_extra_config`` key that carries the pinned reference to the workers.
 REFERENCE_KEY = "oci_reference"
@@ -64,6 +72,11 @@ REFERENCE_KEY = "oci_reference"
 #: Default: ``1`` (the shards one after another in shard order, each over all the connections)
 #: when every shard is at least :data:`SHARD_ORDER_MIN`, else the client's, 4.
 CONCURRENCY_KEY = "concurrency"
+#: The ``model_loader_extra_config`` key that says whether the loader's pull re-hashes every
+#: shard it serves from the cache (``pull_model(verify=…)``), each while the one before it
+#: loads. Absent: ``$OCI_CLIENT_VERIFY``, else off (the cost on the benchmark is in
+#: bench/README.md).
+VERIFY_KEY = "verify"
 #: Shards this large are fetched in shard order by default. Four at once, the first shard is
 #: verified, and can be loaded, only near the end of the pull; one at a time it is after 1/N of
 #: it, and a blob this large still splits into enough ranged requests (8 MiB) to keep every
@@ -198,6 +211,11 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         self.reference: str | None = extra.pop(REFERENCE_KEY, None)
         self.concurrency: int | None = extra.pop(CONCURRENCY_KEY, None)
         check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", self.concurrency)
+        self.verify: bool | None = extra.pop(VERIFY_KEY, None)
+        if self.verify is not None and not isinstance(self.verify, bool):
+            raise InvalidArgumentError(
+                f"--load-format oci: {VERIFY_KEY} must be true or false, got {self.verify!r}"
+            )
         if extra:
             raise ValueError(
                 f"unexpected model_loader_extra_config keys for --load-format oci: {sorted(extra)}"
@@ -221,6 +239,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             self._reference(model_config),
             cache_dir=self.load_config.download_dir,
             concurrency=self.concurrency,
+            verify=self.verify,
         )
 
     def load_weights(self, model: torch.nn.Module, model_config: Any) -> None:
@@ -273,6 +292,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
                     reference,
                     cache_dir=self.load_config.download_dir,
                     concurrency=self.concurrency or _default_concurrency(shards),
+                    verify=self.verify,
                     on_snapshot=on_snapshot,
                     wake_on_blob=True,  # each shard handed over as it is verified
                 )

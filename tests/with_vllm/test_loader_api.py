@@ -307,6 +307,46 @@ def test_hf_hub_offline_serves_an_oci_model_from_the_cache(
         args.create_model_config()
 
 
+def test_verify_rehashes_each_shard_it_serves_and_never_loads_a_wrong_one(
+    registry: Registry, model_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oci_client.push_model(model_dir, f"{registry.host}/vllm/verify:v1")
+    expected = tensors(model_dir)
+    shapes = {k: v.shape for k, v in expected.items()}
+    with FaultProxy(registry.url) as proxy:
+        via = f"{proxy.host}/vllm/verify:v1"
+        config = SimpleNamespace(model=f"oci://{via}", quantization=None)
+        loader_for(via, cache).download_model(config)
+        oci_client.OciGoClient().wait_durable()
+        files = oci_client.inspect(via, cache_dir=cache).files
+        shard = [f for f in files if f.path.endswith(".safetensors")][-1]
+        blob = cache / "blobs" / "sha256" / shard.digest.split(":", 1)[1]
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # in a tensor: the header is at the start
+        blob.write_bytes(bytes(data))
+
+        # Not verified, the cache serves what its state vouches for: a wrong weight.
+        module = Flat(shapes)
+        loader_for(via, cache, verify=False).load_weights(module, config)
+        with pytest.raises(AssertionError):
+            assert_holds(module, expected)
+        # Verified and offline: a typed error naming the blob, before that shard is read.
+        monkeypatch.setenv("OCI_CLIENT_OFFLINE", "1")
+        module = Flat(shapes)
+        with pytest.raises(oci_client.NotCachedError, match=shard.digest):
+            loader_for(via, cache, verify=True).load_weights(module, config)
+        assert not blob.exists() and len(list((cache / "quarantine").iterdir())) == 1
+        # Online: fetched again, and every weight right.
+        monkeypatch.delenv("OCI_CLIENT_OFFLINE")
+        mark = len(proxy.log)
+        loader_for(via, cache, verify=True).load_weights(module, config)
+        gets = [s.path for s in proxy.log[mark:] if s.method == "GET" and "/blobs/" in s.path]
+        assert gets and all(shard.digest in g for g in gets), gets
+    assert_holds(module, expected)
+    with pytest.raises(ValueError, match="verify must be true or false"):
+        loader_for(via, cache, verify="yes")
+
+
 @pytest.mark.parametrize("bad", [0, -1, "4", True, 1.5])
 def test_a_bad_concurrency_is_refused(bad: Any, cache: Path) -> None:
     with pytest.raises(ValueError, match="concurrency must be a positive int"):

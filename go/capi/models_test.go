@@ -71,3 +71,28 @@ func TestCacheExportsOnAnEmptyCache(t *testing.T) {
 	wantSuccess(t, WaitDurable(context.Background(), []byte(`{"wait_ms": 1000}`)))
 	wantFailure(t, WaitDurable(context.Background(), []byte(`{"wait_ms": -1}`)), oci.CodeInvalidArgument)
 }
+
+func TestVerifyComesFromTheEnvironmentUnlessTheRequestSays(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  string
+		req  any
+		want bool
+	}{
+		{"", nil, false}, {"1", nil, true}, {"yes", nil, true}, {"0", nil, false},
+		{"1", false, false}, {"", true, true},
+	} {
+		var r ModelRequest
+		fields := map[string]any{"cache_dir": t.TempDir(), "env": map[string]string{"OCI_CLIENT_VERIFY": c.env}}
+		if c.req != nil {
+			fields["verify"] = c.req
+		}
+		if err := json.Unmarshal(modelRequest(t, fields), &r); err != nil {
+			t.Fatal(err)
+		}
+		o, err := r.options()
+		if err != nil || o.Verify != c.want {
+			t.Errorf("OCI_CLIENT_VERIFY=%q, verify %v: Verify %v (%v), want %v", c.env, c.req, o.Verify, err, c.want)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 """Overlapped pull and load (the vLLM plugin's OciModelLoader): the time from start to every
 weight of a >= 1 GiB safetensors model copied into a torch module, for (a) pull then load,
 (b) the loader's overlap (shard i read while shards i+1… download), (c) the model already
-cached, beside the pull alone and the load alone. Run it with a vLLM environment's Python
+cached, and (c) again with every shard re-hashed as it is served (the loader's ``verify``),
+beside the pull alone and the load alone. Run it with a vLLM environment's Python
 (.ci/vllm-envs api), alone on the machine:
 
     ENV=$(.ci/vllm-envs api | cut -d= -f2); PYTHONPATH=. $ENV/bin/python -m bench.vllm_load
@@ -35,6 +36,7 @@ from typing import Any
 MIB = 1 << 20
 TARGET_OVERLAP = 1.15  # (b) <= 1.15 x max(pull, load)
 TARGET_GAIN = 0.70  # (b) < 0.70 x (a) where pull and load take similar time
+VERIFY_DEFAULT_BELOW = 0.10  # the loader verifies by default when that costs less than this of the load
 
 
 def build_model(root: Path, size: int, shards: int) -> Path:
@@ -135,7 +137,7 @@ def measure(
     from vllm.plugins import load_general_plugins
 
     import oci_client
-    from oci_client.vllm import CONCURRENCY_KEY, REFERENCE_KEY
+    from oci_client.vllm import CONCURRENCY_KEY, REFERENCE_KEY, VERIFY_KEY
 
     load_general_plugins()  # as every vLLM process does: registers the oci loader
     module = _module(model_dir, device_gbps)
@@ -143,9 +145,11 @@ def measure(
     extra: dict[str, Any] = {REFERENCE_KEY: ref}
     if concurrency:
         extra[CONCURRENCY_KEY] = concurrency
+    # Said in every mode, whatever the loader's default: the rows compare the two.
+    extra[VERIFY_KEY] = mode == "verified"
     load_config = LoadConfig(load_format="oci", download_dir=str(cache), model_loader_extra_config=extra)
     loader = get_model_loader(load_config)
-    if mode == "cached":
+    if mode in ("cached", "verified"):
         loader.download_model(config)
     oci_client.OciGoClient().inspect(ref, cache_dir=cache)  # the library loaded, the manifest cached
     if barrier is not None:
@@ -160,7 +164,7 @@ def measure(
     elif mode == "sequential":
         path = oci_client.pull_model(ref, cache_dir=cache, concurrency=concurrency or None)
         module.load_weights(_from_files(sorted(path.glob("*.safetensors"))))
-    elif mode in ("overlapped", "cached"):
+    elif mode in ("overlapped", "cached", "verified"):
         loader.load_weights(module, config)
     return time.perf_counter() - start, _cpu_seconds() - cpu
 
@@ -200,7 +204,7 @@ def _log_shards() -> None:
 # -- the driver ---------------------------------------------------------------------------
 
 
-MODES = ("pull", "load", "sequential", "overlapped", "cached")
+MODES = ("pull", "load", "sequential", "overlapped", "cached", "verified")
 
 
 def rounds(modes: tuple[str, ...], repeat: int) -> Iterator[str]:
@@ -257,6 +261,7 @@ def in_children(
 
 def main(argv: list[str] | None = None) -> int:
     from bench.memory import add_hold_option, held_freed_memory, page_reporting, reporting_line
+    from bench.models import disk_rates, machine
 
     p = argparse.ArgumentParser(prog="python -m bench.vllm_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--size-gib", type=float, default=1.25)
@@ -315,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(dir=args.cache_dir) as work,
         contextlib.ExitStack() as stack,
     ):
+        # What the numbers were measured on: the cores, and the disk's own rates (dd), since
+        # machines of this kind differ several times in disk speed.
+        host, disk = machine(Path(work)), disk_rates(Path(work), 1 << 30)
         held = stack.enter_context(held_freed_memory(args.hold_freed_ms))
         if args.registry == "embedded":
             registry: Registry | LocalRegistry = stack.enter_context(Registry(Path(work) / "registry"))
@@ -361,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     med = {m: statistics.median(v) for m, v in runs.items()}
     bound = max(med["pull"], med["load"])
     doc = {
+        "machine": host,
+        "disk": disk,
         "model_bytes": size,
         "shards": args.shards,
         "repeat": args.repeat,
@@ -374,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         "freed_memory_held": held,
         "runs": runs,
         "medians": med,
+        # What re-hashing every shard as it is served adds to a cached load.
+        "verify_cost": {
+            "seconds": med["verified"] - med["cached"],
+            "of_cached": (med["verified"] - med["cached"]) / med["cached"],
+            "of_load": (med["verified"] - med["cached"]) / med["load"],
+        },
         "cpu_seconds": {"loader": cpus, "registry": served},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -386,9 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         + (f", {args.ranks} ranks on one cache (the last rank's time)" if args.ranks > 1 else "")
         + f"; CPU time stolen by the hypervisor: {100 * steal:.1f} %\n"
     )
-    columns = ("pull", "load", "sequential", "overlapped", "cached")
-    print("| | pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    columns = MODES
+    print("| | pull alone | load alone | (a) pull then load | (b) overlapped | (c) cached | (c) verified |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("| seconds | " + " | ".join(f"{med[m]:.2f}" for m in columns) + " |")
     for who, spent in (("loader", cpus), ("registry", served)):
         print(f"| CPU-s, {who} | " + " | ".join(f"{statistics.median(spent[m]):.2f}" for m in columns) + " |")
@@ -400,6 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ratio = med["overlapped"] / med["sequential"]
     print(f"      (b) / (a) = {ratio:.2f} (target < {TARGET_GAIN} where pull and load take similar time)")
+    cost = doc["verify_cost"]
+    print(
+        f"\nverify: (c) verified - (c) cached = {med['verified'] - med['cached']:.2f} s, "
+        f"{100 * cost['of_cached']:.1f} % of (c) cached, {100 * cost['of_load']:.1f} % of the load alone "
+        f"(a default of the loader below {100 * VERIFY_DEFAULT_BELOW:.0f} %)"
+    )
     return 0
 
 

@@ -307,7 +307,7 @@ def test_hf_hub_offline_serves_an_oci_model_from_the_cache(
         args.create_model_config()
 
 
-def test_verify_rehashes_each_shard_it_serves_and_never_loads_a_wrong_one(
+def test_the_loader_rehashes_each_shard_it_serves_and_never_loads_a_wrong_one(
     registry: Registry, model_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     oci_client.push_model(model_dir, f"{registry.host}/vllm/verify:v1")
@@ -330,11 +330,12 @@ def test_verify_rehashes_each_shard_it_serves_and_never_loads_a_wrong_one(
         loader_for(via, cache, verify=False).load_weights(module, config)
         with pytest.raises(AssertionError):
             assert_holds(module, expected)
-        # Verified and offline: a typed error naming the blob, before that shard is read.
+        # Verified (the loader's default) and offline: a typed error naming the blob, before
+        # that shard is read.
         monkeypatch.setenv("OCI_CLIENT_OFFLINE", "1")
         module = Flat(shapes)
         with pytest.raises(oci_client.NotCachedError, match=shard.digest):
-            loader_for(via, cache, verify=True).load_weights(module, config)
+            loader_for(via, cache).load_weights(module, config)
         assert not blob.exists() and len(list((cache / "quarantine").iterdir())) == 1
         # Online: fetched again, and every weight right.
         monkeypatch.delenv("OCI_CLIENT_OFFLINE")

@@ -220,8 +220,10 @@ func (p *puller) keep(path string, trust cache.Trust) error {
 	return cache.MakeDurable(path)
 }
 
-// committed records a blob this pull verified into the cache.
-func (p *puller) committed(path string) error {
+// committed records blob d, which this pull verified into the cache at
+// path (so Verify does not hash it again).
+func (p *puller) committed(d, path string) error {
+	p.hashed(d)
 	if p.o.Sync {
 		return cache.MakeDurable(path)
 	}
@@ -241,6 +243,6 @@ func (p *puller) blobWant(d string, size int64, label string) want {
 		path:    p.cache.BlobPath(d),
 		lock:    p.cache.LockPath(d),
 		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d, size) },
-		done:    p.committed,
+		done:    func(path string) error { return p.committed(d, path) },
 	}
 }

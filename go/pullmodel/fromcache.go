@@ -260,7 +260,7 @@ func (p *puller) shareWithCache(pth, d string, size int64) {
 		os.Remove(tmp)
 		return
 	}
-	if err := p.committed(dst); err != nil {
+	if err := p.committed(d, dst); err != nil {
 		cache.RemoveBlob(dst)
 	}
 }

@@ -140,5 +140,5 @@ func (p *puller) adopt(ctx context.Context, src, d string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return err
 	}
-	return p.committed(dst)
+	return p.committed(d, dst)
 }

@@ -51,10 +51,16 @@ func (p *puller) rehash(ctx context.Context, d string, size int64, path string, 
 		}
 		return false, nil
 	}
+	p.hashed(d)
+	return true, wrap(oci.CodeIO, p.keep(path, trust))
+}
+
+// hashed records that this pull hashed blob d (re-hashed it, or verified
+// it as it arrived): the later looks it takes at d need not read it again.
+func (p *puller) hashed(d string) {
 	p.mu.Lock()
 	p.rehashed[d] = true
 	p.mu.Unlock()
-	return true, wrap(oci.CodeIO, p.keep(path, trust))
 }
 
 // quarantine moves wrong blob d aside, with its lease: taken here, unless

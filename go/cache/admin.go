@@ -329,6 +329,7 @@ func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 			}
 		}
 	}
+	c.Uploads().prune()
 	tmps, _ := os.ReadDir(filepath.Join(c.Root, "tmp"))
 	for _, t := range tmps {
 		if fi, err := t.Info(); err == nil && fi.ModTime().Before(cutoff) {

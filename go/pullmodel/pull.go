@@ -92,6 +92,7 @@ func Pull(ctx context.Context, c *oci.Client, ref string, o Options) (*Result, e
 		return nil, err
 	}
 	out.BlobsDownloaded, out.BytesDownloaded = p.downloaded()
+	p.noteHolders(res)
 	return out, nil
 }
 

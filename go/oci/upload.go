@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -303,18 +302,24 @@ func (u *uploader) open(ctx context.Context, digest string, sources []name.Repos
 // send streams the blob from offset to the session at loc and returns the
 // session's next URL.
 func (u *uploader) send(ctx context.Context, j *pushJob, loc string, offset int64) (string, error) {
+	report := func(n int64) {
+		j.prog.AddBytes(n)
+		j.result.Sent += n
+		j.counted += n
+	}
 	var body io.Reader
+	sent := int64(-1) // unknown until the registry answers
 	if j.Path != "" {
-		f, err := os.Open(j.Path)
+		fb, err := openFileBody(j.Path, offset, report)
 		if err != nil {
 			return "", err
 		}
-		defer f.Close()
-		body = io.NewSectionReader(f, offset, j.Size-offset)
+		defer func() { fb.finish(sent) }()
+		body = fb.reader()
 	} else {
-		body = bytes.NewReader(j.Data[offset:])
+		body = &reportingReader{r: bytes.NewReader(j.Data[offset:]), report: report}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, loc, &countingReader{r: body, prog: j.prog, n: &j.result.Sent, counted: &j.counted})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, loc, body)
 	if err != nil {
 		return "", err
 	}
@@ -331,6 +336,7 @@ func (u *uploader) send(ctx context.Context, j *pushJob, loc string, offset int6
 	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
 		return "", err
 	}
+	sent = req.ContentLength
 	if resp.Header.Get("Location") == "" {
 		return loc, nil
 	}
@@ -461,20 +467,16 @@ func retryableUpload(err error) bool {
 	return transfer.Transient(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
-// countingReader reports the bytes an upload reads to its progress.
-type countingReader struct {
-	r       io.Reader
-	prog    *transfer.Progress
-	n       *int64
-	counted *int64
+// reportingReader reports the bytes an upload reads from memory.
+type reportingReader struct {
+	r      io.Reader
+	report func(int64)
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
+func (c *reportingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
-		c.prog.AddBytes(int64(n))
-		*c.n += int64(n)
-		*c.counted += int64(n)
+		c.report(int64(n))
 	}
 	return n, err
 }

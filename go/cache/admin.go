@@ -243,6 +243,7 @@ func snapshotDigests(s *Snapshot) []string {
 		out = append(out, s.Config)
 	}
 	out = append(out, s.Layers...)
+	out = append(out, s.Partial...) // their trees
 	for _, e := range s.Files {
 		if e.Digest != "" {
 			out = append(out, e.Digest)

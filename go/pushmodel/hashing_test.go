@@ -3,12 +3,14 @@ package pushmodel_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/pullmodel"
@@ -125,7 +127,6 @@ func TestCopyOfAPushedDirectoryMounts(t *testing.T) {
 func TestUploadStopsWhenTheHashFindsAMount(t *testing.T) {
 	reg := testutil.NewRegistry(t)
 	var tr trace
-	reg.Use(tr.middleware)
 	dir := t.TempDir()
 	weights := testutil.RandomBytes(t, bigFile)
 	testutil.WriteFile(t, filepath.Join(dir, "model.safetensors"), weights, 0o644)
@@ -134,6 +135,16 @@ func TestUploadStopsWhenTheHashFindsAMount(t *testing.T) {
 	if _, err := pushmodel.Push(ctx, client(t), dir, reg.Ref("org/a", ":v1"), pushmodel.Options{CacheDir: cache}); err != nil {
 		t.Fatal(err)
 	}
+	// A registry that takes uploads slower than a file hashes (a WAN's
+	// pace), so that the hash ends first whatever the machine.
+	reg.Use(func(next http.Handler) http.Handler {
+		return tr.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch {
+				r.Body = slowBody{r.Body}
+			}
+			next.ServeHTTP(w, r)
+		}))
+	})
 	res, err := pushmodel.Push(ctx, client(t), copyDir(t, dir), reg.Ref("org/b", ":v1"), pushmodel.Options{CacheDir: cache})
 	if err != nil {
 		t.Fatal(err)
@@ -196,4 +207,12 @@ func copyDir(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// slowBody reads at most 16 KiB per millisecond (about 16 MB/s).
+type slowBody struct{ io.ReadCloser }
+
+func (b slowBody) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return b.ReadCloser.Read(p[:min(len(p), 16<<10)])
 }

@@ -467,15 +467,23 @@ def mixed(plain_registry: LocalRegistry) -> PushedArtifact:
     )
 
 
-def test_allow_patterns_select_layers_and_fetch_nothing_else(
+def test_allow_patterns_select_files_and_fetch_nothing_else(
     proxy: FaultProxy, mixed: PushedArtifact, cache: Path
 ) -> None:
     path = oci_client.pull_model(via(proxy, mixed), cache_dir=cache, allow_patterns="*.json")
-    # A glob on the file path: the raw JSON layer; the archive's own path is
-    # "vllm-config.tar", so its JSON entries are not selected.
-    assert tree(path) == {"generation_config.json": b'{"gen": 1}'}
+    # A glob on the file path: the raw JSON layer, and the JSON entries of the vLLM config
+    # archive, which has no name of its own and so is fetched for what it holds.
+    assert tree(path) == {
+        "generation_config.json": b'{"gen": 1}',
+        "config.json": VLLM_FILES["config.json"],
+        "tokenizer.json": VLLM_FILES["tokenizer.json"],
+    }
     requested = {s.path.rsplit("/", 1)[1] for s in blob_requests(proxy)}
-    assert requested == {mixed.layers[3].digest, mixed.config.digest if mixed.config else ""}
+    assert requested == {
+        mixed.layers[2].digest,
+        mixed.layers[3].digest,
+        mixed.config.digest if mixed.config else "",
+    }
 
 
 def test_ignore_patterns_and_lists(proxy: FaultProxy, mixed: PushedArtifact, cache: Path) -> None:
@@ -487,20 +495,23 @@ def test_ignore_patterns_and_lists(proxy: FaultProxy, mixed: PushedArtifact, cac
     )
     assert tree(path) == {"model-00001-of-00002.safetensors": SHARD_1, "LICENSE": b"MIT\n"}
     assert not blob_gets(proxy, mixed.layers[1].digest)
-    assert not blob_gets(proxy, mixed.layers[2].digest)
+    # The vLLM config archive has no name of its own: only fetching it tells that none of
+    # its entries matches.
+    assert len(blob_gets(proxy, mixed.layers[2].digest)) == 1
 
 
-def test_an_archive_is_selected_by_its_own_path_and_unpacked_whole(
+def test_an_archive_is_selected_whole_by_its_own_path_or_for_its_entries(
     proxy: FaultProxy, mixed: PushedArtifact, cache: Path
 ) -> None:
     path = oci_client.pull_model(via(proxy, mixed), cache_dir=cache, allow_patterns=["vllm-*.tar"])
     assert tree(path) == VLLM_FILES
     assert len(blob_gets(proxy, mixed.layers[2].digest)) == 1
-    # A pattern matching an entry inside the archive does not select it.
+    # Patterns naming entries inside the archive select those entries.
     inner = oci_client.pull_model(
         via(proxy, mixed), cache_dir=cache.with_name("inner"), allow_patterns=["tokenizer.json", "sub/*"]
     )
-    assert tree(inner) == {}
+    assert tree(inner) == {k: v for k, v in VLLM_FILES.items() if k != "config.json"}
+    # An ignore pattern on the name it is listed under drops it whole.
     ignored = cache.with_name("ignored")
     only = oci_client.pull_model(via(proxy, mixed), cache_dir=ignored, ignore_patterns=["vllm-config.tar"])
     assert set(tree(only)) == {
@@ -508,6 +519,16 @@ def test_an_archive_is_selected_by_its_own_path_and_unpacked_whole(
         "model-00002-of-00002.safetensors",
         "generation_config.json",
         "LICENSE",
+    }
+    # Other ignore patterns apply to its entries.
+    some = oci_client.pull_model(
+        via(proxy, mixed), cache_dir=cache.with_name("some"), ignore_patterns=["sub/*", "*.safetensors"]
+    )
+    assert tree(some) == {
+        "config.json": VLLM_FILES["config.json"],
+        "tokenizer.json": VLLM_FILES["tokenizer.json"],
+        "generation_config.json": b'{"gen": 1}',
+        "LICENSE": b"MIT\n",
     }
 
 
@@ -529,7 +550,6 @@ NESTED = {
         ("[!cw]*", None, {"README.md"}),
         (None, "weights/deep/*", {"config.json", "README.md", "weights/part-1.bin"}),
         (None, ["*.md", "*.json"], {"weights/part-1.bin", "weights/deep/part-2.bin"}),
-        ("*", "*", set()),
     ],
 )
 def test_patterns_are_fnmatch_globs_on_the_path(
@@ -559,8 +579,9 @@ def test_a_full_pull_after_a_filtered_one_has_every_file(
         "generation_config.json": b'{"gen": 1}',
         "LICENSE": b"MIT\n",
     }
-    # The JSON layer fetched by the first pull was not fetched again.
+    # The JSON layer and the archive fetched by the first pull were not fetched again.
     assert len(blob_gets(proxy, mixed.layers[3].digest)) == 1
+    assert len(blob_gets(proxy, mixed.layers[2].digest)) == 1
 
 
 def test_a_bad_pattern_is_an_argument_error(proxy: FaultProxy, mixed: PushedArtifact, cache: Path) -> None:

@@ -243,6 +243,7 @@ func snapshotDigests(s *Snapshot) []string {
 		out = append(out, s.Config)
 	}
 	out = append(out, s.Layers...)
+	out = append(out, s.Partial...) // their trees
 	for _, e := range s.Files {
 		if e.Digest != "" {
 			out = append(out, e.Digest)
@@ -329,6 +330,7 @@ func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 			}
 		}
 	}
+	c.Uploads().prune()
 	tmps, _ := os.ReadDir(filepath.Join(c.Root, "tmp"))
 	for _, t := range tmps {
 		if fi, err := t.Info(); err == nil && fi.ModTime().Before(cutoff) {

@@ -183,7 +183,7 @@ func (c *Cache) Check(ctx context.Context, snaps []*Snapshot, o CheckOptions) (*
 		if s.Config != "" {
 			add(s.Config, 0, false, id)
 		}
-		for _, l := range s.Layers {
+		for _, l := range slices.Concat(s.Layers, s.Partial) {
 			add(l, 0, false, id)
 		}
 	}

@@ -10,6 +10,9 @@
 //	  models/<registry>/<repo>/refs/<tag>          the manifest digest the tag pointed to at the last pull
 //	  models/<registry>/<repo>/snapshots/<alg>-<hex>/       the model directory: symlinks into blobs/
 //	  models/<registry>/<repo>/snapshots/<alg>-<hex>.json   what it holds
+//	  holders/sha256/<hex>                repositories seen holding the blob (pulled from, pushed to): mount sources
+//	  uploads/<hash>.json                 upload sessions of pushes that did not finish, continued by the next
+//	  push-digests/<hash>.json            digests of published files, by path and identity (package pushmodel)
 //	  locks/                              leases of blobs and snapshots being written
 //	  tmp/                                staging for archives being unpacked
 //

@@ -22,7 +22,8 @@ type Entry struct {
 
 // Snapshot records what a snapshot directory holds. Layers lists the
 // layers fully in place, so a pull with other patterns knows what is
-// still to fetch.
+// still to fetch; Partial the archive layers of which only the entries
+// some patterns selected are (Files says which).
 type Snapshot struct {
 	Registry   string           `json:"registry"`
 	Repository string           `json:"repository"`
@@ -30,6 +31,7 @@ type Snapshot struct {
 	Format     string           `json:"format"`
 	Config     string           `json:"config,omitempty"`
 	Layers     []string         `json:"layers"`
+	Partial    []string         `json:"partial,omitempty"`
 	Files      map[string]Entry `json:"files"`
 }
 

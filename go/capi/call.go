@@ -19,6 +19,7 @@ type ErrorBody struct {
 	Message      string   `json:"message"`
 	Status       int      `json:"status,omitempty"`
 	RegistryCode string   `json:"registry_code,omitempty"`
+	Details      any      `json:"details,omitempty"`
 }
 
 type envelope struct {
@@ -81,6 +82,7 @@ func failure(secrets *redact.Set, e *oci.Error) []byte {
 		Message:      secrets.Scrub(e.Error()),
 		Status:       e.Status,
 		RegistryCode: e.RegistryCode,
+		Details:      e.Details,
 	}})
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.

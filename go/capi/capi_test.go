@@ -151,6 +151,19 @@ func TestCallErrorEnvelope(t *testing.T) {
 	}
 }
 
+// Details travel as JSON beside the message, through a wrapping error too.
+func TestCallErrorDetails(t *testing.T) {
+	t.Parallel()
+	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+		inner := &oci.Error{Code: oci.CodeNoMatch, Details: map[string]any{"files": []string{"a.json"}}, Err: errors.New("none")}
+		return nil, fmt.Errorf("pulling: %w", inner)
+	})
+	want := `{"ok":false,"error":{"code":"NO_MATCH","message":"pulling: none","details":{"files":["a.json"]}}}`
+	if string(out) != want {
+		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
+	}
+}
+
 func TestCallInvalidInput(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"", "not json", "{", `["array"]`, `"string"`, `{"value": 5}`, `{"timeout_ms": "soon"}`, `{"timeout_ms": 1.5}`} {

@@ -51,6 +51,9 @@ type ModelRequest struct {
 	LocalDir       string   `json:"local_dir"`
 	AllowPatterns  []string `json:"allow_patterns"`
 	IgnorePatterns []string `json:"ignore_patterns"`
+	// AllowNoMatch: patterns that select no file give an empty directory,
+	// not NO_MATCH (vLLM's small-file pull).
+	AllowNoMatch bool `json:"allow_no_match"`
 	// Offline nil: on when OCI_CLIENT_OFFLINE or HF_HUB_OFFLINE is set to
 	// 1, true, yes or on in env.
 	Offline      *bool  `json:"offline"`
@@ -81,7 +84,7 @@ func envTrue(v string) bool {
 func (r ModelRequest) options() (pullmodel.Options, error) {
 	o := pullmodel.Options{
 		LocalDir: r.LocalDir,
-		Allow:    r.AllowPatterns, Ignore: r.IgnorePatterns,
+		Allow:    r.AllowPatterns, Ignore: r.IgnorePatterns, AllowNoMatch: r.AllowNoMatch,
 		Select:      model.Selector{Platform: r.Platform, ArtifactType: r.ArtifactType},
 		Concurrency: r.Concurrency, Lease: time.Duration(r.LeaseMS) * time.Millisecond,
 		DirectIO: r.DirectIO != nil && *r.DirectIO,

@@ -205,6 +205,12 @@ func (r VerifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.S
 			o.Allow = append(o.Allow, globQuote(f.Path))
 		}
 	}
+	// The entries some patterns picked out of an archive, each by its path.
+	for _, pth := range slices.Sorted(maps.Keys(s.Files)) {
+		if e := s.Files[pth]; e.Type == "file" && slices.Contains(s.Partial, e.Layer) && !s.HasLayer(e.Layer) {
+			o.Allow = append(o.Allow, globQuote(pth))
+		}
+	}
 	if len(o.Allow) == 0 {
 		return nil
 	}

@@ -88,6 +88,7 @@ func (m *Model) nameLayer(l Descriptor, kit *kitfile) (*pending, error) {
 		}
 	}
 	if name == "" {
+		p.file.Unnamed = p.file.Archive != ""
 		return p, nil
 	}
 	clean, err := safepath.Clean(name)
@@ -100,6 +101,7 @@ func (m *Model) nameLayer(l Descriptor, kit *kitfile) (*pending, error) {
 		}
 		// An archive of the whole model (modctl packs directories too):
 		// it needs a name of its own, and unpacks into the root anyway.
+		p.file.Unnamed = true
 		return p, nil
 	}
 	p.file.Path = clean

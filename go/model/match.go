@@ -23,8 +23,20 @@ func Match(pattern, name string) (bool, error) {
 }
 
 // Filter keeps the files whose Path matches some allow pattern (all when
-// allow is empty) and no ignore pattern, in order. An archive is kept or
-// dropped whole, by its Path.
+// allow is empty) and no ignore pattern, in order; a file kept that way is
+// kept whole. Archives go further, since patterns name files, wherever they
+// were packed:
+//   - an archive with no name of its own (Unnamed: its Path is generated, or
+//     it unpacks at the model root) is kept whole only when an allow pattern
+//     names its Path; otherwise, when there are patterns, it is kept with
+//     Entries set, so that the entries the patterns select are placed;
+//   - an archive with a name of its own that its Path does not select is
+//     kept with Entries when an allow pattern reaches inside it (its fixed
+//     start is the archive's Path and a '/', as in "tokenizer/*.json"), or
+//     when it holds weight configs (small, and what patterns are mostly
+//     after: a ModelPack config directory packed whole).
+//
+// An ignore pattern that matches an archive's Path drops it whole.
 func Filter(files []File, allow, ignore []string) ([]File, error) {
 	allowed, err := compileGlobs(allow, "allow")
 	if err != nil {
@@ -34,13 +46,49 @@ func Filter(files []File, allow, ignore []string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	entries := &EntryFilter{allow: allowed, ignore: ignored}
 	out := make([]File, 0, len(files))
 	for _, f := range files {
-		if (len(allowed) == 0 || anyMatch(allowed, f.Path)) && !anyMatch(ignored, f.Path) {
+		if anyMatch(ignored, f.Path) {
+			continue
+		}
+		named := len(allowed) > 0 && anyMatch(allowed, f.Path)
+		switch {
+		case named || (len(allowed) == 0 && !(f.Unnamed && len(ignored) > 0)):
+			out = append(out, f)
+		case f.Archive == "":
+		case f.Unnamed || f.Kind == KindWeightConfig || reachesInside(allowed, f.Path):
+			// Its entries are known only once it is fetched.
+			f.Entries = entries
 			out = append(out, f)
 		}
 	}
 	return out, nil
+}
+
+// EntryFilter picks the entries of an archive layer that the patterns
+// select; nil picks them all.
+type EntryFilter struct{ allow, ignore []*glob }
+
+// Keep reports whether the entry at p (relative to the model root) is one
+// the patterns select.
+func (e *EntryFilter) Keep(p string) bool {
+	if e == nil {
+		return true
+	}
+	return (len(e.allow) == 0 || anyMatch(e.allow, p)) && !anyMatch(e.ignore, p)
+}
+
+// reachesInside reports whether some pattern's fixed start (the characters
+// before its first wildcard) lies inside directory dir: such a pattern
+// names files in an archive that unpacks there.
+func reachesInside(gs []*glob, dir string) bool {
+	for _, g := range gs {
+		if strings.HasPrefix(g.literalPrefix(), dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func compileGlobs(patterns []string, what string) ([]*glob, error) {
@@ -92,6 +140,24 @@ func (t *globToken) matches(c rune) bool {
 		}
 	}
 	return in != t.neg
+}
+
+// literalPrefix is what every name the glob matches begins with: its
+// characters up to the first wildcard (a one-character set such as "[*]"
+// counts as that character).
+func (g *glob) literalPrefix() string {
+	var b strings.Builder
+	for _, t := range g.toks {
+		switch {
+		case t.op == 'c':
+			b.WriteRune(t.r)
+		case t.op == '[' && !t.neg && len(t.set) == 1 && t.set[0].lo == t.set[0].hi:
+			b.WriteRune(t.set[0].lo)
+		default:
+			return b.String()
+		}
+	}
+	return b.String()
 }
 
 // match is the usual one-backtrack-point glob match; every token but '*'

@@ -67,6 +67,13 @@ type File struct {
 	// is unpacked into ExtractTo ("" = the model root), a clean relative path.
 	Archive   string `json:"archive,omitempty"`
 	ExtractTo string `json:"extract_to,omitempty"`
+	// Unnamed is an archive with no name of its own: its Path is generated,
+	// or the name it was given is the model root. Patterns select its
+	// entries (Filter).
+	Unnamed bool `json:"-"`
+	// Entries, set by Filter on an archive kept for what it holds, picks
+	// the entries to place; nil: all of them.
+	Entries *EntryFilter `json:"-"`
 }
 
 // Skipped is a layer the model does not use, and why (the caller logs one

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -200,6 +201,15 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// ReadFrom hands a body to the socket's own ReadFrom, so that net/http
+// uploads a file with sendfile(2) through this wrapper too.
+func (c *bufferedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
 
 // rootsCache keeps parsed pools: SSL_CERT_DIR commonly holds hundreds of
 // certificates, far too many to parse on every call.

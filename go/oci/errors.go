@@ -44,6 +44,7 @@ const (
 	CodeNotCached        Code = "NOT_CACHED"     // offline, and the cache lacks what was asked for
 	CodeUnsafeArchive    Code = "UNSAFE_ARCHIVE" // an archive layer would write outside its target, or exceeds a limit
 	CodeInvalidModel     Code = "INVALID_MODEL"  // the artifact is not a model, or its manifest or archive is malformed
+	CodeNoMatch          Code = "NO_MATCH"       // the patterns select no file of the model
 	CodeInternal         Code = "INTERNAL"
 )
 
@@ -54,7 +55,10 @@ type Error struct {
 	Status int
 	// RegistryCode is the registry's own error code (MANIFEST_UNKNOWN, ...).
 	RegistryCode string
-	Err          error
+	// Details is what a caller may act on beyond the message, as JSON
+	// (CodeNoMatch: the patterns and the model's files).
+	Details any
+	Err     error
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -89,7 +93,7 @@ func AsError(err error) *Error {
 		if code == CodeIO && noSpace(err) {
 			code = CodeNoSpace
 		}
-		return &Error{Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Err: err}
+		return &Error{Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Details: e.Details, Err: err}
 	}
 	code := classify(err)
 	if code == CodeIO && noSpace(err) {

@@ -16,18 +16,22 @@ import (
 	"github.com/oci-client/liboci/transfer"
 )
 
-// PushBlob is one blob to upload: a file (Path) or bytes (Data). Its digest
-// and size are known before the upload starts: the registry is asked
-// whether it has the blob, or can mount it, before a byte is sent.
+// PushBlob is one blob to upload: a file (Path) or bytes (Data). A blob
+// whose Digest is known before the upload starts is first offered to the
+// registry (does it have it, can it mount it); a file whose Digest is ""
+// is hashed by Hash, while it uploads where that pays (see PushBlobs).
 type PushBlob struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 	Path   string `json:"path,omitempty"`
 	Data   []byte `json:"data,omitempty"`
+	// Hash computes the digest of a file blob given without one (it may
+	// also check that the file did not change while it was read).
+	Hash func(context.Context) (string, error) `json:"-"`
 	// Label names the blob in progress reports (default: the file name).
 	Label string `json:"label,omitempty"`
 	// MountFrom lists repositories of the same registry known to hold
-	// this blob, tried before PushOptions.MountFrom.
+	// this blob, tried before PushOptions.Holders and MountFrom.
 	MountFrom []string `json:"mount_from,omitempty"`
 }
 
@@ -47,6 +51,18 @@ type PushedBlob struct {
 	MountedFrom string `json:"mounted_from,omitempty"`
 	// Sent counts the bytes put on the wire, resends included.
 	Sent int64 `json:"bytes_sent"`
+	// ContinuedAt is where an upload an earlier call left unfinished was
+	// continued: the bytes the registry had kept of it (0: none).
+	ContinuedAt int64 `json:"continued_at,omitempty"`
+}
+
+// UploadSessions remembers unfinished uploads across calls and processes
+// (package cache's Uploads is one), keyed by repository ("host/name") and
+// digest.
+type UploadSessions interface {
+	Load(repo, digest string) (location string)
+	Save(repo, digest, location string)
+	Forget(repo, digest string)
 }
 
 // PushOptions tunes PushBlobs.
@@ -57,14 +73,32 @@ type PushOptions struct {
 	// blobs; each missing blob is offered a cross-repository mount from
 	// them, in order, before it is uploaded. Default: none.
 	MountFrom []string
+	// Holders names, for a digest, repositories known to hold it (tried
+	// before MountFrom); it is asked again for a digest learnt by hashing.
+	// Default: none.
+	Holders func(digest string) []string
+	// Sessions, when set, remembers the session of each upload until it
+	// is committed, so that an upload cut by a crash, Ctrl-C or a dropped
+	// connection continues in the next call from what the registry kept.
+	Sessions UploadSessions
 }
 
 // PushBlobs uploads the blobs to repo ("host/name"), skipping those the
-// repository already has and mounting those another listed repository
-// has. Files are streamed from disk, so memory stays flat whatever their
-// size. A stream that breaks is resumed from the offset the registry
-// reports it kept (where it keeps partial uploads), else restarted, within
-// the client's retry budget. The first failure cancels the others.
+// repository already has and mounting those another known repository has.
+// Files are streamed from disk, so memory stays flat whatever their size.
+// A stream that breaks is continued from the offset the registry reports
+// it kept (where it keeps partial uploads), else restarted, within the
+// client's retry budget, and across calls through o.Sessions. The first
+// failure cancels the others.
+//
+// A file blob without a digest is hashed first when this push looks like
+// a re-push (some blob of known digest is already in the repository, or
+// known to be in another one): then nothing the registry has is sent.
+// Otherwise it uploads while another reader hashes it ahead of the upload;
+// once the digest is known, a blob the registry turns out to have is
+// stopped and skipped or mounted, so a cold push reads and sends each file
+// in one pass and loses no dedup, at the price of the bytes sent before
+// the hash finished.
 func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o PushOptions) ([]PushedBlob, error) {
 	r, err := c.parseRepository(repo)
 	if err != nil {
@@ -72,9 +106,14 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 	}
 	jobs := make([]*pushJob, len(blobs))
 	for i, b := range blobs {
-		d, err := parseDigest(b.Digest)
-		if err != nil {
-			return nil, err
+		var d blobDigest
+		switch {
+		case b.Digest == "" && (b.Path == "" || b.Hash == nil):
+			return nil, newError(CodeInvalidArgument, "blob %d: no digest, and no file to hash", i)
+		case b.Digest != "":
+			if d, err = parseDigest(b.Digest); err != nil {
+				return nil, err
+			}
 		}
 		if b.Size < 0 || (b.Path == "" && int64(len(b.Data)) != b.Size) {
 			return nil, newError(CodeInvalidArgument, "blob %s: size %d does not match its data", b.Digest, b.Size)
@@ -90,56 +129,59 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		}
 		jobs[i] = &pushJob{PushBlob: b, d: d, label: label}
 	}
+	m := mountPlanner{target: r, o: o}
 	// Mounts work within one registry only, and each source needs pull
 	// access in the token.
-	sources := map[string]name.Repository{}
-	candidates := func(repos []string) []name.Repository {
-		var out []name.Repository
-		for _, m := range repos {
-			mr, err := name.NewRepository(m, name.WithDefaultRegistry(r.RegistryStr()))
-			if err != nil || mr.RegistryStr() != r.RegistryStr() || mr.RepositoryStr() == r.RepositoryStr() {
-				continue
-			}
-			sources[mr.RepositoryStr()] = mr
-			out = append(out, mr)
-		}
-		return out
-	}
 	for _, j := range jobs {
-		j.mounts = candidates(append(append([]string(nil), j.MountFrom...), o.MountFrom...))
-		j.mounts = j.mounts[:min(len(j.mounts), maxMountSources)]
+		if j.d.str != "" {
+			j.mounts = m.sources(j)
+		}
 	}
-	var scoped []name.Repository
-	for _, mr := range sources {
-		scoped = append(scoped, mr)
-	}
-	slices.SortFunc(scoped, func(a, b name.Repository) int { return strings.Compare(a.RepositoryStr(), b.RepositoryStr()) })
-	s, err := c.openPush(ctx, r, scoped)
+	s, err := c.openPush(ctx, r, m.scoped(jobs))
 	if err != nil {
 		return nil, AsError(err)
 	}
-	up := &uploader{c: c, s: s, http: &http.Client{Transport: s.rt}}
+	up := &uploader{c: c, s: s, http: &http.Client{Transport: s.rt}, sessions: o.Sessions, mounts: m}
 	prog := transfer.ProgressFrom(ctx)
 	for _, j := range jobs {
 		j.prog = prog.Blob(j.label)
 		j.prog.AddTotal(j.Size, 1)
 	}
-	// Largest first: the long uploads start at once, the small ones fill in.
-	order := make([]*pushJob, len(jobs))
-	copy(order, jobs)
-	slices.SortStableFunc(order, func(a, b *pushJob) int { return int(min(max(b.Size-a.Size, -1), 1)) })
 	concurrency := o.Concurrency
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
+	known := slices.DeleteFunc(slices.Clone(jobs), func(j *pushJob) bool { return j.d.str == "" })
+	err = runAll(ctx, len(known), concurrency, nil, func(ctx context.Context, i int) error {
+		var err error
+		known[i].exists, err = up.exists(ctx, known[i].d.str)
+		return err
+	})
+	if err != nil {
+		return nil, AsError(fmt.Errorf("pushing to %s: %w", r, s.refused(err)))
+	}
+	repush := slices.ContainsFunc(known, func(j *pushJob) bool { return j.exists || len(j.mounts) > 0 })
+	// Largest first: the long uploads start at once, the small ones fill in.
+	order := slices.Clone(jobs)
+	slices.SortStableFunc(order, func(a, b *pushJob) int { return int(min(max(b.Size-a.Size, -1), 1)) })
 	err = runAll(ctx, len(order), concurrency, nil, func(ctx context.Context, i int) error {
 		j := order[i]
-		res, err := up.push(ctx, j)
-		if err != nil {
-			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", j.d.str, j.label, r, s.refused(err)))
+		j.result = PushedBlob{Digest: j.d.str, Size: j.Size}
+		var err error
+		if j.d.str == "" && !repush {
+			err = up.pushHashing(ctx, j)
+		} else {
+			err = up.push(ctx, j)
 		}
+		if err != nil {
+			what := j.d.str
+			if what == "" {
+				what = "of " + j.Path
+			}
+			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", what, j.label, r, s.refused(err)))
+		}
+		j.result.Digest = j.d.str
 		j.prog.BlobDone()
-		j.result = res
 		return nil
 	})
 	if err != nil {
@@ -150,6 +192,52 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		out[i] = j.result
 	}
 	return out, nil
+}
+
+// mountPlanner decides which repositories a blob may be mounted from.
+type mountPlanner struct {
+	target name.Repository
+	o      PushOptions
+}
+
+// sources lists the repositories of the target's registry that may hold
+// j's blob: its own list, the holders known for its digest, then the
+// call's, at most maxMountSources of them.
+func (m mountPlanner) sources(j *pushJob) []name.Repository {
+	repos := append([]string(nil), j.MountFrom...)
+	if m.o.Holders != nil {
+		repos = append(repos, m.o.Holders(j.d.str)...)
+	}
+	repos = append(repos, m.o.MountFrom...)
+	var out []name.Repository
+	for _, s := range repos {
+		mr, err := name.NewRepository(s, name.WithDefaultRegistry(m.target.RegistryStr()))
+		if err != nil || mr.RegistryStr() != m.target.RegistryStr() || mr.RepositoryStr() == m.target.RepositoryStr() ||
+			slices.ContainsFunc(out, func(o name.Repository) bool { return o.RepositoryStr() == mr.RepositoryStr() }) {
+			continue
+		}
+		out = append(out, mr)
+		if len(out) == maxMountSources {
+			break
+		}
+	}
+	return out
+}
+
+// scoped lists every mount source of the jobs once, in a stable order.
+func (m mountPlanner) scoped(jobs []*pushJob) []name.Repository {
+	seen := map[string]name.Repository{}
+	for _, j := range jobs {
+		for _, mr := range j.mounts {
+			seen[mr.RepositoryStr()] = mr
+		}
+	}
+	out := make([]name.Repository, 0, len(seen))
+	for _, mr := range seen {
+		out = append(out, mr)
+	}
+	slices.SortFunc(out, func(a, b name.Repository) int { return strings.Compare(a.RepositoryStr(), b.RepositoryStr()) })
+	return out
 }
 
 // PushManifest puts raw (of mediaType) at ref, a tag or a digest; a digest
@@ -212,7 +300,10 @@ type pushJob struct {
 	d      blobDigest
 	label  string
 	prog   *transfer.Progress
+	exists bool // the repository has the blob already
 	result PushedBlob
+	// counted is what progress shows of the upload.
+	counted int64
 }
 
 // joinScopes is the cache key part of a scope list.

@@ -9,9 +9,9 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -27,71 +27,221 @@ const maxMountSources = 3
 // a monolithic PUT because a PATCH that breaks can be continued: the
 // session's GET tells how much the registry kept.
 type uploader struct {
-	c    *Client
-	s    *session
-	http *http.Client
+	c        *Client
+	s        *session
+	http     *http.Client
+	sessions UploadSessions // nil: unfinished uploads are not remembered
+	mounts   mountPlanner
 }
 
 func (u *uploader) blobsURL(repo name.Repository) string {
 	return fmt.Sprintf("%s://%s/v2/%s/blobs/", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr())
 }
 
-func (u *uploader) push(ctx context.Context, j *pushJob) (PushedBlob, error) {
-	res := PushedBlob{Digest: j.d.str, Size: j.Size}
-	has, err := u.exists(ctx, j.d.str)
-	if err != nil {
-		return res, err
+// push sends one blob whose digest is known, or learnt first by hashing.
+func (u *uploader) push(ctx context.Context, j *pushJob) error {
+	if j.d.str == "" {
+		if err := u.learn(ctx, j); err != nil {
+			return err
+		}
 	}
-	if has {
-		j.prog.AddBytes(j.Size)
-		res.How = PushedExists
-		return res, nil
+	if j.exists {
+		u.skipped(j, PushedExists, "")
+		return nil
+	}
+	if len(j.mounts) > 0 {
+		scoped, err := u.scopedFor(ctx, j)
+		if err != nil {
+			return err
+		}
+		return scoped.upload(ctx, j, "", 0, nil)
+	}
+	return u.upload(ctx, j, "", 0, nil)
+}
+
+// pushHashing uploads a file blob while another reader hashes it ahead of
+// the upload (see PushBlobs). Once the digest is known, a blob the
+// registry has, or can mount, stops the upload; otherwise the session is
+// remembered and the upload goes on to its commit.
+func (u *uploader) pushHashing(ctx context.Context, j *pushJob) error {
+	loc, _, err := u.open(ctx, "", nil, true)
+	if err != nil {
+		return err
+	}
+	sendCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	type sent struct {
+		next string
+		err  error
+	}
+	done := make(chan sent, 1)
+	go func() {
+		next, err := u.send(sendCtx, j, loc, 0)
+		done <- sent{next, err}
+	}()
+	abandon := func() {
+		stop()
+		<-done
+		// Also after Ctrl-C: the session is of no use without its digest.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		u.cancel(cctx, loc)
+	}
+	if err := u.learn(ctx, j); err != nil {
+		abandon()
+		return err
+	}
+	if j.exists {
+		abandon()
+		u.skipped(j, PushedExists, "")
+		return nil
+	}
+	if len(j.mounts) > 0 {
+		scoped, err := u.scopedFor(ctx, j)
+		if err != nil {
+			abandon()
+			return err
+		}
+		if _, from, err := scoped.open(ctx, j.d.str, j.mounts, false); err == nil && from != "" {
+			abandon()
+			u.skipped(j, PushedMounted, from)
+			return nil
+		}
+	}
+	u.save(j, loc)
+	r := <-done
+	if r.err != nil {
+		return u.upload(ctx, j, loc, 0, r.err)
+	}
+	return u.upload(ctx, j, r.next, j.Size, nil)
+}
+
+// learn hashes j's file, then asks whether the repository has the blob and
+// which repositories may hold it.
+func (u *uploader) learn(ctx context.Context, j *pushJob) error {
+	digest, err := j.Hash(ctx)
+	if err != nil {
+		return err
+	}
+	if j.d, err = parseDigest(digest); err != nil {
+		return err
+	}
+	j.result.Digest = digest
+	if j.exists, err = u.exists(ctx, digest); err != nil {
+		return err
+	}
+	j.mounts = u.mounts.sources(j)
+	return nil
+}
+
+// scopedFor is an uploader whose token may also pull from j's mount
+// sources (a registry refuses a mount from a repository outside the token).
+func (u *uploader) scopedFor(ctx context.Context, j *pushJob) (*uploader, error) {
+	s, err := u.c.openPush(ctx, u.s.repo, j.mounts)
+	if err != nil {
+		return nil, err
+	}
+	return &uploader{c: u.c, s: s, http: &http.Client{Transport: s.rt}, sessions: u.sessions, mounts: u.mounts}, nil
+}
+
+// skipped settles a blob that was not sent (how: exists or mounted).
+func (u *uploader) skipped(j *pushJob, how, from string) {
+	j.prog.AddBytes(j.Size - j.counted)
+	j.counted = j.Size
+	j.result.How, j.result.MountedFrom = how, from
+	u.forget(j)
+}
+
+// upload brings j's blob to the registry and commits it: from loc at
+// offset when given (with the error its send ended in, if it did), else
+// from an unfinished upload of an earlier call, else from a mount or a new
+// session. A send that breaks resumes where the registry says it stopped.
+func (u *uploader) upload(ctx context.Context, j *pushJob, loc string, offset int64, err error) error {
+	if loc == "" {
+		loc, offset = u.continued(ctx, j)
 	}
 	attempts := max(u.c.retry.Attempts, 1)
-	var loc string
-	var offset, counted int64 // what the registry holds; what progress shows
 	for try := 1; ; try++ {
-		if loc == "" {
-			var from string
-			if loc, from, err = u.start(ctx, j.d.str, j.mounts); err != nil {
-				return res, err
-			}
-			if loc == "" {
-				j.prog.AddBytes(j.Size - counted)
-				res.How, res.MountedFrom = PushedMounted, from
-				return res, nil
-			}
-			offset = 0
-		}
-		if offset < j.Size {
-			var next string
-			if next, err = u.send(ctx, j, loc, offset, &res.Sent, &counted); err == nil {
-				loc = next
-			}
-		}
 		if err == nil {
-			break
+			if loc == "" {
+				var from string
+				if loc, from, err = u.open(ctx, j.d.str, j.mounts, true); err != nil {
+					return err
+				}
+				if loc == "" {
+					u.skipped(j, PushedMounted, from)
+					return nil
+				}
+				offset = 0
+				u.save(j, loc)
+			}
+			if offset < j.Size {
+				var next string
+				if next, err = u.send(ctx, j, loc, offset); err == nil {
+					loc, offset = next, j.Size
+				}
+			}
+			if err == nil {
+				break
+			}
 		}
 		if ctx.Err() != nil || !retryableUpload(err) || try >= attempts {
-			return res, err
+			return err
 		}
 		kept, next, serr := u.status(ctx, loc)
 		if serr != nil || kept > j.Size {
 			loc, kept = "", 0 // start a new session
 		} else {
 			loc = next
+			u.save(j, loc)
 		}
-		j.prog.AddBytes(kept - counted)
-		counted, offset = kept, kept
+		j.prog.AddBytes(kept - j.counted)
+		j.counted, offset = kept, kept
+		err = nil
 		if err := transfer.Sleep(ctx, u.c.retry.Backoff(try)); err != nil {
-			return res, err
+			return err
 		}
 	}
 	if err := u.commit(ctx, loc, j.d.str); err != nil {
-		return res, err
+		return err
 	}
-	res.How = PushedUploaded
-	return res, nil
+	u.forget(j)
+	j.result.How = PushedUploaded
+	return nil
+}
+
+// continued finds the session an earlier call left for j's blob and asks
+// the registry how much of it it kept; "" when there is none to continue.
+func (u *uploader) continued(ctx context.Context, j *pushJob) (string, int64) {
+	if u.sessions == nil {
+		return "", 0
+	}
+	saved := u.sessions.Load(u.s.repo.Name(), j.d.str)
+	if saved == "" {
+		return "", 0
+	}
+	kept, next, err := u.status(ctx, saved)
+	if err != nil || kept > j.Size {
+		u.forget(j) // expired, purged, or not ours: start over
+		return "", 0
+	}
+	u.save(j, next)
+	j.prog.AddBytes(kept - j.counted)
+	j.counted = kept
+	j.result.ContinuedAt = kept
+	return next, kept
+}
+
+func (u *uploader) save(j *pushJob, loc string) {
+	if u.sessions != nil {
+		u.sessions.Save(u.s.repo.Name(), j.d.str, loc)
+	}
+}
+
+func (u *uploader) forget(j *pushJob) {
+	if u.sessions != nil && j.d.str != "" {
+		u.sessions.Forget(u.s.repo.Name(), j.d.str)
+	}
 }
 
 // exists asks the repository whether it has the blob.
@@ -114,11 +264,12 @@ func (u *uploader) exists(ctx context.Context, digest string) (bool, error) {
 	return false, transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
 }
 
-// start opens an upload session, first offering the registry a mount from
-// each candidate repository. It returns the session's URL, or "" and the
-// source repository when a mount made the upload unnecessary.
-func (u *uploader) start(ctx context.Context, digest string, sources []name.Repository) (loc, mountedFrom string, err error) {
-	for i := 0; ; i++ {
+// open offers the registry a mount of digest from each source in turn; it
+// returns "" and the source when one was mounted. Otherwise, with session,
+// it returns the URL of an upload session (the last declined mount's, which
+// the registry opens anyway, or a new one); without, it closes them all.
+func (u *uploader) open(ctx context.Context, digest string, sources []name.Repository, session bool) (loc, mountedFrom string, err error) {
+	for i := 0; i < len(sources) || (session && i == 0); i++ {
 		q := ""
 		var from string
 		if i < len(sources) {
@@ -140,28 +291,35 @@ func (u *uploader) start(ctx context.Context, digest string, sources []name.Repo
 		if err != nil {
 			return "", "", err
 		}
-		if i+1 >= len(sources) {
+		if session && i+1 >= len(sources) {
 			return next, "", nil
 		}
 		u.cancel(ctx, next) // not mounted from this one: try the next source
 	}
+	return "", "", nil
 }
 
 // send streams the blob from offset to the session at loc and returns the
 // session's next URL.
-func (u *uploader) send(ctx context.Context, j *pushJob, loc string, offset int64, sent, counted *int64) (string, error) {
+func (u *uploader) send(ctx context.Context, j *pushJob, loc string, offset int64) (string, error) {
+	report := func(n int64) {
+		j.prog.AddBytes(n)
+		j.result.Sent += n
+		j.counted += n
+	}
 	var body io.Reader
+	sent := int64(-1) // unknown until the registry answers
 	if j.Path != "" {
-		f, err := os.Open(j.Path)
+		fb, err := openFileBody(j.Path, offset, report)
 		if err != nil {
 			return "", err
 		}
-		defer f.Close()
-		body = io.NewSectionReader(f, offset, j.Size-offset)
+		defer func() { fb.finish(sent) }()
+		body = fb.reader()
 	} else {
-		body = bytes.NewReader(j.Data[offset:])
+		body = &reportingReader{r: bytes.NewReader(j.Data[offset:]), report: report}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, loc, &countingReader{r: body, prog: j.prog, n: sent, counted: counted})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, loc, body)
 	if err != nil {
 		return "", err
 	}
@@ -178,6 +336,7 @@ func (u *uploader) send(ctx context.Context, j *pushJob, loc string, offset int6
 	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
 		return "", err
 	}
+	sent = req.ContentLength
 	if resp.Header.Get("Location") == "" {
 		return loc, nil
 	}
@@ -308,20 +467,16 @@ func retryableUpload(err error) bool {
 	return transfer.Transient(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
-// countingReader reports the bytes an upload reads to its progress.
-type countingReader struct {
-	r       io.Reader
-	prog    *transfer.Progress
-	n       *int64
-	counted *int64
+// reportingReader reports the bytes an upload reads from memory.
+type reportingReader struct {
+	r      io.Reader
+	report func(int64)
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
+func (c *reportingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
-		c.prog.AddBytes(int64(n))
-		*c.n += int64(n)
-		*c.counted += int64(n)
+		c.report(int64(n))
 	}
 	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/extract"
@@ -164,11 +165,12 @@ func (p *puller) fileFromCache(ctx context.Context, l *localDir, root *os.Root, 
 	})
 }
 
-// layerFromCache places archive layer f from the tree the cache unpacked
-// it to; failing that, it copies the archive blob where the local unpack
-// reads it.
+// layerFromCache places archive layer f (the entries it keeps) from the
+// tree the cache unpacked it to; failing that, it copies the archive blob
+// where the local unpack reads it, unless f is kept for some entries only:
+// that one is fetched into the cache (fillLocalDir).
 func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root, f model.File) error {
-	tree, err := p.cache.ReadTree(f.Digest)
+	tree, err := p.keptEntries(f)
 	if err != nil {
 		return err
 	}
@@ -176,6 +178,9 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 		return err
 	} else if !ok {
 		tree = nil
+		if f.Entries != nil {
+			return nil
+		}
 		if ok, err := p.blobOK(ctx, f.Digest, f.Size); err != nil || !ok {
 			return err
 		}
@@ -197,7 +202,10 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 			return copyBlob(ctx, meta, path.Join("blobs", path.Base(blob)), p.cache.BlobPath(f.Digest), f.Size, 0o644, true)
 		}
 		for _, te := range tree {
-			dst := joinClean(f.ExtractTo, te.Path)
+			dst := te.Path // keptEntries joined it
+			if strings.SplitN(dst, "/", 2)[0] == localMeta {
+				return wrap(oci.CodeInvalidModel, fmt.Errorf("layer %s has an entry %q inside %s, which oci-client keeps for itself", f.Digest, dst, localMeta))
+			}
 			var err error
 			switch te.Type {
 			case string(extract.Dir):
@@ -220,6 +228,10 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 			if err != nil {
 				return err
 			}
+		}
+		if f.Entries != nil {
+			// Not done: other patterns may pick other entries.
+			return nil
 		}
 		l.mu.Lock()
 		l.rec.Layers = append(l.rec.Layers, f.Digest)

@@ -119,24 +119,43 @@ func (l *localDir) note(pth string, f localFile) error {
 	return nil
 }
 
-func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.File) (string, error) {
+func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.File) (string, []string, error) {
+	l, err := p.fillLocalDir(ctx, files)
+	if err != nil {
+		return "", nil, err
+	}
+	names, err := p.selectedNames(files)
+	if err == nil {
+		err = p.checkSelected(res, names)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	err = p.withLease(ctx, l.lock("record"), func() error { return l.save(res.digest, files) })
+	return l.dir, names, err
+}
+
+// fillLocalDir places the files in the local directory. An archive kept
+// for its entries goes through the cache, whose tree of it says what a
+// repeat pull, or an offline one, still has to place.
+func (p *puller) fillLocalDir(ctx context.Context, files []model.File) (*localDir, error) {
 	dir, err := filepath.Abs(p.o.LocalDir)
 	if err != nil {
-		return "", wrap(oci.CodeInvalidArgument, err)
+		return nil, wrap(oci.CodeInvalidArgument, err)
 	}
 	l := &localDir{dir: dir, meta: filepath.Join(dir, localMeta), verify: p.o.Verify, hashed: map[string]string{}}
 	for _, d := range []string{"locks", "blobs", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(l.meta, d), 0o755); err != nil {
-			return "", wrap(oci.CodeIO, fmt.Errorf("creating the local directory %s: %w", dir, err))
+			return nil, wrap(oci.CodeIO, fmt.Errorf("creating the local directory %s: %w", dir, err))
 		}
 	}
 	for _, f := range files {
 		if top := strings.SplitN(joinClean(f.ExtractTo, f.Path), "/", 2)[0]; top == localMeta || f.ExtractTo == localMeta {
-			return "", wrap(oci.CodeInvalidModel, fmt.Errorf("the model has a file %q inside %s, which oci-client keeps for itself", f.Path, localMeta))
+			return nil, wrap(oci.CodeInvalidModel, fmt.Errorf("the model has a file %q inside %s, which oci-client keeps for itself", f.Path, localMeta))
 		}
 	}
 	if err := l.load(); err != nil {
-		return "", wrap(oci.CodeIO, err)
+		return nil, wrap(oci.CodeIO, err)
 	}
 	// Local files are durable when the pull returns.
 	p.client = p.client.With(oci.AdjustTransfer(func(t *transfer.Options) { t.NoSync = false }))
@@ -159,6 +178,10 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 			})
 			continue
 		}
+		if f.Entries != nil {
+			wants = append(wants, p.archiveWant(f))
+			continue
+		}
 		blob := localBlob(l, f.Digest)
 		wants = append(wants, want{
 			digest: f.Digest, size: f.Size, label: f.Path, path: blob, lock: l.lock("layer+" + f.Digest),
@@ -177,31 +200,39 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", wrap(oci.CodeIO, err)
+		return nil, wrap(oci.CodeIO, err)
 	}
 	defer root.Close()
 	if p.o.Offline {
 		// Checked before anything is copied: a pull that cannot finish
 		// does not spend minutes copying first.
 		if missing := p.offlineMissing(ctx, wants, files); len(missing) > 0 {
-			return "", notCached("%s: %d of the selected files are neither in %s nor in the cache at %s: %s", p.ref.Name(), len(missing), dir, p.cache.Root, strings.Join(missing, ", "))
+			return nil, notCached("%s: %d of the selected files are neither in %s nor in the cache at %s: %s", p.ref.Name(), len(missing), dir, p.cache.Root, strings.Join(missing, ", "))
 		}
 	}
 	if err := p.fromCache(ctx, l, root, files); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := p.ensure(ctx, wants); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, f := range files {
-		if f.Archive != "" && !l.layerDone(ctx, f.Digest) {
-			if err := p.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) }); err != nil {
-				return "", err
+		if f.Archive == "" || l.layerDone(ctx, f.Digest) {
+			continue
+		}
+		if f.Entries != nil {
+			err = p.unpack(ctx, f)
+			if err == nil {
+				err = p.fromCache(ctx, l, root, []model.File{f})
 			}
+		} else {
+			err = p.withLease(ctx, l.lock("layer+"+f.Digest), func() error { return l.unpack(ctx, f, p.o.Limits) })
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	err = p.withLease(ctx, l.lock("record"), func() error { return l.save(res.digest, files) })
-	return dir, err
+	return l, nil
 }
 
 // presentFile says whether pth already holds blob d: per the record, or

@@ -30,9 +30,14 @@ type Options struct {
 	// Allow and Ignore select files by path (fnmatch globs, as
 	// huggingface_hub's snapshot_download): a file is fetched when it
 	// matches some Allow pattern (any, when Allow is empty) and no Ignore
-	// pattern. An archive layer is selected by its own path, and all of it
-	// is unpacked.
+	// pattern. An archive layer is selected whole by its own path; an
+	// archive with no name of its own, or one a pattern reaches inside, is
+	// fetched and only the entries the patterns select are placed (see
+	// model.Filter). Patterns that select no file fail with CodeNoMatch.
 	Allow, Ignore []string
+	// AllowNoMatch makes patterns that select no file give an empty
+	// directory instead (vLLM's small-file pull of a GGUF-only model).
+	AllowNoMatch bool
 	// Offline serves from the cache without touching the network.
 	Offline bool
 	// Select picks a manifest out of an index.
@@ -67,7 +72,8 @@ type Result struct {
 	Reference string       `json:"reference"`
 	Digest    string       `json:"digest"`
 	Model     *model.Model `json:"model"`
-	// Files are the selected paths, in manifest order.
+	// Files are the selected paths, in manifest order: files and whole
+	// archives by their paths, and the files picked out of archives.
 	Files []string `json:"files"`
 	// Downloaded counts the blobs this call fetched itself and the bytes
 	// it received for them (0 for a cache hit): a blob resumed from an
@@ -87,18 +93,22 @@ func Pull(ctx context.Context, c *oci.Client, ref string, o Options) (*Result, e
 		return nil, wrap(oci.CodeInvalidArgument, err)
 	}
 	out := &Result{Reference: p.repo.Digest(res.digest).String(), Digest: res.digest, Model: res.model}
-	for _, f := range files {
-		out.Files = append(out.Files, f.Path)
+	if len(files) == 0 {
+		// Nothing to fetch that could change that.
+		if err := p.checkSelected(res, nil); err != nil {
+			return nil, err
+		}
 	}
 	if o.LocalDir != "" {
-		out.Path, err = p.intoLocalDir(ctx, res, files)
+		out.Path, out.Files, err = p.intoLocalDir(ctx, res, files)
 	} else {
-		out.Path, err = p.intoSnapshot(ctx, res, files)
+		out.Path, out.Files, err = p.intoSnapshot(ctx, res, files)
 	}
 	if err != nil {
 		return nil, err
 	}
 	out.BlobsDownloaded, out.BytesDownloaded = p.downloaded()
+	p.noteHolders(res)
 	return out, nil
 }
 

@@ -15,22 +15,30 @@ import (
 	"github.com/oci-client/liboci/transfer"
 )
 
-// intoSnapshot makes the cache's snapshot of the model hold files.
-func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.File) (string, error) {
+// intoSnapshot makes the cache's snapshot of the model hold files, and
+// says which (selectedNames).
+func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.File) (string, []string, error) {
 	reg, repo := p.repo.RegistryStr(), p.repo.RepositoryStr()
 	dir := p.cache.SnapshotDir(reg, repo, res.digest)
 	rec, err := p.cache.ReadSnapshot(reg, repo, res.digest)
 	if err != nil {
-		return "", wrap(oci.CodeIO, err)
+		return "", nil, wrap(oci.CodeIO, err)
 	}
 	if rec != nil {
 		ok, err := p.servable(ctx, rec, dir, files)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if ok {
+			names, err := p.selectedNames(files)
+			if err == nil {
+				err = p.checkSelected(res, names)
+			}
+			if err != nil {
+				return "", nil, err
+			}
 			p.cache.Touch(reg, repo, res.digest)
-			return dir, nil
+			return dir, names, nil
 		}
 	}
 	// resolve has fetched the config already (readConfig).
@@ -44,26 +52,33 @@ func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.
 	}
 	if p.o.Offline {
 		if missing := p.missing(ctx, wants); len(missing) > 0 {
-			return "", notCached("%s: %d of the selected files are not in the cache at %s: %s", p.ref.Name(), len(missing), p.cache.Root, strings.Join(missing, ", "))
+			return "", nil, notCached("%s: %d of the selected files are not in the cache at %s: %s", p.ref.Name(), len(missing), p.cache.Root, strings.Join(missing, ", "))
 		}
 	}
 	if err := p.ensure(ctx, wants); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, f := range files {
 		if f.Archive != "" {
 			if err := p.unpack(ctx, f); err != nil {
-				return "", err
+				return "", nil, err
 			}
 		}
+	}
+	names, err := p.selectedNames(files)
+	if err == nil {
+		err = p.checkSelected(res, names)
+	}
+	if err != nil {
+		return "", nil, err
 	}
 	lock := p.cache.LockPath("snapshot+" + reg + "+" + repo + "+" + res.digest)
 	err = p.withLease(ctx, lock, func() error { return p.link(res, files, dir) })
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	p.cache.Touch(reg, repo, res.digest)
-	return dir, nil
+	return dir, names, nil
 }
 
 // missing names the wants that are not present, for an offline pull.
@@ -78,10 +93,11 @@ func (p *puller) missing(ctx context.Context, wants []want) []string {
 }
 
 // servable says whether the snapshot already holds every selected file,
-// each link in place and each blob one the cache may serve. Under Verify,
-// where each blob is hashed first, each file is reported found as soon as
-// its blob checks out, in manifest (shard) order: a loader reads shard 1
-// while shard 2 is hashed.
+// each link in place and each blob one the cache may serve. Of an archive
+// kept for its entries, those it picks must be recorded there (a layer
+// linked whole has them all). Under Verify, where each blob is hashed
+// first, each file is reported found as soon as its blob checks out, in
+// manifest (shard) order: a loader reads shard 1 while shard 2 is hashed.
 func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, files []model.File) (bool, error) {
 	type served struct {
 		path  string
@@ -90,7 +106,18 @@ func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, 
 	var check []served
 	for _, f := range files {
 		if !rec.HasLayer(f.Digest) {
-			return false, nil
+			if f.Entries == nil {
+				return false, nil
+			}
+			kept, err := p.keptEntries(f)
+			if err != nil || kept == nil {
+				return false, err
+			}
+			for _, te := range kept {
+				if e, ok := rec.Files[te.Path]; !ok || e.Layer != f.Digest || e.Type != te.Type || e.Digest != te.Digest {
+					return false, nil
+				}
+			}
 		}
 		var paths []string
 		for pth, e := range rec.Files {
@@ -167,20 +194,25 @@ func (p *puller) link(res *resolved, files []model.File, dir string) error {
 				return wrap(oci.CodeIO, err)
 			}
 		} else {
-			tree, err := p.cache.ReadTree(f.Digest)
-			if err != nil || tree == nil {
+			kept, err := p.keptEntries(f)
+			if err != nil || kept == nil {
 				return wrap(oci.CodeIO, fmt.Errorf("the unpacked tree of layer %s is missing: %v", f.Digest, err))
 			}
-			for _, te := range tree {
+			for _, te := range kept {
 				e := te.Entry
 				e.Layer = f.Digest
-				if err := put(joinClean(f.ExtractTo, te.Path), e); err != nil {
+				if err := put(te.Path, e); err != nil {
 					return wrap(oci.CodeIO, err)
 				}
 			}
 		}
-		if !rec.HasLayer(f.Digest) {
+		switch {
+		case rec.HasLayer(f.Digest):
+		case f.Entries == nil:
 			rec.Layers = append(rec.Layers, f.Digest)
+			rec.Partial = slices.DeleteFunc(rec.Partial, func(d string) bool { return d == f.Digest })
+		case !slices.Contains(rec.Partial, f.Digest):
+			rec.Partial = append(rec.Partial, f.Digest)
 		}
 	}
 	return wrap(oci.CodeIO, p.cache.WriteSnapshot(rec))

@@ -24,19 +24,21 @@ const digestCacheDir = "push-digests"
 // its remembered digest is checked by hashing again.
 const racyWindow = 2 * time.Second
 
-// maxPushedRepos bounds the repositories remembered per file.
-const maxPushedRepos = 8
+// hashFirstBelow: files smaller than this are hashed before the push
+// starts (milliseconds), so the registry's answer for them tells a cold
+// push from a re-push before the large files are read (see oci.PushBlobs).
+const hashFirstBelow = 32 << 20
 
-// digestEntry is what is remembered of one file: its identity on disk,
-// its digest, and the repositories it was pushed to (mount sources).
+// digestEntry is what is remembered of one file: its identity on disk and
+// its digest. Where the blob went is the cache's business (cache.Holders),
+// keyed by digest, so that a copy of the file mounts too.
 type digestEntry struct {
-	Path    string   `json:"path"`
-	Size    int64    `json:"size"`
-	MtimeNS int64    `json:"mtime_ns"`
-	Inode   uint64   `json:"inode"`
-	Device  uint64   `json:"device"`
-	Digest  string   `json:"digest"`
-	Pushed  []string `json:"pushed,omitempty"`
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	Inode   uint64 `json:"inode"`
+	Device  uint64 `json:"device"`
+	Digest  string `json:"digest"`
 	// RecordedNS is when the digest was taken; one taken within
 	// racyWindow of the mtime is not trusted without hashing again.
 	RecordedNS int64 `json:"recorded_ns"`
@@ -78,9 +80,9 @@ func (c digestCache) lookup(id digestEntry) (e digestEntry, trusted bool) {
 	return e, e.RecordedNS-e.MtimeNS >= int64(racyWindow)
 }
 
-// store writes e (best effort: a cache that cannot be written only costs
+// put writes e (best effort: a cache that cannot be written only costs
 // a hash next time).
-func (c digestCache) store(e digestEntry) {
+func (c digestCache) put(e digestEntry) {
 	if c.root == "" || os.MkdirAll(c.root, 0o755) != nil {
 		return
 	}
@@ -98,15 +100,38 @@ func (c digestCache) store(e digestEntry) {
 	}
 }
 
-// remember records that the files went to repo ("host/name").
-func (c digestCache) remember(entries []digestEntry, repo string) {
-	for _, e := range entries {
-		if !slices.Contains(e.Pushed, repo) {
-			e.Pushed = append([]string{repo}, e.Pushed...)
-			e.Pushed = e.Pushed[:min(len(e.Pushed), maxPushedRepos)]
+// firstDigests gives each file the digest known without reading it (from
+// the cache of digests, or a cache blob's name) and hashes the small ones;
+// the others are left "" for the push to hash.
+func firstDigests(ctx context.Context, c digestCache, files []file) ([]digestEntry, error) {
+	out := make([]digestEntry, len(files))
+	var small []file
+	var at []int
+	for i, f := range files {
+		abs, err := filepath.Abs(f.abs)
+		if err != nil {
+			return nil, err
 		}
-		c.store(e)
+		id := identity(abs, f.info)
+		if e, trusted := c.lookup(id); trusted {
+			out[i] = e
+		} else if f.named != "" {
+			id.Digest, id.RecordedNS = f.named, time.Now().UnixNano()
+			out[i] = id
+			c.put(id)
+		} else if f.size < hashFirstBelow {
+			small, at = append(small, f), append(at, i)
+		}
 	}
+	hashed, err := digestFiles(ctx, c, small)
+	if err != nil {
+		return nil, err
+	}
+	for k, e := range hashed {
+		out[at[k]] = e
+		c.put(e)
+	}
+	return out, nil
 }
 
 // digestFiles gives each file its digest, from the cache or by hashing,
@@ -161,8 +186,7 @@ func digestFile(ctx context.Context, c digestCache, f file) (digestEntry, error)
 		return digestEntry{}, err
 	}
 	id := identity(abs, f.info)
-	known, trusted := c.lookup(id)
-	if trusted {
+	if known, trusted := c.lookup(id); trusted {
 		return known, nil
 	}
 	fh, err := os.Open(f.abs)
@@ -171,7 +195,8 @@ func digestFile(ctx context.Context, c digestCache, f file) (digestEntry, error)
 	}
 	defer fh.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: fh})
+	// 1 MiB reads: a multi-GB shard in thousands of syscalls, not millions.
+	n, err := io.CopyBuffer(h, &ctxReader{ctx: ctx, r: fh}, make([]byte, 1<<20))
 	if err != nil {
 		return digestEntry{}, err
 	}
@@ -184,9 +209,6 @@ func digestFile(ctx context.Context, c digestCache, f file) (digestEntry, error)
 	}
 	id.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	id.RecordedNS = time.Now().UnixNano()
-	if known.Digest == id.Digest {
-		id.Pushed = known.Pushed // the same content: the same mount sources
-	}
 	return id, nil
 }
 

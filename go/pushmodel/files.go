@@ -19,6 +19,9 @@ type file struct {
 	size int64
 	kind string
 	info os.FileInfo // of the file read (the symlink's target)
+	// named is the digest a link into the cache's blobs carries in the
+	// blob's name ("" for other files).
+	named string
 }
 
 // skipped reports a name that is never published: hidden files and
@@ -74,7 +77,7 @@ func listFiles(dir, cache string, followAll bool) ([]file, error) {
 		if !utf8.ValidString(rel) || strings.ContainsAny(rel, "\\\x00") {
 			return fmt.Errorf("file name %q cannot be published (not UTF-8, or holds a backslash)", rel)
 		}
-		abs := p
+		abs, named := p, ""
 		if d.Type()&fs.ModeSymlink != 0 {
 			target, out, err := rule.followLink(p, rel)
 			if err != nil {
@@ -84,7 +87,7 @@ func listFiles(dir, cache string, followAll bool) ([]file, error) {
 				refused = append(refused, fmt.Sprintf("%s (a symlink to %s)", rel, target))
 				return nil
 			}
-			abs = target
+			abs, named = target, rule.cacheDigest(target)
 		}
 		info, err := os.Stat(abs)
 		if err != nil {
@@ -96,7 +99,7 @@ func listFiles(dir, cache string, followAll bool) ([]file, error) {
 		case !info.Mode().IsRegular():
 			return fmt.Errorf("%s is not a regular file (%s)", rel, info.Mode().Type())
 		}
-		files = append(files, file{rel: rel, abs: abs, size: info.Size(), kind: model.KindOf(rel, info.Size()), info: info})
+		files = append(files, file{rel: rel, abs: abs, size: info.Size(), kind: model.KindOf(rel, info.Size()), info: info, named: named})
 		return nil
 	})
 	if err != nil {

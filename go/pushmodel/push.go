@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 )
@@ -79,6 +81,9 @@ type Result struct {
 	Skipped   int   `json:"skipped"`
 	Mounted   int   `json:"mounted"`
 	BytesSent int64 `json:"bytes_sent"`
+	// Continued counts the uploads an earlier call left unfinished that
+	// this one continued from what the registry kept.
+	Continued int   `json:"continued"`
 	Files     int   `json:"files"`
 	FileBytes int64 `json:"file_bytes"`
 }
@@ -106,14 +111,33 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("publishing %s: %w", dir, err))
 	}
 	dc := digestCache{}
+	var holders *cache.Cache
 	if o.CacheDir != "" {
 		dc.root = filepath.Join(o.CacheDir, digestCacheDir)
+		if holders, err = cache.Open(o.CacheDir, 0); err != nil {
+			return nil, wrap(oci.CodeIO, err)
+		}
 	}
-	entries, err := digestFiles(ctx, dc, files)
+	entries, err := firstDigests(ctx, dc, files)
 	if err != nil {
 		return nil, wrap(oci.CodeIO, fmt.Errorf("reading %s: %w", dir, err))
 	}
 	repo := r.Context()
+	po := oci.PushOptions{Concurrency: o.Concurrency, MountFrom: o.MountFrom}
+	if holders != nil {
+		po.Holders, po.Sessions = holders.Holders, holders.Uploads()
+	}
+	blobs, index := fileBlobs(dc, files, entries)
+	pushed, err := c.PushBlobs(ctx, repo.String(), blobs, po)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		if entries[i].Digest == "" {
+			return nil, wrap(oci.CodeInternal, fmt.Errorf("%s was pushed without a digest", f.rel))
+		}
+	}
+
 	layers := make([]model.Descriptor, len(files))
 	diffIDs := make([]string, len(files))
 	for i, f := range files {
@@ -140,13 +164,18 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 		return nil, err
 	}
 	config := model.Descriptor{MediaType: configType, Digest: digestOf(configRaw), Size: int64(len(configRaw))}
-
-	blobs, index := uniqueBlobs(files, entries, layers, repo, config, configRaw)
-	pushed, err := c.PushBlobs(ctx, repo.String(), blobs, oci.PushOptions{Concurrency: o.Concurrency, MountFrom: o.MountFrom})
-	if err != nil {
-		return nil, err
+	// The config names every file's digest, so it goes after them.
+	if !slices.Contains(diffIDs, config.Digest) {
+		cp, err := c.PushBlobs(ctx, repo.String(), []oci.PushBlob{{Digest: config.Digest, Size: config.Size, Data: configRaw, Label: "config"}}, po)
+		if err != nil {
+			return nil, err
+		}
+		pushed = append(pushed, cp...)
+		index = append(index, blobOrigin{mediaType: config.MediaType})
 	}
-	dc.remember(entries, repo.String())
+	if holders != nil {
+		holders.NoteHolder(repo.Name(), append(diffIDs, config.Digest)...)
+	}
 
 	manifest := struct {
 		SchemaVersion int                `json:"schemaVersion"`
@@ -174,9 +203,16 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 		res.Tag = t.TagStr()
 	}
 	for i, p := range pushed {
-		b := Blob{PushedBlob: p, Path: index[i].path, MediaType: index[i].mediaType}
+		mt := index[i].mediaType
+		if index[i].file >= 0 {
+			mt = layers[index[i].file].MediaType
+		}
+		b := Blob{PushedBlob: p, Path: index[i].path, MediaType: mt}
 		res.Blobs = append(res.Blobs, b)
 		res.BytesSent += p.Sent
+		if p.ContinuedAt > 0 {
+			res.Continued++
+		}
 		switch p.How {
 		case oci.PushedUploaded:
 			res.Uploaded++
@@ -189,38 +225,41 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 	return res, nil
 }
 
-type blobOrigin struct{ path, mediaType string }
+// blobOrigin is what a pushed blob was: file (an index into the files, -1
+// for the config) at path, or of mediaType.
+type blobOrigin struct {
+	file      int
+	path      string
+	mediaType string
+}
 
-// uniqueBlobs lists each digest once (two files with the same content are
-// one blob), the config last.
-func uniqueBlobs(files []file, entries []digestEntry, layers []model.Descriptor, repo name.Repository, config model.Descriptor, configRaw []byte) ([]oci.PushBlob, []blobOrigin) {
+// fileBlobs lists the files as blobs, each digest once (two files with the
+// same content are one blob). A file whose digest is not known yet is
+// hashed by the push (see oci.PushBlobs), which fills its entry.
+func fileBlobs(dc digestCache, files []file, entries []digestEntry) ([]oci.PushBlob, []blobOrigin) {
 	seen := map[string]bool{}
 	var blobs []oci.PushBlob
 	var index []blobOrigin
 	for i, f := range files {
-		if seen[entries[i].Digest] {
+		d := entries[i].Digest
+		if d != "" && seen[d] {
 			continue
 		}
-		seen[entries[i].Digest] = true
-		blobs = append(blobs, oci.PushBlob{Digest: entries[i].Digest, Size: f.size, Path: f.abs, Label: f.rel, MountFrom: elsewhere(entries[i], repo)})
-		index = append(index, blobOrigin{path: f.rel, mediaType: layers[i].MediaType})
-	}
-	if !seen[config.Digest] {
-		blobs = append(blobs, oci.PushBlob{Digest: config.Digest, Size: config.Size, Data: configRaw, Label: "config"})
-		index = append(index, blobOrigin{mediaType: config.MediaType})
+		seen[d] = true
+		b := oci.PushBlob{Digest: d, Size: f.size, Path: f.abs, Label: f.rel}
+		if d == "" {
+			b.Hash = func(ctx context.Context) (string, error) {
+				e, err := digestFile(ctx, dc, f)
+				if err != nil {
+					return "", err
+				}
+				entries[i] = e
+				dc.put(e) // now: a push cut short continues with it next time
+				return e.Digest, nil
+			}
+		}
+		blobs = append(blobs, b)
+		index = append(index, blobOrigin{file: i, path: f.rel})
 	}
 	return blobs, index
-}
-
-// elsewhere lists the other repositories of repo's registry the file was
-// pushed to, most recent first.
-func elsewhere(e digestEntry, repo name.Repository) []string {
-	var out []string
-	for _, p := range e.Pushed {
-		other, err := name.NewRepository(p)
-		if err == nil && other.RegistryStr() == repo.RegistryStr() && p != repo.String() {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -51,6 +52,23 @@ func (r linkRule) allows(target string) bool {
 	return r.followAll || within(r.root, target) ||
 		(r.cacheBlobs != "" && within(r.cacheBlobs, target)) || huggingFaceBlob(target)
 }
+
+// cacheDigest is the digest a target in the cache's blobs is named by
+// ("" elsewhere): a snapshot of the cache publishes without hashing, the
+// name having been checked when the blob was written (and the registry
+// checks it again at the upload's commit).
+func (r linkRule) cacheDigest(target string) string {
+	if r.cacheBlobs == "" || filepath.Dir(filepath.Dir(target)) != r.cacheBlobs {
+		return ""
+	}
+	d := filepath.Base(filepath.Dir(target)) + ":" + filepath.Base(target)
+	if !digestRe.MatchString(d) {
+		return ""
+	}
+	return d
+}
+
+var digestRe = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // within reports whether p is dir or lies under it; both are resolved, so
 // a lexical comparison cannot be fooled by links or "..".

@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             allow_patterns=None if args.all else args.allow or list(SMALL),
             concurrency=args.concurrency,
+            # A GGUF model may have no small file at all: its snapshot is then empty.
+            allow_no_match=True,
         )
     except OciError as exc:
         error = {
@@ -169,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "message": exc.message,
             "status": exc.status,
             "registry_code": exc.registry_code,
+            "details": exc.details,
         }
         print(json.dumps({"error": error}))
         return 1

@@ -110,10 +110,13 @@ def _cmd_push(args: argparse.Namespace) -> int:
             on_snapshot=on_snapshot,
         )
         _settle(on_snapshot, r)
+    continued = r.get("continued", 0)
     print(
         f"{r['reference']}: {plural(r.get('files', 0), 'file')}, {_human(r.get('file_bytes', 0))} "
         f"(uploaded {r.get('uploaded', 0)}, already there {r.get('skipped', 0)}, "
-        f"mounted {r.get('mounted', 0)}; sent {_human(r.get('bytes_sent', 0))})",
+        f"mounted {r.get('mounted', 0)}; sent {_human(r.get('bytes_sent', 0))}"
+        + (f"; continued {plural(continued, 'interrupted upload')}" if continued else "")
+        + ")",
         file=sys.stderr,
     )
     print(r["reference"])

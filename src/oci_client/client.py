@@ -395,7 +395,9 @@ class OciGoClient:
         manifest request, and a digest reference none. ``local_dir`` puts
         real files there instead (fsynced before the call returns).
         ``allow_patterns``/``ignore_patterns`` (globs on the file path, as
-        huggingface_hub's ``snapshot_download``) select the layers to fetch.
+        huggingface_hub's ``snapshot_download``) select the files, inside
+        archive layers too; patterns that select no file raise
+        :class:`NoMatchingFilesError`, which lists the model's files.
         ``offline`` (default: ``$OCI_CLIENT_OFFLINE`` or ``$HF_HUB_OFFLINE``)
         serves from the cache without touching the network, or raises
         :class:`NotCachedError` naming what is missing. ``progress`` gets
@@ -439,12 +441,15 @@ class OciGoClient:
         progress: ProgressCallback | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
         wake_on_blob: bool = False,
+        allow_no_match: bool = False,
         **selection: Any,
     ) -> dict[str, Any]:
         """pull_model, returning the whole result; ``on_snapshot`` sees the raw
         progress counters (per file too) for the command line's bars (and, with
-        ``wake_on_blob``, as soon as each blob is verified), and ``selection``
-        holds ``offline``, ``platform`` and ``artifact_type``."""
+        ``wake_on_blob``, as soon as each blob is verified), ``allow_no_match``
+        makes patterns that select nothing give an empty directory (vLLM's
+        small-file pull of a model that has none), and ``selection`` holds
+        ``offline``, ``platform`` and ``artifact_type``."""
         if selection.keys() - {"offline", "platform", "artifact_type"}:
             raise InvalidArgumentError(f"unexpected options {sorted(selection)}")
         check_positive_int("concurrency", concurrency)
@@ -464,6 +469,7 @@ class OciGoClient:
             ignore_patterns=patterns("ignore_patterns", ignore_patterns),
             concurrency=concurrency or 0,
             durability=durability,
+            allow_no_match=allow_no_match,
         )
         if verify is not None:
             req["verify"] = verify

@@ -5,6 +5,7 @@ Every failure of a registry operation raises a subclass of :class:`OciError`::
     OciError
     ├── InvalidReferenceError      (also ValueError) the reference does not parse
     ├── InvalidArgumentError       (also ValueError) a bad digest, path or option
+    │   └── NoMatchingFilesError   the patterns select no file of the model (.files lists them)
     ├── AuthenticationError        401/403, unreadable credentials, failing helper
     ├── NotFoundError              404: repository, manifest or blob
     │   └── NotCachedError         offline, and the cache lacks what was asked for
@@ -24,8 +25,9 @@ Every failure of a registry operation raises a subclass of :class:`OciError`::
 
 Each carries ``.code`` (the native error code), ``.status`` (the HTTP status,
 when the registry answered) and ``.registry_code`` (the registry's own code,
-e.g. ``MANIFEST_UNKNOWN``). Messages never contain credentials. Every class
-pickles, so errors cross process boundaries (vLLM's workers) intact.
+e.g. ``MANIFEST_UNKNOWN``), and ``.details``, what the library says beyond the message (a
+dict, empty for most). Messages never contain credentials. Every class pickles, so errors
+cross process boundaries (vLLM's workers) intact.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "LibraryError",
     "LocalFileError",
     "NetworkError",
+    "NoMatchingFilesError",
     "NoSpaceError",
     "NotCachedError",
     "NotFoundError",
@@ -68,18 +71,20 @@ class OciError(Exception):
         code: str | None = None,
         status: int | None = None,
         registry_code: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.status = status
         self.registry_code = registry_code
+        self.details: dict[str, Any] = dict(details or {})
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exception's default reduce passes only args, losing the keywords.
         return (
             _rebuild,
-            (type(self), self.message, self.code, self.status, self.registry_code),
+            (type(self), self.message, self.code, self.status, self.registry_code, self.details),
         )
 
     def __repr__(self) -> str:
@@ -97,8 +102,9 @@ def _rebuild(
     code: str | None,
     status: int | None,
     registry_code: str | None,
+    details: dict[str, Any] | None = None,
 ) -> OciError:
-    return cls(message, code=code, status=status, registry_code=registry_code)
+    return cls(message, code=code, status=status, registry_code=registry_code, details=details)
 
 
 class InvalidReferenceError(OciError, ValueError):
@@ -111,6 +117,28 @@ class InvalidArgumentError(OciError, ValueError):
     """A digest, path or option is malformed."""
 
     default_code = "INVALID_ARGUMENT"
+
+
+class NoMatchingFilesError(InvalidArgumentError):
+    """``allow_patterns`` and ``ignore_patterns`` select no file of the model. Patterns
+    reach inside archive layers, so ``.files`` lists every file the model has, the entries
+    of its archives included where they are known (an archive is read only once fetched);
+    the message names the first of them. ``.patterns`` and ``.ignore_patterns`` are the
+    patterns given."""
+
+    default_code = "NO_MATCH"
+
+    @property
+    def patterns(self) -> list[str]:
+        return list(self.details.get("allow_patterns") or [])
+
+    @property
+    def ignore_patterns(self) -> list[str]:
+        return list(self.details.get("ignore_patterns") or [])
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.details.get("files") or [])
 
 
 class AuthenticationError(OciError):
@@ -218,6 +246,7 @@ class ForkedProcessError(LibraryError):
 _BY_CODE: dict[str, type[OciError]] = {
     "INVALID_REFERENCE": InvalidReferenceError,
     "INVALID_ARGUMENT": InvalidArgumentError,
+    "NO_MATCH": NoMatchingFilesError,
     "UNAUTHORIZED": AuthenticationError,
     "DENIED": AuthenticationError,
     "CREDENTIALS": AuthenticationError,
@@ -244,9 +273,11 @@ def error_from_envelope(error: dict[str, Any]) -> OciError:
     cls = _BY_CODE.get(code, OciError)
     status = error.get("status")
     registry_code = error.get("registry_code")
+    details = error.get("details")
     return cls(
         str(error.get("message") or code),
         code=code,
         status=int(status) if status else None,
         registry_code=str(registry_code) if registry_code else None,
+        details=details if isinstance(details, dict) else None,
     )

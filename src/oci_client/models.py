@@ -54,7 +54,9 @@ class Manifest:
 class PushedBlob:
     """One blob of a push: a file (``path``) or the config (``path`` None).
     ``how`` is ``"uploaded"``, ``"exists"`` (the repository had it: nothing
-    sent) or ``"mounted"`` (linked from ``mounted_from``, same registry)."""
+    sent) or ``"mounted"`` (linked from ``mounted_from``, same registry).
+    ``continued_at`` is where an upload an earlier push left unfinished was
+    continued (the bytes the registry had kept; 0 when it started afresh)."""
 
     digest: str
     size: int
@@ -63,6 +65,7 @@ class PushedBlob:
     path: str | None = None
     mounted_from: str | None = None
     bytes_sent: int = 0
+    continued_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class PushedModel(Manifest):
     skipped: int = 0
     mounted: int = 0
     bytes_sent: int = 0
+    continued: int = 0
     files: int = 0
     file_bytes: int = 0
 
@@ -99,6 +103,7 @@ class PushedModel(Manifest):
                     path=b.get("path") or None,
                     mounted_from=b.get("mounted_from") or None,
                     bytes_sent=int(b.get("bytes_sent", 0)),
+                    continued_at=int(b.get("continued_at", 0)),
                 )
                 for b in r.get("blobs") or ()
             ),
@@ -106,6 +111,7 @@ class PushedModel(Manifest):
             skipped=int(r.get("skipped", 0)),
             mounted=int(r.get("mounted", 0)),
             bytes_sent=int(r.get("bytes_sent", 0)),
+            continued=int(r.get("continued", 0)),
             files=int(r.get("files", 0)),
             file_bytes=int(r.get("file_bytes", 0)),
         )

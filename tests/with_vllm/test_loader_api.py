@@ -409,3 +409,33 @@ def test_both_workers_load_early_shards_while_the_last_downloads(
     first = [float(t) for t in times.removeprefix("times:").split()][::2]
     for i, t in enumerate(first):
         assert t < arrived - 0.3 * last.size / rate, f"worker {i} began loading as the last shard arrived"
+
+
+def test_engine_args_find_the_small_files_inside_a_kit_init_code_layer(
+    registry: Registry, model_dir: Path, cache: Path
+) -> None:
+    # `kit init` packs the weights as the model layer and everything else of the directory
+    # into one code layer at "."; the configs, tokenizer and chat template are in there.
+    from modelfixtures import KIT_CONFIG, Layer, kit_layer, kitfile, push_layers, tar
+
+    small = {
+        p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file() and p.suffix != ".safetensors"
+    }
+    small["chat_template.jinja"] = b"{% for m in messages %}{{ m.content }}{% endfor %}"
+    shards = {p.name: p.read_bytes() for p in model_dir.glob("*.safetensors")}
+    weights, code = Layer(tar(shards), kit_layer("model")), Layer(tar(small), kit_layer("code"))
+    config = kitfile(
+        {"path": next(iter(shards)), "digest": weights.digest}, code=[{"path": ".", "digest": code.digest}]
+    )
+    pushed = push_layers(
+        registry, "vllm/kit", "v1", [weights, code], config=config, config_media_type=KIT_CONFIG
+    )
+
+    args = EngineArgs(model=f"oci://{registry.host}/vllm/kit:v1", load_format="oci", download_dir=str(cache))
+    config_ = args.create_model_config()
+    snapshot = Path(config_.model)
+    got = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()}
+    assert got == set(small), "the small-file pull missed files packed in the code layer"
+    assert (snapshot / "chat_template.jinja").read_bytes() == small["chat_template.jinja"]
+    assert Path(config_.tokenizer) == snapshot and config_.hf_config.model_type == "llama"
+    assert pushed.digest in args.model_loader_extra_config["oci_reference"]

@@ -292,6 +292,9 @@ func (c *Cache) removeContent(d string, rm *Removed) {
 		}
 	}
 	os.Remove(statePath(c.BlobPath(d)))
+	// Where the registry holds it is only worth knowing while the cache
+	// has the blob to publish: a removed model leaves nothing behind.
+	os.Remove(c.holdersPath(d))
 }
 
 // Prune deletes what no snapshot or tag uses: blobs, trees, manifests,

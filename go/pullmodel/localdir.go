@@ -124,10 +124,7 @@ func (p *puller) intoLocalDir(ctx context.Context, res *resolved, files []model.
 	if err != nil {
 		return "", nil, err
 	}
-	names, err := p.selectedNames(files)
-	if err == nil {
-		err = p.checkSelected(res, names)
-	}
+	names, err := p.selected(res, files)
 	if err != nil {
 		return "", nil, err
 	}

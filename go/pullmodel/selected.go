@@ -58,6 +58,15 @@ func (p *puller) selectedNames(files []model.File) ([]string, error) {
 	return out, nil
 }
 
+// selected is selectedNames, failed by checkSelected when it is empty.
+func (p *puller) selected(res *resolved, files []model.File) ([]string, error) {
+	names, err := p.selectedNames(files)
+	if err != nil {
+		return nil, err
+	}
+	return names, p.checkSelected(res, names)
+}
+
 // maxListed bounds the files a no-match message names.
 const maxListed = 20
 

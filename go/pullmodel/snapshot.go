@@ -30,10 +30,7 @@ func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.
 			return "", nil, err
 		}
 		if ok {
-			names, err := p.selectedNames(files)
-			if err == nil {
-				err = p.checkSelected(res, names)
-			}
+			names, err := p.selected(res, files)
 			if err != nil {
 				return "", nil, err
 			}
@@ -65,10 +62,7 @@ func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.
 			}
 		}
 	}
-	names, err := p.selectedNames(files)
-	if err == nil {
-		err = p.checkSelected(res, names)
-	}
+	names, err := p.selected(res, files)
 	if err != nil {
 		return "", nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/internal/errtext"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -99,7 +100,7 @@ func AsError(err error) *Error {
 	if code == CodeIO && noSpace(err) {
 		code = CodeNoSpace
 	}
-	if code == CodeTLS && strings.Contains(err.Error(), plainHTTPAnswer) {
+	if code == CodeTLS && errtext.Of(err) == errtext.PlainHTTPAnswer {
 		err = fmt.Errorf("%w (the registry speaks plain HTTP: list it in insecure_registries to allow that)", err)
 	}
 	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), Err: err}
@@ -110,9 +111,6 @@ func AsError(err error) *Error {
 func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
-
-// plainHTTPAnswer is net/http's message when a TLS handshake meets plain HTTP.
-const plainHTTPAnswer = "server gave HTTP response to HTTPS client"
 
 func contextCode(err error) Code {
 	switch {
@@ -130,7 +128,7 @@ func classify(err error) Code {
 	}
 	// A ping that tried https and then http reports both failures; the
 	// certificate problem is the one the user must fix.
-	if transfer.IsTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
+	if transfer.IsTLSError(err) || errtext.Of(err) == errtext.PlainHTTPAnswer {
 		return CodeTLS
 	}
 	var mismatch *transfer.MismatchError
@@ -177,9 +175,12 @@ func classify(err error) Code {
 	case errors.As(err, &syscallErr):
 		return CodeIO
 	}
-	// Ping failures come back as plain wrapped strings from the transport.
-	if strings.Contains(err.Error(), "connection refused") {
+	// What no type says: the messages package errtext knows.
+	switch errtext.Of(err) {
+	case errtext.ConnectionRefused:
 		return CodeNetwork
+	case errtext.DigestMismatch:
+		return CodeDigestMismatch
 	}
 	return CodeInternal
 }

@@ -30,11 +30,7 @@ func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error
 	}
 	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
 	if err != nil {
-		e := AsError(fmt.Errorf("fetching manifest %s: %w", r, s.refused(err)))
-		if e.Code == CodeInternal && isDigestMismatch(err) {
-			e.Code = CodeDigestMismatch
-		}
-		return nil, e
+		return nil, AsError(fmt.Errorf("fetching manifest %s: %w", r, s.refused(err)))
 	}
 	return &Manifest{
 		Reference: r.Name(),

@@ -74,6 +74,9 @@ func TestAsErrorClassification(t *testing.T) {
 		// TLS spoken to a plain HTTP server: the fix is a setting.
 		{"https to http", errors.New("http: server gave HTTP response to HTTPS client"), CodeTLS, 0, ""},
 		{"refused in a string", errors.New("Get https://x/v2/: dial tcp: connection refused"), CodeNetwork, 0, ""},
+		// go-containerregistry's manifest digest check has no type: its text does.
+		{"manifest digest", fmt.Errorf("fetching manifest: %w", fmt.Errorf("manifest digest: %q does not match requested digest: %q for %q", "sha256:a", "sha256:b", "r")), CodeDigestMismatch, 0, ""},
+		{"other does not match", errors.New(`pagination URL scheme "http" does not match registry scheme "https"`), CodeInternal, 0, ""},
 		{"anything else", errors.New("mystery"), CodeInternal, 0, ""},
 	}
 	for _, tc := range cases {

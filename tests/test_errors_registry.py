@@ -5,6 +5,7 @@ without a credential or a signature in them."""
 from __future__ import annotations
 
 import errno
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 import oci_client
 from oci_client import (
     AuthenticationError,
+    NetworkError,
     NotCachedError,
     NotFoundError,
     OciGoClient,
+    OperationTimeoutError,
     RateLimitedError,
     RegistryError,
 )
@@ -104,3 +107,24 @@ def test_auth_failure_is_a_registry_error_without_secrets(
     assert "@" not in exc.url
     for text in (exc.url, str(exc), repr(exc)):
         assert wrong not in text and auth_field(tls_registry.username, wrong) not in text
+
+
+def test_call_timeout_is_a_timeout_error(proxy: FaultProxy, artifact: PushedArtifact, tmp_path: Path) -> None:
+    # On the main thread the call runs on a worker and is polled: the poll must not take the
+    # call's own TimeoutError for its own wait running out (it once polled forever).
+    proxy.add(Rule(path=r"/blobs/", stall=5))
+    layer = artifact.layers[0]
+    with pytest.raises(TimeoutError) as info:
+        OciGoClient(timeout=1.0).pull_blob(f"{proxy.host}/errors/model:v1", layer.digest, tmp_path / "w")
+    assert isinstance(info.value, OperationTimeoutError) and info.value.errno == errno.ETIMEDOUT
+
+
+def test_refused_connection_is_a_connection_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    ref = f"127.0.0.1:{port}/errors/model:v1"
+    with pytest.raises(ConnectionError) as info:
+        OciGoClient(retries=1).get_manifest(ref)
+    assert isinstance(info.value, NetworkError) and not isinstance(info.value, RegistryError)
+    assert info.value.reference == ref

@@ -60,7 +60,12 @@ def test_raw_abi_envelope_and_free() -> None:
     lib.FreeString(ptr)
     assert envelope == {
         "ok": False,
-        "error": {"code": "INVALID_REFERENCE", "message": envelope["error"]["message"]},
+        # The request's reference: the error names none of its own.
+        "error": {
+            "code": "INVALID_REFERENCE",
+            "message": envelope["error"]["message"],
+            "reference": "NOT VALID",
+        },
     }
     ptr = lib.PullBlob(b"{not json")
     assert json.loads(ctypes.string_at(ptr))["error"]["code"] == "INVALID_ARGUMENT"

@@ -20,7 +20,16 @@ type ErrorBody struct {
 	Status       int      `json:"status,omitempty"`
 	RegistryCode string   `json:"registry_code,omitempty"`
 	Details      any      `json:"details,omitempty"`
+	// Reference, Digest and URL say what failed, where known; URL is
+	// redacted (no user information, no signed query parameters).
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	URL       string `json:"url,omitempty"`
 }
+
+// referenced is a request that names a reference (every one embedding
+// Common): an error that does not say which one it concerns is about it.
+type referenced interface{ reference() string }
 
 type envelope struct {
 	OK     bool       `json:"ok"`
@@ -67,7 +76,11 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 	}
 	resp, err := fn(ctx, req)
 	if err != nil {
-		return failure(secrets, oci.AsError(err))
+		e := oci.AsError(err)
+		if r, ok := any(req).(referenced); ok && e.Reference == "" {
+			e.Reference = r.reference()
+		}
+		return failure(secrets, e)
 	}
 	b, err := json.Marshal(envelope{OK: true, Result: resp})
 	if err != nil {
@@ -83,6 +96,9 @@ func failure(secrets *redact.Set, e *oci.Error) []byte {
 		Status:       e.Status,
 		RegistryCode: e.RegistryCode,
 		Details:      e.Details,
+		Reference:    secrets.Scrub(e.Reference),
+		Digest:       e.Digest,
+		URL:          secrets.Scrub(redact.URL(e.URL)),
 	}})
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.

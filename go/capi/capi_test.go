@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,6 +266,35 @@ func TestCallUnencodableResult(t *testing.T) {
 	wantFailure(t, out, oci.CodeInternal)
 }
 
+// The reference, digest and URL an error concerns travel beside the
+// message; the URL without credentials or signatures, and the request's
+// reference when the error names none.
+func TestCallErrorContext(t *testing.T) {
+	t.Parallel()
+	in := []byte(`{"reference":"reg.example/org/m:v1"}`)
+	out := Call(context.Background(), in, func(context.Context, ManifestRequest) (*echoResp, error) {
+		return nil, &url.Error{Op: "Get", URL: "https://alice:pw-secret@s3.example/b?X-Amz-Signature=sig-secret&digest=sha256%3Aab", Err: syscall.ECONNRESET}
+	})
+	d := wantFailure(t, out, oci.CodeNetwork)
+	if d.Error["reference"] != "reg.example/org/m:v1" || d.Error["url"] != "https://s3.example/b?X-Amz-Signature=[REDACTED]&digest=sha256%3Aab" {
+		t.Errorf("envelope %s", out)
+	}
+	if strings.Contains(d.Error["url"].(string), "secret") {
+		t.Errorf("a secret in the url: %s", out)
+	}
+	// The error's own reference and digest win over the request's.
+	out = Call(context.Background(), in, func(context.Context, ManifestRequest) (*echoResp, error) {
+		return nil, oci.About(errors.New("gone"), "reg.example/org/m@sha256:ab", "sha256:cd")
+	})
+	d = wantFailure(t, out, oci.CodeInternal)
+	if d.Error["reference"] != "reg.example/org/m@sha256:ab" || d.Error["digest"] != "sha256:cd" {
+		t.Errorf("error %v", d.Error)
+	}
+	if _, has := d.Error["url"]; has {
+		t.Errorf("a url where none is known: %s", out)
+	}
+}
+
 func TestPullManifestEnvelope(t *testing.T) {
 	t.Parallel()
 	reg := testutil.NewRegistry(t)
@@ -287,6 +318,10 @@ func TestPullManifestEnvelope(t *testing.T) {
 	d = wantFailure(t, out, oci.CodeNotFound)
 	if d.Error["status"] != float64(404) || d.Error["registry_code"] != "MANIFEST_UNKNOWN" {
 		t.Errorf("error %v", d.Error)
+	}
+	// It says which reference and which request.
+	if d.Error["reference"] != reg.Ref("app", ":nope") || !strings.HasSuffix(fmt.Sprint(d.Error["url"]), "/v2/app/manifests/nope") {
+		t.Errorf("error context %v", d.Error)
 	}
 
 	out = PullManifest(context.Background(), request(t, map[string]any{"reference": "Bad Ref", "env": tempEnv(t)}))

@@ -28,6 +28,8 @@ type Common struct {
 	DirectIO *bool `json:"direct_io"`
 }
 
+func (c Common) reference() string { return c.Reference }
+
 func (c Common) client() *oci.Client {
 	env := c.Env
 	if env == nil {

@@ -28,14 +28,14 @@ func (c *Client) CheckAuth(ctx context.Context, ref string) (*AuthResult, error)
 	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
-		return nil, AsError(err)
+		return nil, About(err, r.Name(), refDigest(r))
 	}
 	desc, err := remote.Head(r, s.remoteOptions(ctx)...)
 	if err != nil {
 		if rerr := authFailure(r.Context().RegistryStr(), s.cred, err); rerr != nil {
-			return nil, AsError(fmt.Errorf("checking pull access to %s: %w", r, rerr))
+			return nil, About(fmt.Errorf("checking pull access to %s: %w", r, rerr), r.Name(), refDigest(r))
 		}
-		return nil, AsError(fmt.Errorf("checking pull access to %s%s: %w", r, describeCred(s.cred), err))
+		return nil, About(fmt.Errorf("checking pull access to %s%s: %w", r, describeCred(s.cred), err), r.Name(), refDigest(r))
 	}
 	return &AuthResult{
 		Registry:   r.Context().RegistryStr(),

@@ -89,7 +89,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
-		return nil, AsError(err)
+		return nil, About(err, r.Name(), "")
 	}
 	prog := transfer.ProgressFrom(ctx)
 	tuning := c.transfer.Connections <= 0 // a number the caller chose is used as is
@@ -123,7 +123,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 			}
 		}
 		if err != nil {
-			return AsError(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), s.refused(err)))
+			return About(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), s.refused(err)), r.Name(), j.d.str)
 		}
 		out[i] = Blob{Digest: j.d.str, Size: got.Size, Path: j.dest, Fetched: got.Fetched}
 		return nil

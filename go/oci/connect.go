@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oci-client/liboci/internal/errtext"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -48,7 +49,7 @@ func describeConnectFailure(err error, registry string) error {
 	switch {
 	// The same order as classify: a certificate problem is the one to fix
 	// even when the plain-HTTP fallback failed in some other way.
-	case transfer.IsTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer):
+	case transfer.IsTLSError(err) || errtext.Of(err) == errtext.PlainHTTPAnswer:
 		return &connectError{"TLS handshake with", host, innerText(err), err}
 	case errors.As(err, &plain):
 		return &connectError{"connecting to", host, plain.Error(), err}

@@ -37,7 +37,3 @@ func parseDigest(s string) (blobDigest, error) {
 	}
 	return blobDigest{str: s, algo: algo, hex: hexPart, newHash: h}, nil
 }
-
-func isDigestMismatch(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "does not match")
-}

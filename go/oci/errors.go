@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/internal/errtext"
+	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -58,7 +62,14 @@ type Error struct {
 	// Details is what a caller may act on beyond the message, as JSON
 	// (CodeNoMatch: the patterns and the model's files).
 	Details any
-	Err     error
+	// Reference, Digest and URL say what the failure concerns, where known:
+	// the reference (registry/repository:tag or @digest), the blob or
+	// manifest digest, and the request that failed (redacted: no user
+	// information, no signed query parameters).
+	Reference string
+	Digest    string
+	URL       string
+	Err       error
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -93,16 +104,47 @@ func AsError(err error) *Error {
 		if code == CodeIO && noSpace(err) {
 			code = CodeNoSpace
 		}
-		return &Error{Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Details: e.Details, Err: err}
+		return &Error{
+			Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Details: e.Details,
+			Reference: e.Reference, Digest: e.Digest, URL: cmp.Or(e.URL, requestURL(err)), Err: err,
+		}
 	}
 	code := classify(err)
 	if code == CodeIO && noSpace(err) {
 		code = CodeNoSpace
 	}
-	if code == CodeTLS && strings.Contains(err.Error(), plainHTTPAnswer) {
+	if code == CodeTLS && errtext.Of(err) == errtext.PlainHTTPAnswer {
 		err = fmt.Errorf("%w (the registry speaks plain HTTP: list it in insecure_registries to allow that)", err)
 	}
-	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), Err: err}
+	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), URL: requestURL(err), Err: err}
+}
+
+// About gives err the reference and digest it concerns, unless it names
+// them already (the innermost knows best: a blob's digest beats the
+// manifest's); nil stays nil.
+func About(err error, ref, digest string) error {
+	e := AsError(err)
+	if e == nil {
+		return nil
+	}
+	e.Reference = cmp.Or(e.Reference, ref)
+	e.Digest = cmp.Or(e.Digest, digest)
+	return e
+}
+
+// requestURL is the URL of the request that failed, redacted: the one the
+// registry answered (transport.Error), else the one net/http could not
+// complete (url.Error); "" when err names none.
+func requestURL(err error) string {
+	var te *transport.Error
+	if errors.As(err, &te) && te.Request != nil && te.Request.URL != nil {
+		return redact.URL(te.Request.URL.String())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return redact.URL(ue.URL)
+	}
+	return ""
 }
 
 // noSpace tells a full file system (or quota) from other local failures:
@@ -110,9 +152,6 @@ func AsError(err error) *Error {
 func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
-
-// plainHTTPAnswer is net/http's message when a TLS handshake meets plain HTTP.
-const plainHTTPAnswer = "server gave HTTP response to HTTPS client"
 
 func contextCode(err error) Code {
 	switch {
@@ -130,7 +169,7 @@ func classify(err error) Code {
 	}
 	// A ping that tried https and then http reports both failures; the
 	// certificate problem is the one the user must fix.
-	if transfer.IsTLSError(err) || strings.Contains(err.Error(), plainHTTPAnswer) {
+	if transfer.IsTLSError(err) || errtext.Of(err) == errtext.PlainHTTPAnswer {
 		return CodeTLS
 	}
 	var mismatch *transfer.MismatchError
@@ -177,9 +216,12 @@ func classify(err error) Code {
 	case errors.As(err, &syscallErr):
 		return CodeIO
 	}
-	// Ping failures come back as plain wrapped strings from the transport.
-	if strings.Contains(err.Error(), "connection refused") {
+	// What no type says: the messages package errtext knows.
+	switch errtext.Of(err) {
+	case errtext.ConnectionRefused:
 		return CodeNetwork
+	case errtext.DigestMismatch:
+		return CodeDigestMismatch
 	}
 	return CodeInternal
 }

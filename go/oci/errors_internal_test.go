@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -73,6 +74,9 @@ func TestAsErrorClassification(t *testing.T) {
 		// TLS spoken to a plain HTTP server: the fix is a setting.
 		{"https to http", errors.New("http: server gave HTTP response to HTTPS client"), CodeTLS, 0, ""},
 		{"refused in a string", errors.New("Get https://x/v2/: dial tcp: connection refused"), CodeNetwork, 0, ""},
+		// go-containerregistry's manifest digest check has no type: its text does.
+		{"manifest digest", fmt.Errorf("fetching manifest: %w", fmt.Errorf("manifest digest: %q does not match requested digest: %q for %q", "sha256:a", "sha256:b", "r")), CodeDigestMismatch, 0, ""},
+		{"other does not match", errors.New(`pagination URL scheme "http" does not match registry scheme "https"`), CodeInternal, 0, ""},
 		{"anything else", errors.New("mystery"), CodeInternal, 0, ""},
 	}
 	for _, tc := range cases {
@@ -239,5 +243,33 @@ func TestNewSnapshotsProcessEnvironment(t *testing.T) {
 	// With WithEnv, nothing from the process leaks in.
 	if got := New(WithEnv(map[string]string{})).env.Get("LIBOCI_TEST_MARKER"); got != "" {
 		t.Errorf("explicit env picked up %q from the process", got)
+	}
+}
+
+// The URL of the failed request comes from whichever error in the chain
+// has one, redacted; About adds what the caller knows without overriding
+// what an inner error knew.
+func TestErrorContext(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "https://u:p@s3.example/b?X-Amz-Signature=s&scope=x", nil)
+	te := &transport.Error{StatusCode: 403, Request: req}
+	e := AsError(fmt.Errorf("pulling: %w", te))
+	if e.URL != "https://s3.example/b?X-Amz-Signature=[REDACTED]&scope=x" {
+		t.Errorf("transport URL %q", e.URL)
+	}
+	ue := &url.Error{Op: "Get", URL: "https://reg.example/v2/", Err: syscall.ECONNREFUSED}
+	if e := AsError(ue); e.URL != "https://reg.example/v2/" || e.Code != CodeNetwork {
+		t.Errorf("url.Error: %+v", e)
+	}
+	if e := AsError(errors.New("x")); e.URL != "" || e.Reference != "" || e.Digest != "" {
+		t.Errorf("context from nowhere: %+v", e)
+	}
+	inner := About(te, "reg/m@sha256:a", "sha256:blob")
+	outer := About(fmt.Errorf("pulling model: %w", inner), "reg/m:v1", "sha256:manifest")
+	var got *Error
+	if !errors.As(outer, &got) || got.Reference != "reg/m@sha256:a" || got.Digest != "sha256:blob" || got.Code != CodeDenied || got.URL == "" {
+		t.Errorf("About: %+v", got)
+	}
+	if About(nil, "r", "d") != nil {
+		t.Error("About(nil) != nil")
 	}
 }

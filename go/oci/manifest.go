@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -26,15 +27,11 @@ func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error
 	}
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
-		return nil, AsError(err)
+		return nil, About(err, r.Name(), refDigest(r))
 	}
 	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
 	if err != nil {
-		e := AsError(fmt.Errorf("fetching manifest %s: %w", r, s.refused(err)))
-		if e.Code == CodeInternal && isDigestMismatch(err) {
-			e.Code = CodeDigestMismatch
-		}
-		return nil, e
+		return nil, About(fmt.Errorf("fetching manifest %s: %w", r, s.refused(err)), r.Name(), refDigest(r))
 	}
 	return &Manifest{
 		Reference: r.Name(),
@@ -43,4 +40,12 @@ func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error
 		Size:      desc.Size,
 		Raw:       desc.Manifest,
 	}, nil
+}
+
+// refDigest is the digest r pins, "" for a tag.
+func refDigest(r name.Reference) string {
+	if d, ok := r.(name.Digest); ok {
+		return d.DigestStr()
+	}
+	return ""
 }

@@ -139,7 +139,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 	}
 	s, err := c.openPush(ctx, r, m.scoped(jobs))
 	if err != nil {
-		return nil, AsError(err)
+		return nil, About(err, r.Name(), "")
 	}
 	up := &uploader{c: c, s: s, http: &http.Client{Transport: s.rt}, sessions: o.Sessions, mounts: m}
 	prog := transfer.ProgressFrom(ctx)
@@ -158,7 +158,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		return err
 	})
 	if err != nil {
-		return nil, AsError(fmt.Errorf("pushing to %s: %w", r, s.refused(err)))
+		return nil, About(fmt.Errorf("pushing to %s: %w", r, s.refused(err)), r.Name(), "")
 	}
 	repush := slices.ContainsFunc(known, func(j *pushJob) bool { return j.exists || len(j.mounts) > 0 })
 	// Largest first: the long uploads start at once, the small ones fill in.
@@ -178,7 +178,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 			if what == "" {
 				what = "of " + j.Path
 			}
-			return AsError(fmt.Errorf("pushing blob %s (%s) to %s: %w", what, j.label, r, s.refused(err)))
+			return About(fmt.Errorf("pushing blob %s (%s) to %s: %w", what, j.label, r, s.refused(err)), r.Name(), j.d.str)
 		}
 		j.result.Digest = j.d.str
 		j.prog.BlobDone()
@@ -254,7 +254,7 @@ func (c *Client) PushManifest(ctx context.Context, ref string, raw []byte, media
 	}
 	s, err := c.openPush(ctx, r.Context(), nil)
 	if err != nil {
-		return nil, AsError(err)
+		return nil, About(err, r.Name(), refDigest(r))
 	}
 	up := &uploader{c: c, s: s, http: &http.Client{Transport: s.rt}}
 	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", r.Context().Scheme(), r.Context().RegistryStr(), r.Context().RepositoryStr(), r.Identifier())
@@ -266,7 +266,7 @@ func (c *Client) PushManifest(ctx context.Context, ref string, raw []byte, media
 		return req, err
 	}, http.StatusCreated, http.StatusOK, http.StatusAccepted)
 	if err != nil {
-		return nil, AsError(fmt.Errorf("pushing manifest %s: %w", r, s.refused(err)))
+		return nil, About(fmt.Errorf("pushing manifest %s: %w", r, s.refused(err)), r.Name(), digest)
 	}
 	resp.Body.Close()
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != digest {

@@ -28,6 +28,11 @@ func classify(err error) error {
 	return err
 }
 
-func notCached(format string, args ...any) error {
-	return &oci.Error{Code: oci.CodeNotCached, Err: fmt.Errorf(format+" (offline: OCI_CLIENT_OFFLINE, HF_HUB_OFFLINE or offline=True)", args...)}
+// notCached is an offline miss of ref (and of the manifest digest, when
+// one was missing): callers catch it by its reference.
+func notCached(ref, digest, format string, args ...any) error {
+	return &oci.Error{
+		Code: oci.CodeNotCached, Reference: ref, Digest: digest,
+		Err: fmt.Errorf(format+" (offline: OCI_CLIENT_OFFLINE, HF_HUB_OFFLINE or offline=True)", args...),
+	}
 }

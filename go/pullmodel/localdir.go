@@ -204,7 +204,7 @@ func (p *puller) fillLocalDir(ctx context.Context, files []model.File) (*localDi
 		// Checked before anything is copied: a pull that cannot finish
 		// does not spend minutes copying first.
 		if missing := p.offlineMissing(ctx, wants, files); len(missing) > 0 {
-			return nil, notCached("%s: %d of the selected files are neither in %s nor in the cache at %s: %s", p.ref.Name(), len(missing), dir, p.cache.Root, strings.Join(missing, ", "))
+			return nil, notCached(p.ref.Name(), "", "%s: %d of the selected files are neither in %s nor in the cache at %s: %s", p.ref.Name(), len(missing), dir, p.cache.Root, strings.Join(missing, ", "))
 		}
 	}
 	if err := p.fromCache(ctx, l, root, files); err != nil {

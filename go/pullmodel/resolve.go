@@ -99,14 +99,14 @@ func (p *puller) topManifest(ctx context.Context) (d, mt string, raw []byte, err
 			return "", "", nil, wrap(oci.CodeIO, err)
 		}
 		if d == "" {
-			return "", "", nil, notCached("%s is not in the cache at %s", p.ref.Name(), p.cache.Root)
+			return "", "", nil, notCached(p.ref.Name(), "", "%s is not in the cache at %s", p.ref.Name(), p.cache.Root)
 		}
 		mt, raw, ok, err := p.cache.GetManifest(d)
 		if err != nil {
 			return "", "", nil, wrap(oci.CodeIO, err)
 		}
 		if !ok {
-			return "", "", nil, notCached("the manifest %s of %s is not in the cache at %s", d, p.ref.Name(), p.cache.Root)
+			return "", "", nil, notCached(p.ref.Name(), d, "the manifest %s of %s is not in the cache at %s", d, p.ref.Name(), p.cache.Root)
 		}
 		return d, mt, raw, nil
 	}
@@ -144,7 +144,7 @@ func (p *puller) manifestByDigest(ctx context.Context, d string) (string, []byte
 		return mt, raw, nil
 	}
 	if p.o.Offline {
-		return "", nil, notCached("the manifest %s of %s is not in the cache at %s", d, p.repo.Name(), p.cache.Root)
+		return "", nil, notCached(p.repo.Name(), d, "the manifest %s of %s is not in the cache at %s", d, p.repo.Name(), p.cache.Root)
 	}
 	m, err := p.client.PullManifest(ctx, p.repo.Digest(d).String())
 	if err != nil {

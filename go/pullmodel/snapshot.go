@@ -49,7 +49,7 @@ func (p *puller) intoSnapshot(ctx context.Context, res *resolved, files []model.
 	}
 	if p.o.Offline {
 		if missing := p.missing(ctx, wants); len(missing) > 0 {
-			return "", nil, notCached("%s: %d of the selected files are not in the cache at %s: %s", p.ref.Name(), len(missing), p.cache.Root, strings.Join(missing, ", "))
+			return "", nil, notCached(p.ref.Name(), "", "%s: %d of the selected files are not in the cache at %s: %s", p.ref.Name(), len(missing), p.cache.Root, strings.Join(missing, ", "))
 		}
 	}
 	if err := p.ensure(ctx, wants); err != nil {

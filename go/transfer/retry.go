@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oci-client/liboci/internal/errtext"
+	"github.com/oci-client/liboci/netconf"
 )
 
 // RetryPolicy bounds how often and how long requests are retried.
@@ -69,11 +72,13 @@ func Transient(err error) bool {
 	if err == nil || IsTLSError(err) {
 		return false
 	}
-	msg := err.Error()
-	for _, permanent := range []string{"server gave HTTP response to HTTPS client", "refusing plain HTTP", "unsupported protocol scheme"} {
-		if strings.Contains(msg, permanent) {
-			return false
-		}
+	var plain *netconf.PlainHTTPError
+	if errors.As(err, &plain) {
+		return false
+	}
+	switch errtext.Of(err) {
+	case errtext.PlainHTTPAnswer, errtext.UnsupportedScheme:
+		return false
 	}
 	return true
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/oci-client/liboci/internal/testutil"
+	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
 
@@ -421,6 +422,7 @@ func TestTransient(t *testing.T) {
 		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, false},
 		{errors.New("http: server gave HTTP response to HTTPS client"), false},
 		{errors.New(`unsupported protocol scheme "ftp"`), false},
+		{fmt.Errorf("get: %w", &netconf.PlainHTTPError{Host: "h"}), false},
 	} {
 		if got := transfer.Transient(tc.err); got != tc.want {
 			t.Errorf("Transient(%v) = %v", tc.err, got)

@@ -36,7 +36,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -243,9 +243,10 @@ def call(
         while True:
             if waits and future.done():
                 return future.result()
-            if not waits:
-                with contextlib.suppress(TimeoutError):
-                    return future.result(timeout=POLL_INTERVAL)
+            # wait(), not result(timeout=) under suppress(TimeoutError): the call's own
+            # OperationTimeoutError is a TimeoutError too, and would be swallowed.
+            if not waits and wait((future,), timeout=POLL_INTERVAL).done:
+                return future.result()
             if on_progress is None:
                 continue
             read: dict[str, Any] = {"id": op_id}
@@ -255,9 +256,9 @@ def call(
             if snapshot.get("running"):
                 blobs_done = snapshot.get("blobs_done", 0)
                 on_progress(snapshot)
-            elif waits:  # not started yet, or just ended: Go does not wait then
-                with contextlib.suppress(TimeoutError):
-                    return future.result(timeout=POLL_INTERVAL / 10)
+            elif waits and wait((future,), timeout=POLL_INTERVAL / 10).done:
+                # Not started yet, or just ended: Go does not wait then.
+                return future.result()
     except BaseException:
         if not future.done():
             _invoke(lib, "CancelOperation", {"id": op_id})

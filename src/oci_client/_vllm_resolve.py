@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             "status": exc.status,
             "registry_code": exc.registry_code,
             "details": exc.details,
+            "reference": exc.reference,
+            "digest": exc.digest,
+            "url": exc.url,
         }
         print(json.dumps({"error": error}))
         return 1

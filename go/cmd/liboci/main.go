@@ -10,9 +10,11 @@
 //   - The return value is never NULL: a NUL-terminated UTF-8 JSON envelope
 //     allocated with malloc, either {"ok":true,"result":{...}} or
 //     {"ok":false,"error":{"code":"...","message":"...","status":N,
-//     "registry_code":"..."}} (status and registry_code only when the
-//     registry answered). Codes are listed in package oci; unknown codes
-//     must be treated as INTERNAL.
+//     "registry_code":"...","details":{...},"reference":"...",
+//     "digest":"...","url":"..."}} (status and registry_code only when the
+//     registry answered; the others only when known; url without
+//     credentials or signed query parameters). Codes are listed in
+//     package oci; unknown codes must be treated as INTERNAL.
 //   - The caller frees the returned pointer exactly once with FreeString,
 //     and with nothing else. From Python: restype c_void_p (never
 //     c_char_p, which copies the bytes and loses the pointer), read with

@@ -9,6 +9,7 @@ package redact
 import (
 	"context"
 	"encoding/base64"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -91,4 +92,38 @@ func (s *Set) Scrub(msg string) string {
 		msg = p.re.ReplaceAllString(msg, p.repl)
 	}
 	return msg
+}
+
+// queryAllowed are the query parameters of the registry protocol itself;
+// any other came from somewhere else (a redirect to storage, a CDN) and may
+// be a signature or a token. go-containerregistry keeps the same list.
+var queryAllowed = map[string]bool{
+	"scope": true, "service": true, "mount": true, "from": true, "digest": true, "n": true, "last": true,
+}
+
+// URL is raw without its user information and with the value of every query
+// parameter outside the registry protocol masked, so that an error may say
+// which request failed without handing on what signed it. What does not
+// parse as a URL with a host gives "".
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if !queryAllowed[strings.ToLower(k)] {
+				for i := range vs {
+					vs[i] = Mask
+				}
+			}
+		}
+		// The mask unescaped: the URL is for people to read, and reads as the
+		// message's own masks do.
+		u.RawQuery = strings.ReplaceAll(q.Encode(), url.QueryEscape(Mask), Mask)
+	}
+	return u.String()
 }

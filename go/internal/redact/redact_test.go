@@ -131,3 +131,21 @@ func TestConcurrentAddAndScrub(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"https://reg.example/v2/org/m/manifests/v1", "https://reg.example/v2/org/m/manifests/v1"},
+		{"https://alice:hunter2@reg.example/v2/", "https://reg.example/v2/"},
+		{"https://tok@reg.example/v2/", "https://reg.example/v2/"},
+		{"https://auth.example/token?scope=repository%3Aorg%2Fm%3Apull&service=reg", "https://auth.example/token?scope=repository%3Aorg%2Fm%3Apull&service=reg"},
+		{"https://s3.example/b/sha256?X-Amz-Signature=abc123&X-Amz-Credential=AKIAX&digest=sha256%3Aab", "https://s3.example/b/sha256?X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&digest=sha256%3Aab"},
+		{"https://cdn.example/x?sig=s3cr3t&token=t0k#frag", "https://cdn.example/x?sig=[REDACTED]&token=[REDACTED]"},
+		{"not a url", ""},
+		{"", ""},
+	}
+	for _, tc := range cases {
+		if got := URL(tc.in); got != tc.want {
+			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

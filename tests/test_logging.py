@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 from credentials import auth_field, write_config
 from faultproxy import FaultProxy, Rule
 from oci_testing import LocalRegistry, PushedArtifact, push_artifact
+from test_cli_bars import _on_a_terminal
 
 import oci_client
 
@@ -182,3 +184,18 @@ def test_no_secret_in_any_record_with_basic_auth(
     assert " 200 OK" in text and " 401 Unauthorized" in text
     for secret in (password, wrong, auth_field(user, password), auth_field(user, wrong)):
         assert secret not in text
+
+
+def test_verbose_lines_and_bars_share_the_terminal(
+    proxy: FaultProxy, big: PushedArtifact, tmp_path: Path
+) -> None:
+    proxy.add(Rule(path=f"^/v2/.*{big.layers[1].digest}", method="GET", status=503, times=1))
+    screen = _on_a_terminal(
+        sys.executable, "-m", "oci_client", "pull", "-v", via(proxy, big), "--include", "config.json",
+        "--cache-dir", str(tmp_path),
+    )  # fmt: skip
+    lines = [x.strip() for x in re.split(r"[\r\n]", screen)]
+    # Whole lines of their own, between the bars, and the bars still end at 100 %.
+    retry = re.compile(r"^\S* ?\d\d:\d\d:\d\d\.\d{3} INFO transfer: retrying request")
+    assert [x for x in lines if retry.search(x)], screen
+    assert re.search(r"config\.json: 100%", screen), screen

@@ -213,6 +213,9 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most i
 // logTune says what the tuner did on a tick that changed something: the
 // rate it measured (all connections together) is why.
 func logTune(log *slog.Logger, t *tuner, n int) {
+	if n == 0 && t.phase != tuneDone {
+		return // most ticks: nothing to say, nothing formatted
+	}
 	rate := fmt.Sprintf("%.1f MB/s", t.rate/1e6)
 	switch {
 	case n > 0:

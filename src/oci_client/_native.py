@@ -37,6 +37,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # the builtin only from 3.11
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,7 @@ def call(
             if not waits:
                 try:
                     envelope = future.result(timeout=POLL_INTERVAL)
-                except TimeoutError:
+                except FutureTimeout:
                     pass
                 else:
                     return _unwrap(envelope)
@@ -283,7 +284,7 @@ def call(
             elif waits:  # not started yet, or just ended: Go does not wait then
                 try:
                     envelope = future.result(timeout=POLL_INTERVAL / 10)
-                except TimeoutError:
+                except FutureTimeout:
                     pass
                 else:
                     return _unwrap(envelope)

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/oci-client/liboci/internal/logs"
 )
 
 // Leases serialize the work on one blob across processes and machines
@@ -83,7 +86,7 @@ func NewLocker(lease time.Duration) *Locker {
 
 // TryLock takes the lease at path, breaking it first if its holder is
 // dead. ok is false while a live holder has it.
-func (k *Locker) TryLock(path string) (l *Lease, ok bool, err error) {
+func (k *Locker) TryLock(ctx context.Context, path string) (l *Lease, ok bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		l, err := k.create(path)
 		if err == nil {
@@ -92,10 +95,11 @@ func (k *Locker) TryLock(path string) (l *Lease, ok bool, err error) {
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, false, err
 		}
-		token, stale := k.stale(path)
-		if !stale {
+		token, why := k.stale(path)
+		if why == "" {
 			return nil, false, nil
 		}
+		logs.From(ctx, "cache").Info("breaking a stale lease", "lease", path, "why", why)
 		k.breakLease(path, token)
 	}
 	return nil, false, nil
@@ -107,13 +111,21 @@ const WaitPoll = 100 * time.Millisecond
 // Wait takes the lease at path, waiting while a live holder has it, until
 // ctx ends (then it returns ctx.Err() itself).
 func (k *Locker) Wait(ctx context.Context, path string) (*Lease, error) {
+	var since time.Time
 	for {
-		l, got, err := k.TryLock(path)
+		l, got, err := k.TryLock(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("taking the lease %s: %w", path, err)
 		}
 		if got {
+			if !since.IsZero() {
+				logs.From(ctx, "cache").Info("took the lease", "lease", path, "waited", time.Since(since).Round(time.Millisecond))
+			}
 			return l, nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+			LogHeld(ctx, path)
 		}
 		t := time.NewTimer(WaitPoll)
 		select {
@@ -167,17 +179,29 @@ func (l *Lease) heartbeat(every time.Duration) {
 	}
 }
 
-// stale says whether the lease at path may be broken: its holder is a
-// process of this boot that no longer exists, or it has not changed for a
-// whole lease by this process's clock. It returns the token it judged.
-func (k *Locker) stale(path string) (string, bool) {
+// LogHeld records that this call waits for the lease at path, and who
+// holds it, as far as the lease file says.
+func LogHeld(ctx context.Context, path string) {
+	log := logs.From(ctx, "cache")
+	if !log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	o, _ := readOwner(path)
+	log.Info("waiting for another process's lease", "lease", path, "holder_pid", o.PID, "holder_host", o.Host)
+}
+
+// stale says why the lease at path may be broken ("" while it may not): its
+// holder is a process of this boot that no longer exists, or it has not
+// changed for a whole lease by this process's clock. It returns the token
+// it judged.
+func (k *Locker) stale(path string) (string, string) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", false // gone (try again) or unreadable (wait)
+		return "", "" // gone (try again) or unreadable (wait)
 	}
 	o, oerr := readOwner(path)
 	if oerr == nil && o.Host == hostname() && o.Boot != "" && o.Boot == BootID() && !processAlive(o.PID) {
-		return o.Token, true
+		return o.Token, fmt.Sprintf("its holder, process %d on this machine, has exited", o.PID)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -186,13 +210,13 @@ func (k *Locker) stale(path string) (string, bool) {
 	prev, ok := k.seen[path]
 	if !ok || prev.mtime != cur.mtime || prev.size != cur.size || prev.token != cur.token {
 		k.seen[path] = cur
-		return "", false
+		return "", ""
 	}
 	if now.Sub(prev.since) < k.lease {
-		return "", false
+		return "", ""
 	}
 	delete(k.seen, path)
-	return prev.token, true
+	return prev.token, fmt.Sprintf("no heartbeat for %s", k.lease)
 }
 
 // breakLease removes the stale lease with token. It moves the file aside

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -29,15 +30,15 @@ func deadPID(t *testing.T) int {
 func TestLeaseIsExclusiveUntilReleased(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x.lock")
-	a, ok, err := NewLocker(0).TryLock(path)
+	a, ok, err := NewLocker(0).TryLock(context.Background(), path)
 	if err != nil || !ok {
 		t.Fatalf("first TryLock: %v %v", ok, err)
 	}
-	if _, ok, err := NewLocker(0).TryLock(path); err != nil || ok {
+	if _, ok, err := NewLocker(0).TryLock(context.Background(), path); err != nil || ok {
 		t.Fatalf("second TryLock while held: %v %v", ok, err)
 	}
 	a.Release()
-	b, ok, err := NewLocker(0).TryLock(path)
+	b, ok, err := NewLocker(0).TryLock(context.Background(), path)
 	if err != nil || !ok {
 		t.Fatalf("TryLock after release: %v %v", ok, err)
 	}
@@ -54,7 +55,7 @@ func TestLeaseOfADeadProcessIsBrokenAtOnce(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "x.lock")
 	writeOwner(t, path, leaseOwner{Host: hostname(), Boot: BootID(), PID: deadPID(t), Token: "dead"})
-	l, ok, err := NewLocker(time.Hour).TryLock(path)
+	l, ok, err := NewLocker(time.Hour).TryLock(context.Background(), path)
 	if err != nil || !ok {
 		t.Fatalf("TryLock over a dead holder: %v %v", ok, err)
 	}
@@ -69,7 +70,7 @@ func TestLeaseWithoutHeartbeatIsBrokenAfterTheLease(t *testing.T) {
 	k := NewLocker(300 * time.Millisecond)
 	start := time.Now()
 	for {
-		l, ok, err := k.TryLock(path)
+		l, ok, err := k.TryLock(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestLeaseWithoutHeartbeatIsBrokenAfterTheLease(t *testing.T) {
 func TestHeartbeatKeepsALeaseAlive(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x.lock")
-	holder, ok, err := NewLocker(300 * time.Millisecond).TryLock(path)
+	holder, ok, err := NewLocker(300*time.Millisecond).TryLock(context.Background(), path)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -100,7 +101,7 @@ func TestHeartbeatKeepsALeaseAlive(t *testing.T) {
 	k := NewLocker(300 * time.Millisecond)
 	deadline := time.Now().Add(1200 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		if _, ok, err := k.TryLock(path); err != nil || ok {
+		if _, ok, err := k.TryLock(context.Background(), path); err != nil || ok {
 			t.Fatalf("took a lease whose holder is alive and beating: %v %v", ok, err)
 		}
 		time.Sleep(30 * time.Millisecond)
@@ -115,7 +116,7 @@ func TestHeartbeatKeepsALeaseAlive(t *testing.T) {
 func TestHolderNoticesItsLeaseWasBroken(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x.lock")
-	l, ok, err := NewLocker(100 * time.Millisecond).TryLock(path)
+	l, ok, err := NewLocker(100*time.Millisecond).TryLock(context.Background(), path)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}

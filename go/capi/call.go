@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
 )
@@ -35,6 +36,9 @@ type envelope struct {
 	OK     bool       `json:"ok"`
 	Result any        `json:"result,omitempty"`
 	Error  *ErrorBody `json:"error,omitempty"`
+	// Logs are the call's log records not yet read through
+	// OperationProgress, when the request asked for them (log_level).
+	Logs []logs.Entry `json:"logs,omitempty"`
 }
 
 // control is read from every request before the request proper.
@@ -43,6 +47,9 @@ type control struct {
 	TimeoutMS int64 `json:"timeout_ms"`
 	// OperationID lets other threads follow and cancel this call.
 	OperationID string `json:"operation_id"`
+	// LogLevel asks for the call's log records at this level and above
+	// ("debug", "info", "warning", "error"); absent: none are made.
+	LogLevel string `json:"log_level"`
 }
 
 // Call runs fn on the request decoded from input and returns the envelope.
@@ -50,24 +57,33 @@ type control struct {
 // message passes through the call's redactor on its way out.
 func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
+	var rec *logs.Recorder // nil until the request asks for logs
 	defer func() {
 		if p := recover(); p != nil {
-			out = failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})
+			out = failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})
 		}
 	}()
 
 	var dl control
 	var req Req
 	if err := json.Unmarshal(input, &dl); err != nil {
-		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
 	}
 	if err := json.Unmarshal(input, &req); err != nil {
-		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
 	}
 	if dl.TimeoutMS < 0 {
-		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
+		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
 	}
-	ctx, finish := startOperation(ctx, dl.OperationID)
+	level, on, err := logs.ParseLevel(dl.LogLevel)
+	if err != nil {
+		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: err})
+	}
+	if on {
+		rec = logs.NewRecorder(level, secrets)
+		ctx = logs.With(ctx, rec.Logger())
+	}
+	ctx, finish := startOperation(ctx, dl.OperationID, rec)
 	defer finish()
 	if dl.TimeoutMS > 0 {
 		var cancel context.CancelFunc
@@ -80,16 +96,16 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 		if r, ok := any(req).(referenced); ok && e.Reference == "" {
 			e.Reference = r.reference()
 		}
-		return failure(secrets, e)
+		return failure(secrets, rec, e)
 	}
-	b, err := json.Marshal(envelope{OK: true, Result: resp})
+	b, err := json.Marshal(envelope{OK: true, Result: resp, Logs: rec.Drain()})
 	if err != nil {
-		return failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
+		return failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
 	}
 	return b
 }
 
-func failure(secrets *redact.Set, e *oci.Error) []byte {
+func failure(secrets *redact.Set, rec *logs.Recorder, e *oci.Error) []byte {
 	b, err := json.Marshal(envelope{Error: &ErrorBody{
 		Code:         e.Code,
 		Message:      secrets.Scrub(e.Error()),
@@ -99,7 +115,7 @@ func failure(secrets *redact.Set, e *oci.Error) []byte {
 		Reference:    secrets.Scrub(e.Reference),
 		Digest:       e.Digest,
 		URL:          secrets.Scrub(redact.URL(e.URL)),
-	}})
+	}, Logs: rec.Drain()})
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.
 		return []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)

@@ -475,8 +475,12 @@ func TestSecretsNeverInEnvelopes(t *testing.T) {
 		for label, call := range calls {
 			out := call(context.Background(), request(t, map[string]any{
 				"reference": reg.Ref("app", ":v1"), "env": env, "digest": blob, "path": filepath.Join(t.TempDir(), "b"),
+				"log_level": "debug",
 			}))
 			d := decode(t, out)
+			if _, ok := d.raw["logs"]; !ok {
+				t.Errorf("%s %d: no log records at debug: %s", label, status.code, out)
+			}
 			if d.OK {
 				t.Fatalf("%s %d: succeeded: %s", label, status.code, out)
 			}
@@ -506,7 +510,7 @@ func TestTokenServerEchoNeverInEnvelope(t *testing.T) {
 	reg.Use(ts.Bearer("repository:app:pull"))
 	env := tempEnv(t)
 	testutil.WriteJSON(t, filepath.Join(env["DOCKER_CONFIG"], "config.json"), testutil.AuthsConfig(map[string][2]string{reg.Host: {"bob", pass}}))
-	out := PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env}))
+	out := PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env, "log_level": "debug"}))
 	wantFailure(t, out, oci.CodeUnauthorized)
 	if s, ok := testutil.Contains(out, pass, testutil.BasicB64("bob", pass)); ok {
 		t.Errorf("envelope contains %q: %s", s, out)
@@ -537,7 +541,7 @@ func TestHelperSecretNeverInEnvelope(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	})
-	out := PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env}))
+	out := PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env, "log_level": "debug"}))
 	wantFailure(t, out, oci.CodeDenied)
 	if bytes.Contains(out, []byte(secret)) {
 		t.Errorf("envelope contains the helper's secret: %s", out)
@@ -547,7 +551,7 @@ func TestHelperSecretNeverInEnvelope(t *testing.T) {
 	// not carry it either.
 	testutil.WriteHelper(t, bin, "broken", `cat >/dev/null; echo '{"Username":"bob","Secret":"`+secret+`"}'; exit 1`)
 	testutil.WriteJSON(t, filepath.Join(env["DOCKER_CONFIG"], "config.json"), map[string]any{"credsStore": "broken"})
-	out = PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env}))
+	out = PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":v1"), "env": env, "log_level": "debug"}))
 	wantFailure(t, out, oci.CodeCredentials)
 	if bytes.Contains(out, []byte(secret)) {
 		t.Errorf("envelope contains the helper's secret: %s", out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -96,6 +97,9 @@ type OperationResult struct {
 	// Running is false when no call with that id is running (yet, or any more).
 	Running bool `json:"running"`
 	transfer.Snapshot
+	// Logs are the call's log records made since the last read, oldest
+	// first, when it asked for them (log_level).
+	Logs []logs.Entry `json:"logs,omitempty"`
 }
 
 // PullManifest is the body of the PullManifest export.
@@ -142,7 +146,7 @@ func CancelOperation(ctx context.Context, input []byte) []byte {
 func OperationProgress(ctx context.Context, input []byte) []byte {
 	return Call(ctx, input, func(ctx context.Context, r OperationRequest) (*OperationResult, error) {
 		waitForBlobs(ctx, r.ID, r.BlobsAfter, time.Duration(r.WaitMs)*time.Millisecond)
-		s, ok := progressOf(r.ID)
-		return &OperationResult{Running: ok, Snapshot: s}, nil
+		s, entries, ok := progressOf(r.ID)
+		return &OperationResult{Running: ok, Snapshot: s, Logs: entries}, nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/transfer"
 )
 
@@ -16,6 +17,7 @@ type operation struct {
 	ctx      context.Context // ends with the call
 	cancel   context.CancelFunc
 	progress *transfer.Progress
+	logs     *logs.Recorder // nil when the call asked for no logs
 }
 
 var (
@@ -29,7 +31,7 @@ var (
 // earlyCancelTTL bounds how long an unmatched cancellation is remembered.
 const earlyCancelTTL = time.Minute
 
-func startOperation(ctx context.Context, id string) (context.Context, func()) {
+func startOperation(ctx context.Context, id string, rec *logs.Recorder) (context.Context, func()) {
 	if id == "" {
 		return ctx, func() {}
 	}
@@ -37,7 +39,7 @@ func startOperation(ctx context.Context, id string) (context.Context, func()) {
 	p := &transfer.Progress{}
 	ctx = transfer.WithProgress(ctx, p)
 	opsMu.Lock()
-	ops[id] = &operation{ctx: ctx, cancel: cancel, progress: p}
+	ops[id] = &operation{ctx: ctx, cancel: cancel, progress: p, logs: rec}
 	if _, ok := canceledEarly[id]; ok {
 		delete(canceledEarly, id)
 		cancel()
@@ -75,12 +77,14 @@ func lookup(id string) (*operation, bool) {
 	return op, ok
 }
 
-func progressOf(id string) (transfer.Snapshot, bool) {
+// progressOf reads operation id's counters and takes the log records it
+// made since the last read (those left at its end go in its envelope).
+func progressOf(id string) (transfer.Snapshot, []logs.Entry, bool) {
 	op, ok := lookup(id)
 	if !ok {
-		return transfer.Snapshot{}, false
+		return transfer.Snapshot{}, nil, false
 	}
-	return op.progress.Snapshot(), true
+	return op.progress.Snapshot(), op.logs.Drain(), true
 }
 
 // maxProgressWait bounds how long one progress read may wait: the caller's

@@ -3,12 +3,14 @@ package oci
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/transfer"
 )
 
@@ -110,7 +112,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	connections := max(1, c.connections()/together)
 	lender := newBudget(connections, together, max(connections, c.connections()), len(jobs))
 	if tuning {
-		defer tune(lender, prog, connections*together, TuneMax*c.connections())()
+		defer tune(ctx, lender, prog, connections*together, TuneMax*c.connections())()
 	}
 	out := make([]Blob, len(jobs))
 	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start() }, func(ctx context.Context, i int) error {
@@ -182,11 +184,12 @@ func checkDestination(dest string) (string, error) {
 
 // tune resizes the budget as the tuner decides, every TuneTick, until the
 // function it returns is called.
-func tune(b *budget, prog *transfer.Progress, start, most int) (stop func()) {
+func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most int) (stop func()) {
 	t := newTuner(start, most)
 	if t.phase == tuneDone {
 		return func() {}
 	}
+	log := logs.From(ctx, "oci")
 	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(TuneTick)
@@ -196,11 +199,30 @@ func tune(b *budget, prog *transfer.Progress, start, most int) (stop func()) {
 			case <-done:
 				return
 			case at := <-tick.C:
-				if n := t.observe(at, prog.BytesDone()); n != 0 {
+				n := t.observe(at, prog.BytesDone())
+				if n != 0 {
 					b.resize(n)
 				}
+				logTune(log, t, n)
 			}
 		}
 	}()
 	return func() { close(done) }
+}
+
+// logTune says what the tuner did on a tick that changed something: the
+// rate it measured (all connections together) is why.
+func logTune(log *slog.Logger, t *tuner, n int) {
+	if n == 0 && t.phase != tuneDone {
+		return // most ticks: nothing to say, nothing formatted
+	}
+	rate := fmt.Sprintf("%.1f MB/s", t.rate/1e6)
+	switch {
+	case n > 0:
+		log.Info("adding connections: each brings little", "added", n, "connections", t.cur, "rate", rate)
+	case n < 0:
+		log.Info("taking connections back: they did not pay", "removed", -n, "connections", t.cur, "rate", rate, "before", fmt.Sprintf("%.1f MB/s", t.base/1e6))
+	case t.phase == tuneDone:
+		log.Debug("connection tuning done", "connections", t.cur, "rate", rate)
+	}
 }

@@ -231,7 +231,8 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 	if rt, ok := authTransports.Get(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
-	t := transfer.NewRetryTransport(base, c.retry)
+	// Under the retries, so that each try has its request line.
+	t := transfer.NewRetryTransport(transfer.NewLogTransport(base), c.retry)
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, scopes)
 	if err != nil {

@@ -54,6 +54,7 @@ type tuner struct {
 	phase    tunePhase
 	ticks    int
 	base     float64 // bytes/s before the doubling being tried
+	rate     float64 // bytes/s of the last measurement, for the logs
 	step     int
 	mark     int64
 	markAt   time.Time
@@ -87,6 +88,7 @@ func (t *tuner) observe(at time.Time, bytes int64) int {
 			return 0
 		}
 		rate := float64(bytes-t.mark) / at.Sub(t.markAt).Seconds()
+		t.rate = rate
 		if t.phase == tuneProbe && rate < t.base*TuneGain {
 			t.phase, t.cur = tuneDone, t.cur-t.step
 			return -t.step

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -45,6 +47,7 @@ var errLeaseLost = errors.New("the lease was broken by another process: this one
 func (p *puller) ensure(ctx context.Context, wants []want) error {
 	prog := transfer.ProgressFrom(ctx)
 	fetched := map[string]int{}
+	waited := map[string]time.Time{} // wants first seen busy, and when
 	for {
 		var mine []want
 		var leases []*cache.Lease
@@ -66,11 +69,19 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 			switch {
 			case busy:
 				waiting++
+				if _, ok := waited[w.path]; !ok {
+					waited[w.path] = time.Now()
+					cache.LogHeld(ctx, w.lock)
+				}
 			case l != nil:
 				fetched[w.path]++
 				mine = append(mine, w)
 				leases = append(leases, l)
 			default:
+				if since, ok := waited[w.path]; ok {
+					logs.From(ctx, "pull").Info("another process fetched the blob", "blob", w.digest, "waited", time.Since(since).Round(time.Millisecond))
+					delete(waited, w.path)
+				}
 				prog.Found(w.label, w.path)
 			}
 		}
@@ -78,6 +89,9 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 			err := p.fetch(ctx, mine, leases)
 			if err != nil && !errors.Is(err, errLeaseLost) {
 				return err
+			}
+			if err != nil {
+				logs.From(ctx, "pull").Info("another process broke this pull's lease (it stalled too long): looking again")
 			}
 			continue
 		}
@@ -96,7 +110,7 @@ func (p *puller) claim(ctx context.Context, w want) (l *cache.Lease, busy bool, 
 	if ok, err := w.present(ctx); err != nil || ok {
 		return nil, false, err
 	}
-	l, got, err := p.cache.Locker.TryLock(w.lock)
+	l, got, err := p.cache.Locker.TryLock(ctx, w.lock)
 	if err != nil {
 		return nil, false, wrap(oci.CodeIO, fmt.Errorf("taking the lease %s: %w", w.lock, err))
 	}

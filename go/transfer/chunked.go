@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 type span struct{ start, end int64 } // [start, end)
@@ -40,6 +41,8 @@ func (j *job) chunked(ctx context.Context) error {
 		if resp.StatusCode != http.StatusPartialContent {
 			release(resp, wd)
 			j.narrow = true
+			j.log(ctx).Info("registry ignores range requests: one stream instead of chunks",
+				"blob", j.d.String, "status", resp.StatusCode)
 			return j.stream(ctx)
 		}
 		if _, err := j.startOf(resp, spans[0].start); err != nil {
@@ -236,7 +239,10 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 		if stale++; stale > j.o.Resumes {
 			return rerr
 		}
-		if err := Sleep(ctx, j.o.Retry.Backoff(stale)); err != nil {
+		wait := j.o.Retry.Backoff(stale)
+		j.log(ctx).Info("chunk broke: resuming", "blob", j.d.String, "at", off,
+			"reason", Reason(rerr), "wait", wait.Round(time.Millisecond), "try", stale, "of", j.o.Resumes)
+		if err := Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/oci-client/liboci/internal/logs"
 )
 
 // Digest is the content address being fetched.
@@ -446,6 +449,8 @@ func (j *job) fetch(ctx context.Context) error {
 	if errors.Is(err, errNoRanges) && !j.narrow && ctx.Err() == nil {
 		// It said it honours ranges, then did not: one stream after all.
 		j.narrow = true
+		j.log(ctx).Info("registry stopped honouring range requests: the rest comes over one stream",
+			"blob", j.d.String, "at", j.received())
 		return j.stream(ctx)
 	}
 	return err
@@ -460,6 +465,8 @@ func (j *job) request(ctx context.Context, from, to int64) (*http.Response, *wat
 	u, learned := j.src.url()
 	resp, wd, err := j.get(ctx, u, from, to)
 	if err != nil && learned && ctx.Err() == nil && j.src.failed(u, err) {
+		j.log(ctx).Info("redirected URL refused (expired?): asking the registry again",
+			"blob", j.d.String, "url", logs.RawURL(u), "reason", Reason(err), "reusing", j.src.reusing())
 		u = j.src.registry
 		resp, wd, err = j.get(ctx, u, from, to)
 	}
@@ -565,11 +572,17 @@ func (j *job) stream(ctx context.Context) error {
 		if stale++; stale > j.o.Resumes {
 			return err
 		}
-		if err := Sleep(ctx, j.o.Retry.Backoff(stale)); err != nil {
+		wait := j.o.Retry.Backoff(stale)
+		j.log(ctx).Info("stream broke: resuming", "blob", j.d.String, "at", j.received(),
+			"reason", Reason(err), "wait", wait.Round(time.Millisecond), "try", stale, "of", j.o.Resumes)
+		if err := Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 }
+
+// log is the logger of the call ctx belongs to, for the transfer engine.
+func (j *job) log(ctx context.Context) *slog.Logger { return logs.From(ctx, "transfer") }
 
 // received is where the next byte from the network goes.
 func (j *job) received() int64 {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oci-client/liboci/internal/errtext"
+	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/netconf"
 )
 
@@ -140,22 +142,45 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || attempt >= t.policy.Attempts || ctx.Err() != nil {
 			return resp, err
 		}
-		wait := t.policy.Backoff(attempt)
+		wait, retryAfter := t.policy.Backoff(attempt), false
 		if resp != nil {
 			if ra, ok := RetryAfter(resp.Header, time.Now()); ok {
 				if ra > t.policy.MaxRetryAfter {
 					// Waiting that long would hang the call: give the answer back now.
+					logs.From(ctx, "transfer").Info("not retrying: Retry-After is too long",
+						"method", req.Method, "url", logs.URL(req.URL), "status", resp.StatusCode,
+						"retry_after", ra, "most", t.policy.MaxRetryAfter)
 					return resp, nil
 				}
-				wait = ra
+				wait, retryAfter = ra, true
 			}
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
+		logRetry(ctx, req, resp, err, wait, retryAfter, attempt, t.policy.Attempts)
 		if err := pausingWatchdog(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// logRetry says why a request is tried again and after how long.
+func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err error, wait time.Duration, retryAfter bool, attempt, attempts int) {
+	l := logs.From(ctx, "transfer")
+	if !l.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	reason := ""
+	if err != nil {
+		reason = Reason(err)
+	} else {
+		reason = resp.Status
+	}
+	args := []any{"method", req.Method, "url", logs.URL(req.URL), "reason", reason, "wait", wait.Round(time.Millisecond), "try", attempt + 1, "of", attempts}
+	if retryAfter {
+		args = append(args, "retry_after", true)
+	}
+	l.Info("retrying request", args...)
 }
 
 type watchdogKey struct{}

@@ -59,6 +59,14 @@ func (s *source) answered(asked, final string) {
 	}
 }
 
+// reusing says whether learned URLs are still reused (false once the
+// registry proved to hand out single-use ones).
+func (s *source) reusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.off
+}
+
 // failed records that the learned URL u answered with err; it reports
 // whether the request should go back to the registry.
 func (s *source) failed(u string, err error) bool {

@@ -36,10 +36,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # the builtin only from 3.11
 from pathlib import Path
 from typing import Any
 
+from . import _logs
 from .errors import ForkedProcessError, LibraryError, error_from_envelope
 
 __all__ = ["call", "default_library_path", "load_library"]
@@ -181,6 +183,18 @@ def _workers() -> ThreadPoolExecutor:
 
 
 def _invoke(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> Any:
+    return _unwrap(_envelope(lib, export, request))
+
+
+def _unwrap(envelope: dict[str, Any]) -> Any:
+    """The envelope's result, or its error raised; its log records first."""
+    _logs.emit(envelope.get("logs"))
+    if envelope.get("ok"):
+        return envelope.get("result")
+    raise error_from_envelope(envelope.get("error") or {})
+
+
+def _envelope(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> dict[str, Any]:
     global _in_flight
     payload = json.dumps(request, separators=(",", ":")).encode("utf-8")
     fn = getattr(lib, export)
@@ -199,10 +213,8 @@ def _invoke(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> Any:
             _in_flight -= 1
         if ptr:
             lib.FreeString(ptr)
-    envelope = json.loads(raw)
-    if envelope.get("ok"):
-        return envelope.get("result")
-    raise error_from_envelope(envelope.get("error") or {})
+    envelope: dict[str, Any] = json.loads(raw)
+    return envelope
 
 
 def call(
@@ -230,41 +242,59 @@ def call(
     lib = load_library(lib_path)
     if export == "PullModel" and request.get("durability") != "sync":
         _register_exit_sync()
+    level = _logs.requested_level()
+    if level is not None:
+        request = {**request, "log_level": level}
     if on_progress is None and threading.current_thread() is not threading.main_thread():
+        # Its records arrive with its envelope: polling from every thread
+        # would queue calls behind the few workers.
         return _invoke(lib, export, request)
 
     op_id = f"{os.getpid()}-{next(_operation_ids)}"
     request = {**request, "operation_id": op_id}
-    future: Future[Any] = _workers().submit(_invoke, lib, export, request)
+    future: Future[dict[str, Any]] = _workers().submit(_envelope, lib, export, request)
     # Waiting for blobs, the progress read itself is the pause between reads.
     waits = wake_on_blob and on_progress is not None
+    # Records are read as they are made (a long pull's retries while it
+    # retries), on this thread, so that they stay in order.
+    reads = on_progress is not None or _logs.polls(level)
     try:
         blobs_done = 0
         while True:
             if waits and future.done():
-                return future.result()
-            # wait(), not result(timeout=) under suppress(TimeoutError): the call's own
-            # OperationTimeoutError is a TimeoutError too, and would be swallowed.
-            if not waits and wait((future,), timeout=POLL_INTERVAL).done:
-                return future.result()
-            if on_progress is None:
+                return _unwrap(future.result())
+            if not waits:
+                try:
+                    envelope = future.result(timeout=POLL_INTERVAL)
+                except FutureTimeout:
+                    pass
+                else:
+                    return _unwrap(envelope)
+            if not reads:
                 continue
             read: dict[str, Any] = {"id": op_id}
             if waits:
                 read.update(wait_ms=int(POLL_INTERVAL * 1000), blobs_after=blobs_done)
             snapshot = _invoke(lib, "OperationProgress", read)
+            _logs.emit(snapshot.pop("logs", None))
             if snapshot.get("running"):
                 blobs_done = snapshot.get("blobs_done", 0)
-                on_progress(snapshot)
-            elif waits and wait((future,), timeout=POLL_INTERVAL / 10).done:
-                # Not started yet, or just ended: Go does not wait then.
-                return future.result()
+                if on_progress is not None:
+                    on_progress(snapshot)
+            elif waits:  # not started yet, or just ended: Go does not wait then
+                try:
+                    envelope = future.result(timeout=POLL_INTERVAL / 10)
+                except FutureTimeout:
+                    pass
+                else:
+                    return _unwrap(envelope)
     except BaseException:
         if not future.done():
             _invoke(lib, "CancelOperation", {"id": op_id})
-            # The cancelled call's own error (CANCELED) is expected and dropped.
+            # The cancelled call's own error (CANCELED) is expected and
+            # dropped; its records still tell what it was doing.
             with contextlib.suppress(BaseException):
-                future.result(timeout=CANCEL_GRACE)
+                _logs.emit(future.result(timeout=CANCEL_GRACE).get("logs"))
         raise
 
 

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -346,8 +347,37 @@ def _examples(*lines: str) -> str:
     return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _verbosity(*, in_subcommand: bool) -> argparse.ArgumentParser:
+    """-v/--verbose and --debug, global: before the subcommand or after it.
+    After it they default to SUPPRESS, or the subcommand's default would
+    overwrite what was given before it."""
+    default: Any = argparse.SUPPRESS if in_subcommand else False
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="log retries, redirects, range fallbacks, connection changes and leases on stderr",
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="log as -v does, and every request (method, URL with its query masked, status, time)",
+    )
+    return p
+
+
 def _add(
-    sub: Any, name: str, *, help: str, description: str, examples: Sequence[str], **kw: Any
+    sub: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    examples: Sequence[str],
+    parents: Sequence[argparse.ArgumentParser] = (),
+    **kw: Any,
 ) -> argparse.ArgumentParser:
     """A subcommand whose --help has a description and an Examples block."""
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -356,6 +386,7 @@ def _add(
         description=description,
         epilog=_examples(*examples),
         formatter_class=_HelpFormatter,
+        parents=[*parents, _verbosity(in_subcommand=True)],
         **kw,
     )
     return parser
@@ -382,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
             "oci-client SUBCOMMAND --help",
         ),
         formatter_class=_HelpFormatter,
+        parents=[_verbosity(in_subcommand=False)],
     )
     p.add_argument("--version", action="version", version=f"oci-client {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -628,7 +660,8 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stdout.flush()
         raise
     try:
-        rc: int = args.func(args)
+        with log_to_stderr(logging.DEBUG if args.debug else logging.INFO if args.verbose else None):
+            rc: int = args.func(args)
     except OciError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         rc = EXIT_ERROR
@@ -637,6 +670,52 @@ def _main(argv: Sequence[str] | None) -> int:
         rc = 130
     sys.stdout.flush()  # the same: a reader that left is found now, while main can catch it
     return rc
+
+
+class _LogFormatter(logging.Formatter):
+    """``12:00:01.250 INFO transfer: retrying request method=GET ...``: one short
+    line, the logger named without its ``oci_client.`` prefix."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03d %(levelname)s %(area)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name
+        record.area = name.removeprefix("oci_client.") if name != "oci_client" else "oci-client"
+        return super().format(record)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes through tqdm, which lifts the progress bars out of the way."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)  # stderr as it is now, not at setup
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def log_to_stderr(level: int | None) -> Iterator[None]:
+    """While inside, send ``oci_client`` records at ``level`` and above to
+    stderr, one line each (None: leave logging as it is). The logger is put
+    back as it was after: main() also runs inside other programs (tests)."""
+    if level is None:
+        yield
+        return
+    logger = logging.getLogger("oci_client")
+    handler = _StderrHandler()
+    handler.setFormatter(_LogFormatter())
+    before = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
 
 
 def _discard_stdout() -> None:

@@ -28,6 +28,12 @@
 //     OperationProgress with "wait_ms" and "blobs_after" waits (at most a
 //     second) for the next finished blob instead of answering at once.
 //     Go never calls back into the caller.
+//   - A request may carry "log_level" ("debug", "info", "warning" or
+//     "error"; absent: no logs). The call's log records at that level and
+//     above then come as "logs" in the results of OperationProgress (those
+//     made since the last read) and in its envelope (the rest): a list of
+//     {"time": unix seconds, "level", "logger", "msg", "attrs": {...}},
+//     credentials masked. At most 1000 wait between reads; the oldest go.
 //   - Go reads GOMAXPROCS and GODEBUG once, when the library loads. Other
 //     settings (credentials, proxies, TLS roots) come in each request's
 //     "env" member, never from the environment frozen at load time.

@@ -27,17 +27,19 @@ from faultproxy import FaultProxy
 from bench import peers
 from bench.soak_probe import Probe, Sample, settle
 from bench.soak_work import Soak
+from oci_client import _native
 
 DEFAULT_OUTPUT_DIR = peers.REPO_ROOT / "bench" / "results"
 # The proxy closes a kept-alive connection idle this long, so the library's idle pool (up to
 # 16 connections a host, each a descriptor here and one in the proxy, kept 90 s) empties soon
 # after the last call and the descriptors can be counted against the baseline.
 PROXY_IDLE_S = 2.0
-# Descriptors allowed above the baseline once settled (the settling waits up to 12 s for the
-# baseline itself; measured, it is back within 2 s). What may still hold one at the sampling
-# instant without a leak: the library's background fsync of pulled blobs (about 10 s after a
-# pull it opens each to sync it). A leak of one descriptor per call would be hundreds.
+# Descriptors and goroutines allowed above the baseline. Before each count the background
+# fsyncs are flushed (CacheSync) and the settling waits up to 12 s for the baseline itself;
+# measured, both come back to it exactly, within 2 s. The margin is for a connection or
+# goroutine ending just then on a loaded machine; a leak of one per call would be hundreds.
 FD_TOLERANCE = 2
+GOROUTINE_TOLERANCE = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,7 +69,7 @@ def run(duration: float, seed: int, threads: int = 4, work: Path | None = None) 
             soak = Soak(proxy, root, random.Random(seed))
             soak.warm_up()  # Go runtime, transports and worker threads started before the baseline
             time.sleep(PROXY_IDLE_S + 1)  # the warm-up's kept-alive connections closed
-            before = Sample.now()
+            before = settle(Sample.now(), 0, 0)  # and its blobs' fsyncs done
             probe = Probe()
             with probe:
                 soak.run(duration, threads)
@@ -83,10 +85,12 @@ def run(duration: float, seed: int, threads: int = 4, work: Path | None = None) 
         "after": after.as_dict(),
         "fd_tolerance": FD_TOLERANCE,
         "fds_flat": after.fds <= before.fds + FD_TOLERANCE,
-        "goroutines_flat": before.goroutines is None
-        or (after.goroutines is not None and after.goroutines <= before.goroutines + FD_TOLERANCE),
+        "goroutines_flat": after.goroutines <= before.goroutines + GOROUTINE_TOLERANCE,
+        "operations_flat": after.operations == before.operations,
         "peak_rss_mib": round(probe.peak_rss / 2**20, 1),
     }
+    if not result["goroutines_flat"]:  # what stayed behind, for the report
+        result["goroutine_stacks"] = _native.call("RuntimeStats", {"stacks": True})["stacks"]
     return result
 
 
@@ -101,8 +105,9 @@ def summary(r: dict[str, Any]) -> str:
         f"  errors {r['errors']}",
         f"  fds {b['fds']} -> {a['fds']} ({'flat' if r['fds_flat'] else 'NOT flat'}, settled in "
         f"{a['settle_s']} s), threads {b['threads']} -> {a['threads']}, goroutines "
-        f"{b['goroutines']} -> {a['goroutines']}",
-        f"  peak RSS {r['peak_rss_mib']} MiB (before {b['rss_mib']}, after {a['rss_mib']}), "
+        f"{b['goroutines']} -> {a['goroutines']}, operations {b['operations']} -> {a['operations']}",
+        f"  peak RSS {r['peak_rss_mib']} MiB (before {b['rss_mib']}, after {a['rss_mib']}; Go heap "
+        f"{b['go_heap_mib']} -> {a['go_heap_mib']} MiB), "
         f"slowest call {r['slowest_call_s']} s",
     ]
     lines += [f"  ! {p}" for p in r["problems"][:20]]
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n")
     print(f"wrote {out}")
-    ok = not r["problems"] and r["fds_flat"] and r["goroutines_flat"]
+    ok = not r["problems"] and r["fds_flat"] and r["goroutines_flat"] and r["operations_flat"]
     return 0 if ok else 1
 
 

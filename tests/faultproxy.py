@@ -180,6 +180,11 @@ class FaultProxy:
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
+        if int(h.headers.get("Content-Length") or 0) > 0:
+            # The request body is left unread: its bytes must not be parsed as the next request
+            # on this connection (the client would get a 400 it never asked for).
+            h.send_header("Connection", "close")
+            h.close_connection = True
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         if h.command != "HEAD":
@@ -244,8 +249,9 @@ class FaultProxy:
                     chunk = chunk[: rule.truncate_at - sent]
                     h.wfile.write(chunk)
                     self._count(len(chunk), h.path)
-                    h.connection.shutdown(socket.SHUT_RDWR)
                     h.close_connection = True
+                    with contextlib.suppress(OSError):  # the client may have gone already
+                        h.connection.shutdown(socket.SHUT_RDWR)
                     return
                 h.wfile.write(chunk)
                 sent += len(chunk)

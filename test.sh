@@ -14,11 +14,13 @@ cd "$(dirname "$0")"
 ./build.sh archive
 
 # go/registry is a module of its own (the registry program), so ./... in go/ skips it.
+# The tests run under the race detector only (cgo, hence gcc): the same tests, about 50 s
+# instead of 26 s warm, and a plain run on top would find nothing the race run does not.
 for mod in go go/registry; do
-  echo "== go ($mod): gofmt, vet, test"
+  echo "== go ($mod): gofmt, vet, test -race"
   unformatted=$(cd "$mod" && gofmt -l .)
   if [[ -n "$unformatted" ]]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
-  (cd "$mod" && go vet ./... && go test -count=1 ./...)
+  (cd "$mod" && go vet ./... && go test -race -count=1 ./...)
 done
 
 echo "== python: ruff, mypy"

@@ -21,6 +21,7 @@ import contextlib
 import http.client
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class Rule:
 class FaultProxy:
     """Threaded reverse proxy on 127.0.0.1 to ``upstream`` (an http:// URL)."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, idle_timeout: float | None = None) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
@@ -99,6 +100,9 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A socket timeout: a kept-alive connection idle this long is closed (the client's
+            # idle pool then empties, so a soak can count file descriptors against a baseline).
+            timeout = idle_timeout
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -110,6 +114,7 @@ class FaultProxy:
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.handle_error = self._handle_error  # type: ignore[method-assign]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -129,6 +134,19 @@ class FaultProxy:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def _handle_error(self, request: object, client_address: object) -> None:
+        # A client that cancels resets its connection; that is no proxy failure worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            ThreadingHTTPServer.handle_error(self._server, request, client_address)  # type: ignore[arg-type]
+
+    def forget(self) -> None:
+        """Drop the request log and the rules that have fired their ``times``: a long run
+        (the soak) would otherwise grow them without bound."""
+        with self._lock:
+            self.requests.clear()
+            self.log.clear()
+            self.rules[:] = [r for r in self.rules if r.times is None or r.hits < r.times]
 
     def _match(self, method: str, path: str, rng: str | None, body_length: int) -> tuple[Rule | None, Seen]:
         seen = Seen(method, path, rng, time.monotonic())
@@ -162,6 +180,11 @@ class FaultProxy:
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
+        if int(h.headers.get("Content-Length") or 0) > 0:
+            # The request body is left unread: its bytes must not be parsed as the next request
+            # on this connection (the client would get a 400 it never asked for).
+            h.send_header("Connection", "close")
+            h.close_connection = True
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         if h.command != "HEAD":
@@ -226,8 +249,9 @@ class FaultProxy:
                     chunk = chunk[: rule.truncate_at - sent]
                     h.wfile.write(chunk)
                     self._count(len(chunk), h.path)
-                    h.connection.shutdown(socket.SHUT_RDWR)
                     h.close_connection = True
+                    with contextlib.suppress(OSError):  # the client may have gone already
+                        h.connection.shutdown(socket.SHUT_RDWR)
                     return
                 h.wfile.write(chunk)
                 sent += len(chunk)

@@ -439,13 +439,14 @@ func (j *job) fetch(ctx context.Context) error {
 	if j.size >= 0 && j.valid == j.size {
 		return nil
 	}
+	var err error
 	if !j.narrow && j.o.Connections > 1 && j.size >= j.o.MinChunked && j.size-j.valid >= j.o.MinChunked {
-		return j.chunked(ctx)
-	}
-	err := j.stream(ctx)
-	if errors.Is(err, errWiden) {
+		err = j.chunked(ctx)
+	} else if err = j.stream(ctx); errors.Is(err, errWiden) {
 		err = j.chunked(ctx)
 	}
+	// Either way into chunked: a later span can still get the whole blob back
+	// (one node behind a balancer ignoring Range).
 	if errors.Is(err, errNoRanges) && !j.narrow && ctx.Err() == nil {
 		// It said it honours ranges, then did not: one stream after all.
 		j.narrow = true

@@ -299,6 +299,32 @@ func TestChunkedFallsBackWhenRangeIgnored(t *testing.T) {
 	}
 }
 
+// A registry that honours the first range of a chunked download and then
+// ignores Range (a proxy or CDN node that does not support it behind a load
+// balancer) gets one stream from the verified prefix: the blob arrives.
+func TestChunkedFallsBackWhenLaterRangesAreIgnored(t *testing.T) {
+	t.Parallel()
+	const size, chunk = 40_000, 4096
+	data := testutil.RandomBytes(t, size)
+	s := newBlobServer(t, data, func(s *blobServer, w http.ResponseWriter, r *http.Request, n int) bool {
+		status, h, body := answer(r, data, n > 0)
+		for k, v := range h {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(status)
+		m, _ := w.Write(body)
+		s.served.Add(int64(m))
+		return true
+	})
+	o := options(size)
+	o.Connections, o.ChunkSize = 4, chunk
+	dest := destIn(t)
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dest, data)
+}
+
 func TestContentRangeStartMismatch(t *testing.T) {
 	t.Parallel()
 	const size, cut = 30_000, 10_000

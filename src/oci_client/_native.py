@@ -62,6 +62,7 @@ EXPORTS = (
     "CacheSync",
     "CacheVerify",
     "PushModel",
+    "RuntimeStats",
 )
 
 # At exit, how long to wait for the fsyncs of what this process pulled, in

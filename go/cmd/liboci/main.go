@@ -133,6 +133,12 @@ func CacheSync(request *C.char) *C.char { return export(capi.WaitDurable, reques
 //export PushModel
 func PushModel(request *C.char) *C.char { return export(capi.PushModel, request) }
 
+// RuntimeStats reports the library's goroutines, running operations and Go
+// memory, for leak checks (bench/soak.py); see capi.StatsResult.
+//
+//export RuntimeStats
+func RuntimeStats(request *C.char) *C.char { return export(capi.RuntimeStats, request) }
+
 // FreeString releases a string returned by any export. NULL is ignored.
 //
 //export FreeString

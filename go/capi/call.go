@@ -1,14 +1,17 @@
 // Package capi implements the JSON-in, JSON-envelope-out contract of the
-// C exports in pure Go, so that all of it is testable without cgo.
+// C exports in pure Go, so that all of it is testable without cgo. The
+// request types are package abi's.
 package capi
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
 )
@@ -28,18 +31,15 @@ type envelope struct {
 	Error  *ErrorBody `json:"error,omitempty"`
 }
 
-// control is read from every request before the request proper.
-type control struct {
-	// TimeoutMS bounds the whole call; 0 or absent means no limit.
-	TimeoutMS int64 `json:"timeout_ms"`
-	// OperationID lets other threads follow and cancel this call.
-	OperationID string `json:"operation_id"`
-}
+// controlled is what Call needs of every request type: the control fields
+// (abi.Control, embedded).
+type controlled interface{ CallControl() abi.Control }
 
 // Call runs fn on the request decoded from input and returns the envelope.
-// It never panics: a panic inside fn becomes an INTERNAL error. Every error
-// message passes through the call's redactor on its way out.
-func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
+// export names the export in errors. It never panics: a panic inside fn
+// becomes an INTERNAL error. Every error message passes through the call's
+// redactor on its way out.
+func Call[Req controlled, Resp any](ctx context.Context, export string, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
 	defer func() {
 		if p := recover(); p != nil {
@@ -47,14 +47,11 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 		}
 	}()
 
-	var dl control
 	var req Req
-	if err := json.Unmarshal(input, &dl); err != nil {
-		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+	if err := abi.Decode(input, &req); err != nil {
+		return failure(secrets, decodeError(export, err))
 	}
-	if err := json.Unmarshal(input, &req); err != nil {
-		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
-	}
+	dl := req.CallControl()
 	if dl.TimeoutMS < 0 {
 		return failure(secrets, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
 	}
@@ -74,6 +71,17 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 		return failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
 	}
 	return b
+}
+
+// decodeError is INVALID_ARGUMENT naming the export and, for a key the
+// request does not take, the key (also in details, for programs).
+func decodeError(export string, err error) *oci.Error {
+	var unknown *abi.UnknownFieldError
+	if errors.As(err, &unknown) {
+		return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("%s: %w", export, err),
+			Details: map[string]any{"export": export, "field": unknown.Field}}
+	}
+	return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding the %s request: %w", export, err)}
 }
 
 func failure(secrets *redact.Set, e *oci.Error) []byte {

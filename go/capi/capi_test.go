@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/oci"
@@ -113,6 +114,7 @@ func image(t *testing.T) v1.Image {
 }
 
 type echoReq struct {
+	abi.Control
 	Value string `json:"value"`
 }
 
@@ -122,7 +124,7 @@ type echoResp struct {
 
 func TestCallSuccessEnvelope(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{"value":"hi","timeout_ms":1000}`), func(_ context.Context, r echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"value":"hi","timeout_ms":1000}`), func(_ context.Context, r echoReq) (echoResp, error) {
 		return echoResp{Echo: r.Value}, nil
 	})
 	if string(out) != `{"ok":true,"result":{"echo":"hi"}}` {
@@ -132,7 +134,7 @@ func TestCallSuccessEnvelope(t *testing.T) {
 
 func TestCallErrorEnvelope(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		return nil, &oci.Error{Code: oci.CodeNotFound, Status: 404, RegistryCode: "MANIFEST_UNKNOWN", Err: errors.New("no such manifest")}
 	})
 	want := `{"ok":false,"error":{"code":"NOT_FOUND","message":"no such manifest","status":404,"registry_code":"MANIFEST_UNKNOWN"}}`
@@ -140,7 +142,7 @@ func TestCallErrorEnvelope(t *testing.T) {
 		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
 	}
 	// Without a registry answer, status and registry_code are absent.
-	out = Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out = Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		return nil, errors.New("plain failure")
 	})
 	d := wantFailure(t, out, oci.CodeInternal)
@@ -154,7 +156,7 @@ func TestCallErrorEnvelope(t *testing.T) {
 // Details travel as JSON beside the message, through a wrapping error too.
 func TestCallErrorDetails(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		inner := &oci.Error{Code: oci.CodeNoMatch, Details: map[string]any{"files": []string{"a.json"}}, Err: errors.New("none")}
 		return nil, fmt.Errorf("pulling: %w", inner)
 	})
@@ -168,7 +170,7 @@ func TestCallInvalidInput(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"", "not json", "{", `["array"]`, `"string"`, `{"value": 5}`, `{"timeout_ms": "soon"}`, `{"timeout_ms": 1.5}`} {
 		called := false
-		out := Call(context.Background(), []byte(in), func(context.Context, echoReq) (echoResp, error) {
+		out := Call(context.Background(), "Echo", []byte(in), func(context.Context, echoReq) (echoResp, error) {
 			called = true
 			return echoResp{}, nil
 		})
@@ -182,7 +184,7 @@ func TestCallInvalidInput(t *testing.T) {
 func TestCallNegativeTimeout(t *testing.T) {
 	t.Parallel()
 	called := false
-	out := Call(context.Background(), []byte(`{"timeout_ms":-1}`), func(context.Context, echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"timeout_ms":-1}`), func(context.Context, echoReq) (echoResp, error) {
 		called = true
 		return echoResp{}, nil
 	})
@@ -197,7 +199,7 @@ func TestCallNegativeTimeout(t *testing.T) {
 
 func TestCallPanic(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
 		panic("something broke")
 	})
 	d := wantFailure(t, out, oci.CodeInternal)
@@ -205,7 +207,7 @@ func TestCallPanic(t *testing.T) {
 		t.Errorf("message %q does not carry the panic value", msg)
 	}
 	// A runtime error panic too, and the process is still fine afterwards.
-	out = Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
+	out = Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
 		var m map[string]int
 		m["x"] = 1
 		return echoResp{}, nil
@@ -215,7 +217,7 @@ func TestCallPanic(t *testing.T) {
 
 func TestCallPanicMessageScrubbed(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		redact.Add(ctx, "panic-secret-value")
 		panic("failed with panic-secret-value")
 	})
@@ -228,7 +230,7 @@ func TestCallPanicMessageScrubbed(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	out := Call(context.Background(), []byte(`{"timeout_ms":100}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"timeout_ms":100}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		dl, ok := ctx.Deadline()
 		if !ok || time.Until(dl) > 100*time.Millisecond {
 			return echoResp{}, fmt.Errorf("deadline %v, %v", dl, ok)
@@ -246,7 +248,7 @@ func TestCallTimeout(t *testing.T) {
 	}
 	// 0 and absent mean no deadline.
 	for _, in := range []string{`{"timeout_ms":0}`, `{}`} {
-		out := Call(context.Background(), []byte(in), func(ctx context.Context, _ echoReq) (echoResp, error) {
+		out := Call(context.Background(), "Echo", []byte(in), func(ctx context.Context, _ echoReq) (echoResp, error) {
 			if _, ok := ctx.Deadline(); ok {
 				return echoResp{}, errors.New("unexpected deadline")
 			}
@@ -258,7 +260,7 @@ func TestCallTimeout(t *testing.T) {
 
 func TestCallUnencodableResult(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (any, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (any, error) {
 		return map[string]any{"f": func() {}}, nil
 	})
 	wantFailure(t, out, oci.CodeInternal)
@@ -438,9 +440,11 @@ func TestSecretsNeverInEnvelopes(t *testing.T) {
 	}{{403, "DENIED"}, {401, "UNAUTHORIZED"}, {400, "MANIFEST_INVALID"}} {
 		reg.Use(echoCredentials(status.code, status.reg))
 		for label, call := range calls {
-			out := call(context.Background(), request(t, map[string]any{
-				"reference": reg.Ref("app", ":v1"), "env": env, "digest": blob, "path": filepath.Join(t.TempDir(), "b"),
-			}))
+			req := map[string]any{"reference": reg.Ref("app", ":v1"), "env": env}
+			if label == "PullBlob" {
+				req["digest"], req["path"] = blob, filepath.Join(t.TempDir(), "b")
+			}
+			out := call(context.Background(), request(t, req))
 			d := decode(t, out)
 			if d.OK {
 				t.Fatalf("%s %d: succeeded: %s", label, status.code, out)
@@ -516,5 +520,21 @@ func TestHelperSecretNeverInEnvelope(t *testing.T) {
 	wantFailure(t, out, oci.CodeCredentials)
 	if bytes.Contains(out, []byte(secret)) {
 		t.Errorf("envelope contains the helper's secret: %s", out)
+	}
+}
+
+func TestUnknownFieldIsAnInvalidArgumentNamingIt(t *testing.T) {
+	t.Parallel()
+	out := CacheList(context.Background(), []byte(`{"cache_dir":"/nowhere","connections":4}`))
+	d := decode(t, out)
+	if d.OK || d.Error["code"] != "INVALID_ARGUMENT" {
+		t.Fatalf("envelope %s", out)
+	}
+	msg := d.Error["message"].(string)
+	if !strings.Contains(msg, "CacheList") || !strings.Contains(msg, `"connections"`) {
+		t.Errorf("message %q names not the export and the field", msg)
+	}
+	if det := d.Error["details"].(map[string]any); det["export"] != "CacheList" || det["field"] != "connections" {
+		t.Errorf("details %v", det)
 	}
 }

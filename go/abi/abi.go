@@ -1,5 +1,5 @@
-// Package abi holds the wire contract of liboci's C exports: the list of
-// exports and the request type of each. It imports
+// Package abi holds the wire contract of liboci's C exports: the ABI
+// version, the list of exports and the request type of each. It imports
 // nothing of the domain packages, so that the contract changes only when
 // someone edits it here, on purpose.
 //
@@ -7,6 +7,13 @@
 // field names (an exact, case-sensitive match), so a misspelt option fails
 // instead of quietly becoming a default.
 package abi
+
+// Version is the ABI version, reported by the AbiVersion export and in
+// every envelope. Bump it when a request or result changes in a way an
+// older caller or library would misread (a field renamed, removed or given
+// another meaning); adding an optional request field or a result field is
+// not such a change.
+const Version = 1
 
 // Export is one JSON export: Name is its C symbol, Request a zero value of
 // its request type.
@@ -35,3 +42,7 @@ var Exports = []Export{
 	{"CancelOperation", "Cancels the running call with this operation_id.", CancelOperationRequest{}},
 	{"OperationProgress", "Reports the progress of a running call.", OperationProgressRequest{}},
 }
+
+// PlainSymbols are the exports that take no JSON: AbiVersion returns
+// Version as a C int; FreeString frees an envelope.
+var PlainSymbols = []string{"AbiVersion", "FreeString"}

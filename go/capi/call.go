@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/oci-client/liboci/abi"
@@ -26,9 +27,12 @@ type ErrorBody struct {
 }
 
 type envelope struct {
-	OK     bool       `json:"ok"`
-	Result any        `json:"result,omitempty"`
-	Error  *ErrorBody `json:"error,omitempty"`
+	// AbiVersion lets a caller that did not check the AbiVersion export
+	// still tell a library of another contract.
+	AbiVersion int        `json:"abi_version"`
+	OK         bool       `json:"ok"`
+	Result     any        `json:"result,omitempty"`
+	Error      *ErrorBody `json:"error,omitempty"`
 }
 
 // controlled is what Call needs of every request type: the control fields
@@ -66,7 +70,7 @@ func Call[Req controlled, Resp any](ctx context.Context, export string, input []
 	if err != nil {
 		return failure(secrets, oci.AsError(err))
 	}
-	b, err := json.Marshal(envelope{OK: true, Result: resp})
+	b, err := json.Marshal(envelope{AbiVersion: abi.Version, OK: true, Result: resp})
 	if err != nil {
 		return failure(secrets, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
 	}
@@ -85,7 +89,7 @@ func decodeError(export string, err error) *oci.Error {
 }
 
 func failure(secrets *redact.Set, e *oci.Error) []byte {
-	b, err := json.Marshal(envelope{Error: &ErrorBody{
+	b, err := json.Marshal(envelope{AbiVersion: abi.Version, Error: &ErrorBody{
 		Code:         e.Code,
 		Message:      secrets.Scrub(e.Error()),
 		Status:       e.Status,
@@ -94,7 +98,7 @@ func failure(secrets *redact.Set, e *oci.Error) []byte {
 	}})
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.
-		return []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)
+		return []byte(`{"abi_version":` + strconv.Itoa(abi.Version) + `,"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)
 	}
 	return b
 }

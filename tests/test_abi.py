@@ -1,0 +1,131 @@
+"""The Go↔Python contract: the keys Python sends are those each export takes (the generated
+``_abi.REQUEST_FIELDS``, from go/abi), Go refuses any other, and a library of another ABI
+version is refused at load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import oci_client
+from oci_client import InvalidArgumentError, _abi, _native
+
+
+class SentError(Exception):
+    """Raised by the stub in place of Go's answer."""
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every (export, request) the client passes to the library, none of which reaches it."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(lib: object, export: str, request: dict[str, Any]) -> Any:
+        calls.append((export, request))
+        if export == "OperationProgress":
+            return {"running": True, "blobs_done": 0}
+        if export == "CancelOperation":
+            return {"running": True}
+        if export == "PullModel" and "operation_id" in request:
+            time.sleep(0.5)  # long enough for progress reads
+        raise SentError(export)
+
+    monkeypatch.setattr(_native, "_invoke", record)
+    yield calls
+
+
+def test_every_key_python_sends_is_one_its_export_takes(
+    sent: list[tuple[str, dict[str, Any]]], tmp_path: Path
+) -> None:
+    # Every client option set, so that every optional key is sent where it is sent at all.
+    c = oci_client.OciGoClient(
+        ca_file=tmp_path / "ca.pem",
+        insecure_registries=["reg.test"],
+        timeout=30,
+        user_agent="ua",
+        retries=2,
+        connections=2,
+        chunk_size=1 << 20,
+        read_timeout=5,
+        direct_io=True,
+    )
+    ref, cache = "reg.test/a/b:v1", tmp_path / "cache"
+    calls = [
+        lambda: c.get_manifest(ref),
+        lambda: c.pull_blobs(ref, [("sha256:" + "0" * 64, tmp_path / "b", 3)], concurrency=2),
+        lambda: c.check_authentication(ref),
+        lambda: c.pull_model(
+            ref,
+            cache_dir=cache,
+            local_dir=tmp_path / "out",
+            allow_patterns="*.json",
+            ignore_patterns=["*.bin"],
+            offline=False,
+            platform="linux/amd64",
+            artifact_type="application/x",
+            concurrency=2,
+            durability="sync",
+            verify=True,
+        ),
+        lambda: c.inspect(ref, cache_dir=cache, offline=True, platform="linux/amd64", artifact_type="x"),
+        lambda: c.push_model(
+            tmp_path, ref, format="docker", cache_dir=cache, concurrency=2, mount_from=["a/c"]
+        ),
+        lambda: c.cache_list(cache_dir=cache),
+        lambda: c.cache_remove(ref, cache_dir=cache),
+        lambda: c.cache_prune(cache_dir=cache, min_age=1),
+        lambda: c.cache_verify([ref], cache_dir=cache, repair=False, offline=True, concurrency=2),
+        lambda: c.wait_durable(),
+    ]
+    for call in calls:
+        with pytest.raises(SentError):
+            call()
+
+    def stop(snapshot: dict[str, Any]) -> None:
+        raise KeyboardInterrupt  # cancels the call: CancelOperation
+
+    with pytest.raises(KeyboardInterrupt):
+        c._pull_model(ref, cache_dir=cache, on_snapshot=stop, wake_on_blob=True, allow_no_match=True)
+    exports = {export for export, _ in sent}
+    assert exports >= set(_abi.EXPORTS) - {"PullBlob"}, "a client method was not exercised"
+    for export, request in sent:
+        extra = request.keys() - _abi.REQUEST_FIELDS[export]
+        assert not extra, f"{export} is sent {sorted(extra)}, which it does not take"
+
+
+def test_an_unknown_key_is_an_invalid_argument_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError) as e:
+        _native.call("CacheList", {"cache_dir": str(tmp_path), "connections": 4})
+    assert "CacheList" in str(e.value) and '"connections"' in str(e.value)
+    # The match is exact: encoding/json alone would take "Cache_Dir" for cache_dir.
+    with pytest.raises(InvalidArgumentError, match="Cache_Dir"):
+        _native.call("CacheList", {"Cache_Dir": str(tmp_path)})
+
+
+def test_a_library_of_another_abi_version_is_refused_at_load() -> None:
+    code = """
+import oci_client._native as n
+n.ABI_VERSION += 1
+try:
+    n.load_library()
+except n.LibraryError as e:
+    print(e)
+else:
+    print("loaded")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    want = f"speaks ABI version {_abi.ABI_VERSION}, but this oci_client needs version {_abi.ABI_VERSION + 1}"
+    assert want in r.stdout, r.stdout
+
+
+def test_the_library_exports_every_symbol_of_the_abi() -> None:
+    lib = _native.load_library()
+    for name in _abi.SYMBOLS:
+        assert hasattr(lib, name), name

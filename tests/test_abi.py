@@ -4,6 +4,7 @@ version is refused at load."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -129,3 +130,15 @@ def test_the_library_exports_every_symbol_of_the_abi() -> None:
     lib = _native.load_library()
     for name in _abi.SYMBOLS:
         assert hasattr(lib, name), name
+
+
+def test_python_knows_the_fields_the_committed_schema_gives() -> None:
+    # docs/abi.schema.json and _abi.py are both generated from go/abi (`go test ./...` holds
+    # both to the Go types); this holds them to each other.
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "abi.schema.json").read_text())
+    assert schema["abi_version"] == _abi.ABI_VERSION
+    assert [e["name"] for e in schema["exports"]] == list(_abi.EXPORTS)
+    for export in _abi.EXPORTS:
+        request = schema["$defs"][f"{export}Request"]
+        assert request["additionalProperties"] is False
+        assert set(request["properties"]) == _abi.REQUEST_FIELDS[export], export

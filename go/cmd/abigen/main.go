@@ -1,5 +1,6 @@
 // Command abigen writes the files generated from package abi: Python's
-// src/oci_client/_abi.py and the table of exports in docs/c-abi.md. Run it
+// src/oci_client/_abi.py, the table of exports in docs/c-abi.md and the
+// JSON Schema docs/abi.schema.json. Run it
 // from go/ after changing package abi; `go test ./abi` fails until then.
 package main
 
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/capi"
 )
 
 func main() {
@@ -25,6 +27,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(docPath, doc, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	schema, err := abi.Schema(capi.Results())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, abi.SchemaFile), schema, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -24,12 +24,13 @@ var (
 )
 
 // Schema is the JSON Schema (draft 2020-12) of every export's request and
-// result, generated from the Go types: results maps each export to a zero
+// result, generated from the Go types and described by their doc comments: results maps each export to a zero
 // value of its result type (package capi holds them; this package imports
 // no domain package). Requests refuse unknown keys (additionalProperties
 // false) and require none; a result's fields without omitempty are
 // always present.
-func Schema(results map[string]any) ([]byte, error) {
+func Schema(results map[string]any, docs Docs) ([]byte, error) {
+	g := gen{docs: docs}
 	defs := object{}
 	var exports []any
 	for _, e := range Exports {
@@ -37,8 +38,8 @@ func Schema(results map[string]any) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("no result type for %s", e.Name)
 		}
-		defs[e.Name+"Request"] = typeSchema(reflect.TypeOf(e.Request), false)
-		defs[e.Name+"Result"] = typeSchema(reflect.TypeOf(res), true)
+		defs[e.Name+"Request"] = g.typeSchema(reflect.TypeOf(e.Request), false)
+		defs[e.Name+"Result"] = g.typeSchema(reflect.TypeOf(res), true)
 		exports = append(exports, object{
 			"name": e.Name, "description": e.Doc,
 			"request": object{"$ref": "#/$defs/" + e.Name + "Request"},
@@ -60,9 +61,12 @@ func Schema(results map[string]any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// gen generates schemas, with descriptions from docs.
+type gen struct{ docs Docs }
+
 // typeSchema describes t as encoding/json writes and reads it; result
 // makes the fields without omitempty required.
-func typeSchema(t reflect.Type, result bool) object {
+func (g gen) typeSchema(t reflect.Type, result bool) object {
 	switch {
 	case t == timeType:
 		return object{"type": "string", "format": "date-time"}
@@ -75,7 +79,7 @@ func typeSchema(t reflect.Type, result bool) object {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return nullable(typeSchema(t.Elem(), result))
+		return nullable(g.typeSchema(t.Elem(), result))
 	case reflect.String:
 		return object{"type": "string"}
 	case reflect.Bool:
@@ -89,11 +93,11 @@ func typeSchema(t reflect.Type, result bool) object {
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nullable(object{"type": "string", "contentEncoding": "base64"})
 		}
-		return nullable(object{"type": "array", "items": typeSchema(t.Elem(), result)})
+		return nullable(object{"type": "array", "items": g.typeSchema(t.Elem(), result)})
 	case reflect.Map:
-		return nullable(object{"type": "object", "additionalProperties": typeSchema(t.Elem(), result)})
+		return nullable(object{"type": "object", "additionalProperties": g.typeSchema(t.Elem(), result)})
 	case reflect.Struct:
-		return structSchema(t, result)
+		return g.structSchema(t, result)
 	}
 	return object{} // an interface: any JSON value
 }
@@ -105,7 +109,7 @@ func nullable(s object) object {
 	return s
 }
 
-func structSchema(t reflect.Type, result bool) object {
+func (g gen) structSchema(t reflect.Type, result bool) object {
 	props := object{}
 	var required []string
 	var walk func(t reflect.Type)
@@ -122,7 +126,15 @@ func structSchema(t reflect.Type, result bool) object {
 			if name == "" {
 				name = f.Name
 			}
-			props[name] = typeSchema(f.Type, result)
+			p := g.typeSchema(f.Type, result)
+			if d := g.docs(t.PkgPath(), t.Name(), f.Name); d != "" {
+				// Go's convention opens with the Go name; the reader knows the JSON one.
+				if rest, ok := strings.CutPrefix(d, f.Name+" "); ok {
+					d = name + " " + rest
+				}
+				p["description"] = d
+			}
+			props[name] = p
 			if result && !slices.Contains(strings.Split(opts, ","), "omitempty") {
 				required = append(required, name)
 			}
@@ -130,6 +142,9 @@ func structSchema(t reflect.Type, result bool) object {
 	}
 	walk(t)
 	s := object{"type": "object", "properties": props, "additionalProperties": false}
+	if d := g.docs(t.PkgPath(), t.Name(), ""); d != "" {
+		s["description"] = d
+	}
 	if len(required) > 0 {
 		slices.Sort(required)
 		s["required"] = required

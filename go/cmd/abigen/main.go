@@ -29,7 +29,7 @@ func main() {
 	if err := os.WriteFile(docPath, doc, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	schema, err := abi.Schema(capi.Results())
+	schema, err := abi.Schema(capi.Results(), abi.SourceDocs("."))
 	if err != nil {
 		log.Fatal(err)
 	}

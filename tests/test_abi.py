@@ -142,3 +142,78 @@ def test_python_knows_the_fields_the_committed_schema_gives() -> None:
         request = schema["$defs"][f"{export}Request"]
         assert request["additionalProperties"] is False
         assert set(request["properties"]) == _abi.REQUEST_FIELDS[export], export
+
+
+SCHEMA_PATH = Path(__file__).parent.parent / "docs" / "abi.schema.json"
+
+
+class Reading(dict[str, Any]):
+    """A result object that notes each key read which its schema does not list."""
+
+    def __init__(self, items: dict[str, Any], allowed: set[str], where: str, misses: list[str]) -> None:
+        super().__init__(items)
+        self.allowed, self.where, self.misses = allowed, where, misses
+
+    def _note(self, key: object) -> None:
+        if key not in self.allowed:
+            self.misses.append(f"{self.where}.{key}")
+
+    def __getitem__(self, key: str) -> Any:
+        self._note(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._note(key)
+        return super().get(key, default)
+
+
+def sample(s: dict[str, Any], defs: dict[str, Any], where: str, misses: list[str]) -> Any:
+    """A value of schema ``s`` with every property present, objects as :class:`Reading`."""
+    if "$ref" in s:
+        return sample(defs[s["$ref"].rsplit("/", 1)[1]], defs, where, misses)
+    types = s.get("type")
+    ty = next((t for t in types if t != "null"), None) if isinstance(types, list) else types
+    if ty == "object" and "properties" in s:
+        props = s["properties"]
+        items = {k: sample(v, defs, f"{where}.{k}", misses) for k, v in props.items()}
+        return Reading(items, set(props), where, misses)
+    if ty == "object":
+        return {}
+    if ty == "array":
+        return [sample(s["items"], defs, f"{where}[]", misses)]
+    if ty == "string":
+        if s.get("contentEncoding") == "base64":
+            return "eA=="
+        return "2026-01-02T03:04:05.123456789Z" if s.get("format") == "date-time" else "x"
+    return {"integer": 1, "number": 1.5, "boolean": True}.get(str(ty), {})
+
+
+def test_every_result_key_python_reads_is_in_the_schema(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Python reads results with .get(key, default), which would hide a key Go never sends:
+    # each client method parses a result with every key the schema lists, and may read no other.
+    schema = json.loads(SCHEMA_PATH.read_text())
+    defs = schema["$defs"]
+    misses: list[str] = []
+
+    def answer(lib: object, export: str, request: dict[str, Any]) -> Any:
+        if export == "PullModel" and "operation_id" in request:
+            time.sleep(0.5)  # long enough for progress reads
+        return sample(defs[f"{export}Result"], defs, export, misses)
+
+    monkeypatch.setattr(_native, "_invoke", answer)
+    c = oci_client.OciGoClient()
+    ref, cache = "reg.test/a/b:v1", tmp_path / "cache"
+    c.get_manifest(ref)
+    c.pull_blobs(ref, [("sha256:" + "0" * 64, tmp_path / "b")], progress=lambda done, total: None)
+    c.check_authentication(ref)
+    c.pull_model(ref, cache_dir=cache, progress=lambda done, total: None)
+    c._pull_model(ref, cache_dir=cache, on_snapshot=lambda s: None, wake_on_blob=True)
+    c.push_model(tmp_path, ref, cache_dir=cache)
+    c.cache_list(cache_dir=cache)
+    c.cache_remove(ref, cache_dir=cache)
+    c.cache_prune(cache_dir=cache)
+    c.cache_verify(cache_dir=cache, progress=lambda done, total: None)
+    c.wait_durable()
+    assert not misses, f"Python reads result keys the schema does not list: {sorted(set(misses))}"

@@ -210,6 +210,7 @@ def test_every_result_key_python_reads_is_in_the_schema(
     c.check_authentication(ref)
     c.pull_model(ref, cache_dir=cache, progress=lambda done, total: None)
     c._pull_model(ref, cache_dir=cache, on_snapshot=lambda s: None, wake_on_blob=True)
+    c.inspect(ref, cache_dir=cache)
     c.push_model(tmp_path, ref, cache_dir=cache)
     c.cache_list(cache_dir=cache)
     c.cache_remove(ref, cache_dir=cache)

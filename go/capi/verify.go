@@ -9,7 +9,6 @@ import (
 
 	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
-	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
 	"github.com/oci-client/liboci/transfer"
@@ -185,8 +184,8 @@ func (r verifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.S
 	if err != nil {
 		return err
 	}
-	m, ok := info.Model.(*model.Model)
-	if !ok {
+	m := info.Model
+	if m == nil {
 		return fmt.Errorf("inspecting %s gave no model", ref)
 	}
 	for _, f := range m.Files {

@@ -17,7 +17,7 @@ import pytest
 from faultproxy import FaultProxy, Rule
 from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
-from oci_client import LibraryError, NotFoundError, OciError, OciGoClient, _native
+from oci_client import LibraryError, NotFoundError, OciError, OciGoClient, _abi, _native
 
 
 def _run_python(
@@ -59,6 +59,7 @@ def test_raw_abi_envelope_and_free() -> None:
     envelope = json.loads(ctypes.string_at(ptr))
     lib.FreeString(ptr)
     assert envelope == {
+        "abi_version": _abi.ABI_VERSION,
         "ok": False,
         # The request's reference: the error names none of its own.
         "error": {

@@ -8,7 +8,7 @@
 #
 # Every wheel is built from the sdist, which proves the sdist complete. Checks that fail the
 # build: auditwheel must accept each Linux wheel under its tag; no glibc symbol newer than
-# the baseline; every //export of go/cmd/liboci exported; the registry program executable
+# the baseline; every symbol of the ABI (src/oci_client/_abi.py) exported; the registry program executable
 # and built for the wheel's CPU; the license texts present. Reproducibility: no path of this
 # machine in a binary, and this machine's own target is built a second time, from the source
 # tree with an empty Go build cache: its liboci and oci-registry must equal the wheel's.
@@ -97,7 +97,10 @@ sdist="dist/oci_client-$version.tar.gz"
 [[ -f "$sdist" ]] || die "no $sdist"
 
 # 3. A wheel per target, from the sdist, each checked.
-exports=$(sed -n 's|^//export \(.*\)|\1|p' go/cmd/liboci/*.go)
+# The symbols of the ABI, from the module generated from go/abi (which `go test ./abi` holds
+# the cgo file's //export lines to).
+exports=$("$py" -c 'import runpy, sys; print(" ".join(runpy.run_path(sys.argv[1])["SYMBOLS"]))' src/oci_client/_abi.py)
+[[ -n "$exports" ]] || die "no exports in src/oci_client/_abi.py"
 for t in "${targets[@]}"; do
   read -r goarch arch <<<"$t"
   use_target "$goarch" "$arch"

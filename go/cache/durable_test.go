@@ -143,7 +143,7 @@ func TestFlushStopsAtItsDeadlineAndSaysWhatIsLeft(t *testing.T) {
 	if got.Synced != 1 || got.Left != 2 {
 		t.Errorf("Flush at its deadline: synced %d, left %d; want 1 and 2 (one fsync stuck)", got.Synced, got.Left)
 	}
-	if got.ElapsedMS < 200 || got.ElapsedMS > 5000 {
+	if got.ElapsedMS < 190 || got.ElapsedMS > 5000 { // the deadline was set just before Flush began timing
 		t.Errorf("Flush with a 200 ms deadline took %.1f ms", got.ElapsedMS)
 	}
 	if TrustOf(paths[0]) != Durable || TrustOf(paths[2]) != ThisBoot {

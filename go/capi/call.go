@@ -5,10 +5,14 @@ package capi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
+	"strconv"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
@@ -28,34 +32,40 @@ type ErrorBody struct {
 	URL       string `json:"url,omitempty"`
 }
 
-// referenced is a request that names a reference (every one embedding
-// Common): an error that does not say which one it concerns is about it.
-type referenced interface{ reference() string }
-
 type envelope struct {
-	OK     bool       `json:"ok"`
-	Result any        `json:"result,omitempty"`
-	Error  *ErrorBody `json:"error,omitempty"`
+	// AbiVersion lets a caller that did not check the AbiVersion export
+	// still tell a library of another contract.
+	AbiVersion int        `json:"abi_version"`
+	OK         bool       `json:"ok"`
+	Result     any        `json:"result,omitempty"`
+	Error      *ErrorBody `json:"error,omitempty"`
 	// Logs are the call's log records not yet read through
 	// OperationProgress, when the request asked for them (log_level).
 	Logs []logs.Entry `json:"logs,omitempty"`
 }
 
-// control is read from every request before the request proper.
-type control struct {
-	// TimeoutMS bounds the whole call; 0 or absent means no limit.
-	TimeoutMS int64 `json:"timeout_ms"`
-	// OperationID lets other threads follow and cancel this call.
-	OperationID string `json:"operation_id"`
-	// LogLevel asks for the call's log records at this level and above
-	// ("debug", "info", "warning", "error"); absent: none are made.
-	LogLevel string `json:"log_level"`
+// controlled is what Call needs of every request type: the control fields
+// (abi.Control, embedded).
+type controlled interface{ CallControl() abi.Control }
+
+// referenceOf is the reference a request names ("" for none): an error
+// that does not say which reference it concerns is about that one.
+func referenceOf(req any) string {
+	v := reflect.Indirect(reflect.ValueOf(req))
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	if f := v.FieldByName("Reference"); f.IsValid() && f.Kind() == reflect.String {
+		return f.String()
+	}
+	return ""
 }
 
 // Call runs fn on the request decoded from input and returns the envelope.
-// It never panics: a panic inside fn becomes an INTERNAL error. Every error
-// message passes through the call's redactor on its way out.
-func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
+// export names the export in errors. It never panics: a panic inside fn
+// becomes an INTERNAL error. Every error message passes through the call's
+// redactor on its way out.
+func Call[Req controlled, Resp any](ctx context.Context, export string, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
 	var rec *logs.Recorder // nil until the request asks for logs
 	defer func() {
@@ -64,14 +74,11 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 		}
 	}()
 
-	var dl control
 	var req Req
-	if err := json.Unmarshal(input, &dl); err != nil {
-		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
+	if err := abi.Decode(input, &req); err != nil {
+		return failure(secrets, nil, decodeError(export, err))
 	}
-	if err := json.Unmarshal(input, &req); err != nil {
-		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding request: %w", err)})
-	}
+	dl := req.CallControl()
 	if dl.TimeoutMS < 0 {
 		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
 	}
@@ -93,20 +100,31 @@ func Call[Req, Resp any](ctx context.Context, input []byte, fn func(context.Cont
 	resp, err := fn(ctx, req)
 	if err != nil {
 		e := oci.AsError(err)
-		if r, ok := any(req).(referenced); ok && e.Reference == "" {
-			e.Reference = r.reference()
+		if e.Reference == "" {
+			e.Reference = referenceOf(req)
 		}
 		return failure(secrets, rec, e)
 	}
-	b, err := json.Marshal(envelope{OK: true, Result: resp, Logs: rec.Drain()})
+	b, err := json.Marshal(envelope{AbiVersion: abi.Version, OK: true, Result: resp, Logs: rec.Drain()})
 	if err != nil {
 		return failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
 	}
 	return b
 }
 
+// decodeError is INVALID_ARGUMENT naming the export and, for a key the
+// request does not take, the key (also in details, for programs).
+func decodeError(export string, err error) *oci.Error {
+	var unknown *abi.UnknownFieldError
+	if errors.As(err, &unknown) {
+		return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("%s: %w", export, err),
+			Details: map[string]any{"export": export, "field": unknown.Field}}
+	}
+	return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding the %s request: %w", export, err)}
+}
+
 func failure(secrets *redact.Set, rec *logs.Recorder, e *oci.Error) []byte {
-	b, err := json.Marshal(envelope{Error: &ErrorBody{
+	b, err := json.Marshal(envelope{AbiVersion: abi.Version, Error: &ErrorBody{
 		Code:         e.Code,
 		Message:      secrets.Scrub(e.Error()),
 		Status:       e.Status,
@@ -118,7 +136,7 @@ func failure(secrets *redact.Set, rec *logs.Recorder, e *oci.Error) []byte {
 	}, Logs: rec.Drain()})
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.
-		return []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)
+		return []byte(`{"abi_version":` + strconv.Itoa(abi.Version) + `,"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)
 	}
 	return b
 }

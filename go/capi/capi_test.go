@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/oci"
@@ -115,6 +116,7 @@ func image(t *testing.T) v1.Image {
 }
 
 type echoReq struct {
+	abi.Control
 	Value string `json:"value"`
 }
 
@@ -124,25 +126,25 @@ type echoResp struct {
 
 func TestCallSuccessEnvelope(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{"value":"hi","timeout_ms":1000}`), func(_ context.Context, r echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"value":"hi","timeout_ms":1000}`), func(_ context.Context, r echoReq) (echoResp, error) {
 		return echoResp{Echo: r.Value}, nil
 	})
-	if string(out) != `{"ok":true,"result":{"echo":"hi"}}` {
+	if string(out) != `{"abi_version":1,"ok":true,"result":{"echo":"hi"}}` {
 		t.Fatalf("envelope %s", out)
 	}
 }
 
 func TestCallErrorEnvelope(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		return nil, &oci.Error{Code: oci.CodeNotFound, Status: 404, RegistryCode: "MANIFEST_UNKNOWN", Err: errors.New("no such manifest")}
 	})
-	want := `{"ok":false,"error":{"code":"NOT_FOUND","message":"no such manifest","status":404,"registry_code":"MANIFEST_UNKNOWN"}}`
+	want := `{"abi_version":1,"ok":false,"error":{"code":"NOT_FOUND","message":"no such manifest","status":404,"registry_code":"MANIFEST_UNKNOWN"}}`
 	if string(out) != want {
 		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
 	}
 	// Without a registry answer, status and registry_code are absent.
-	out = Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out = Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		return nil, errors.New("plain failure")
 	})
 	d := wantFailure(t, out, oci.CodeInternal)
@@ -156,11 +158,11 @@ func TestCallErrorEnvelope(t *testing.T) {
 // Details travel as JSON beside the message, through a wrapping error too.
 func TestCallErrorDetails(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		inner := &oci.Error{Code: oci.CodeNoMatch, Details: map[string]any{"files": []string{"a.json"}}, Err: errors.New("none")}
 		return nil, fmt.Errorf("pulling: %w", inner)
 	})
-	want := `{"ok":false,"error":{"code":"NO_MATCH","message":"pulling: none","details":{"files":["a.json"]}}}`
+	want := `{"abi_version":1,"ok":false,"error":{"code":"NO_MATCH","message":"pulling: none","details":{"files":["a.json"]}}}`
 	if string(out) != want {
 		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
 	}
@@ -170,7 +172,7 @@ func TestCallInvalidInput(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"", "not json", "{", `["array"]`, `"string"`, `{"value": 5}`, `{"timeout_ms": "soon"}`, `{"timeout_ms": 1.5}`} {
 		called := false
-		out := Call(context.Background(), []byte(in), func(context.Context, echoReq) (echoResp, error) {
+		out := Call(context.Background(), "Echo", []byte(in), func(context.Context, echoReq) (echoResp, error) {
 			called = true
 			return echoResp{}, nil
 		})
@@ -184,7 +186,7 @@ func TestCallInvalidInput(t *testing.T) {
 func TestCallNegativeTimeout(t *testing.T) {
 	t.Parallel()
 	called := false
-	out := Call(context.Background(), []byte(`{"timeout_ms":-1}`), func(context.Context, echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"timeout_ms":-1}`), func(context.Context, echoReq) (echoResp, error) {
 		called = true
 		return echoResp{}, nil
 	})
@@ -199,7 +201,7 @@ func TestCallNegativeTimeout(t *testing.T) {
 
 func TestCallPanic(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
 		panic("something broke")
 	})
 	d := wantFailure(t, out, oci.CodeInternal)
@@ -207,7 +209,7 @@ func TestCallPanic(t *testing.T) {
 		t.Errorf("message %q does not carry the panic value", msg)
 	}
 	// A runtime error panic too, and the process is still fine afterwards.
-	out = Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
+	out = Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (echoResp, error) {
 		var m map[string]int
 		m["x"] = 1
 		return echoResp{}, nil
@@ -217,7 +219,7 @@ func TestCallPanic(t *testing.T) {
 
 func TestCallPanicMessageScrubbed(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		redact.Add(ctx, "panic-secret-value")
 		panic("failed with panic-secret-value")
 	})
@@ -230,7 +232,7 @@ func TestCallPanicMessageScrubbed(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	out := Call(context.Background(), []byte(`{"timeout_ms":100}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"timeout_ms":100}`), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		dl, ok := ctx.Deadline()
 		if !ok || time.Until(dl) > 100*time.Millisecond {
 			return echoResp{}, fmt.Errorf("deadline %v, %v", dl, ok)
@@ -248,7 +250,7 @@ func TestCallTimeout(t *testing.T) {
 	}
 	// 0 and absent mean no deadline.
 	for _, in := range []string{`{"timeout_ms":0}`, `{}`} {
-		out := Call(context.Background(), []byte(in), func(ctx context.Context, _ echoReq) (echoResp, error) {
+		out := Call(context.Background(), "Echo", []byte(in), func(ctx context.Context, _ echoReq) (echoResp, error) {
 			if _, ok := ctx.Deadline(); ok {
 				return echoResp{}, errors.New("unexpected deadline")
 			}
@@ -260,7 +262,7 @@ func TestCallTimeout(t *testing.T) {
 
 func TestCallUnencodableResult(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{}`), func(context.Context, echoReq) (any, error) {
+	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (any, error) {
 		return map[string]any{"f": func() {}}, nil
 	})
 	wantFailure(t, out, oci.CodeInternal)
@@ -272,7 +274,7 @@ func TestCallUnencodableResult(t *testing.T) {
 func TestCallErrorContext(t *testing.T) {
 	t.Parallel()
 	in := []byte(`{"reference":"reg.example/org/m:v1"}`)
-	out := Call(context.Background(), in, func(context.Context, ManifestRequest) (*echoResp, error) {
+	out := Call(context.Background(), "PullManifest", in, func(context.Context, abi.PullManifestRequest) (*echoResp, error) {
 		return nil, &url.Error{Op: "Get", URL: "https://alice:pw-secret@s3.example/b?X-Amz-Signature=sig-secret&digest=sha256%3Aab", Err: syscall.ECONNRESET}
 	})
 	d := wantFailure(t, out, oci.CodeNetwork)
@@ -283,7 +285,7 @@ func TestCallErrorContext(t *testing.T) {
 		t.Errorf("a secret in the url: %s", out)
 	}
 	// The error's own reference and digest win over the request's.
-	out = Call(context.Background(), in, func(context.Context, ManifestRequest) (*echoResp, error) {
+	out = Call(context.Background(), "PullManifest", in, func(context.Context, abi.PullManifestRequest) (*echoResp, error) {
 		return nil, oci.About(errors.New("gone"), "reg.example/org/m@sha256:ab", "sha256:cd")
 	})
 	d = wantFailure(t, out, oci.CodeInternal)
@@ -473,10 +475,11 @@ func TestSecretsNeverInEnvelopes(t *testing.T) {
 	}{{403, "DENIED"}, {401, "UNAUTHORIZED"}, {400, "MANIFEST_INVALID"}} {
 		reg.Use(echoCredentials(status.code, status.reg))
 		for label, call := range calls {
-			out := call(context.Background(), request(t, map[string]any{
-				"reference": reg.Ref("app", ":v1"), "env": env, "digest": blob, "path": filepath.Join(t.TempDir(), "b"),
-				"log_level": "debug",
-			}))
+			req := map[string]any{"reference": reg.Ref("app", ":v1"), "env": env, "log_level": "debug"}
+			if label == "PullBlob" {
+				req["digest"], req["path"] = blob, filepath.Join(t.TempDir(), "b")
+			}
+			out := call(context.Background(), request(t, req))
 			d := decode(t, out)
 			if _, ok := d.raw["logs"]; !ok {
 				t.Errorf("%s %d: no log records at debug: %s", label, status.code, out)
@@ -555,5 +558,21 @@ func TestHelperSecretNeverInEnvelope(t *testing.T) {
 	wantFailure(t, out, oci.CodeCredentials)
 	if bytes.Contains(out, []byte(secret)) {
 		t.Errorf("envelope contains the helper's secret: %s", out)
+	}
+}
+
+func TestUnknownFieldIsAnInvalidArgumentNamingIt(t *testing.T) {
+	t.Parallel()
+	out := CacheList(context.Background(), []byte(`{"cache_dir":"/nowhere","connections":4}`))
+	d := decode(t, out)
+	if d.OK || d.Error["code"] != "INVALID_ARGUMENT" {
+		t.Fatalf("envelope %s", out)
+	}
+	msg := d.Error["message"].(string)
+	if !strings.Contains(msg, "CacheList") || !strings.Contains(msg, `"connections"`) {
+		t.Errorf("message %q names not the export and the field", msg)
+	}
+	if det := d.Error["details"].(map[string]any); det["export"] != "CacheList" || det["field"] != "connections" {
+		t.Errorf("details %v", det)
 	}
 }

@@ -38,16 +38,16 @@ func TestCallLogsOnlyWhenAsked(t *testing.T) {
 		return echoResp{}, nil
 	}
 	// Not asked: no member at all (TestCallSuccessEnvelope pins the bytes).
-	if d := wantSuccess(t, Call(context.Background(), []byte(`{}`), fn)); d.raw["logs"] != nil {
+	if d := wantSuccess(t, Call(context.Background(), "Echo", []byte(`{}`), fn)); d.raw["logs"] != nil {
 		t.Errorf("logs without log_level: %s", d.raw["logs"])
 	}
-	d := wantSuccess(t, Call(context.Background(), []byte(`{"log_level":"info"}`), fn))
+	d := wantSuccess(t, Call(context.Background(), "Echo", []byte(`{"log_level":"info"}`), fn))
 	es := entries(t, d.raw["logs"])
 	if len(es) != 1 || es[0].Msg != "hello" || es[0].Logger != "test" || es[0].Level != "INFO" {
 		t.Errorf("logs %+v", es)
 	}
 	// A failed call hands its records over too.
-	out := Call(context.Background(), []byte(`{"log_level":"debug"}`), func(ctx context.Context, _ echoReq) (*echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"log_level":"debug"}`), func(ctx context.Context, _ echoReq) (*echoResp, error) {
 		logs.From(ctx, "test").Debug("about to fail")
 		return nil, oci.Coded(oci.CodeNotFound, context.Canceled)
 	})
@@ -58,7 +58,7 @@ func TestCallLogsOnlyWhenAsked(t *testing.T) {
 
 func TestCallBadLogLevel(t *testing.T) {
 	t.Parallel()
-	out := Call(context.Background(), []byte(`{"log_level":"loud"}`), func(context.Context, echoReq) (echoResp, error) {
+	out := Call(context.Background(), "Echo", []byte(`{"log_level":"loud"}`), func(context.Context, echoReq) (echoResp, error) {
 		t.Error("ran with a bad log level")
 		return echoResp{}, nil
 	})
@@ -75,7 +75,7 @@ func TestProgressCarriesLogs(t *testing.T) {
 	logged, finish := make(chan struct{}), make(chan struct{})
 	out := make(chan []byte, 1)
 	go func() {
-		out <- Call(context.Background(), request(t, map[string]any{"operation_id": id, "log_level": "info"}), func(ctx context.Context, _ echoReq) (echoResp, error) {
+		out <- Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id, "log_level": "info"}), func(ctx context.Context, _ echoReq) (echoResp, error) {
 			logs.From(ctx, "test").Info("first")
 			close(logged)
 			<-finish

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/extract"
 	"github.com/oci-client/liboci/model"
@@ -14,63 +15,28 @@ import (
 	"github.com/oci-client/liboci/pullmodel"
 )
 
-// CacheRequest names the cache (cache_dir, else $OCI_CLIENT_CACHE from
-// env, else $HOME/.cache/oci-client).
-type CacheRequest struct {
-	Common
-	CacheDir string `json:"cache_dir"`
-}
-
-// root is cache_dir, else the default the environment gives.
-func (r CacheRequest) root() (string, error) {
-	if r.CacheDir != "" {
-		return r.CacheDir, nil
+// cacheRoot is cache_dir, else the default the environment gives.
+func cacheRoot(c abi.Cache, e abi.Environ) (string, error) {
+	if c.CacheDir != "" {
+		return c.CacheDir, nil
 	}
-	root, err := cache.DefaultRoot(r.Env)
+	root, err := cache.DefaultRoot(e.Env)
 	if err != nil {
 		return "", &oci.Error{Code: oci.CodeInvalidArgument, Err: err}
 	}
 	return root, nil
 }
 
-func (r CacheRequest) open() (*cache.Cache, error) {
-	root, err := r.root()
+func openCache(c abi.Cache, e abi.Environ) (*cache.Cache, error) {
+	root, err := cacheRoot(c, e)
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.Open(root, 0)
+	ch, err := cache.Open(root, 0)
 	if err != nil {
 		return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 	}
-	return c, nil
-}
-
-// ModelRequest is PullModel's and InspectModel's input.
-type ModelRequest struct {
-	CacheRequest
-	LocalDir       string   `json:"local_dir"`
-	AllowPatterns  []string `json:"allow_patterns"`
-	IgnorePatterns []string `json:"ignore_patterns"`
-	// AllowNoMatch: patterns that select no file give an empty directory,
-	// not NO_MATCH (vLLM's small-file pull).
-	AllowNoMatch bool `json:"allow_no_match"`
-	// Offline nil: on when OCI_CLIENT_OFFLINE or HF_HUB_OFFLINE is set to
-	// 1, true, yes or on in env.
-	Offline      *bool  `json:"offline"`
-	Platform     string `json:"platform"`
-	ArtifactType string `json:"artifact_type"`
-	Concurrency  int    `json:"concurrency"`
-	LeaseMS      int64  `json:"lease_ms"`
-	// Durability is "background" (the default) or "sync".
-	Durability string `json:"durability"`
-	// Verify re-hashes every blob served from the cache before serving it
-	// (pullmodel.Options.Verify). nil: on when OCI_CLIENT_VERIFY is set to
-	// 1, true, yes or on in env.
-	Verify *bool `json:"verify"`
-	// Archive limits (0: extract's defaults).
-	MaxEntries   int   `json:"max_entries"`
-	MaxEntrySize int64 `json:"max_entry_size"`
-	MaxTotalSize int64 `json:"max_total_size"`
+	return ch, nil
 }
 
 func envTrue(v string) bool {
@@ -81,24 +47,38 @@ func envTrue(v string) bool {
 	return false
 }
 
-func (r ModelRequest) options() (pullmodel.Options, error) {
+// offlineFrom is what the request says, else what env says.
+func offlineFrom(o *bool, e abi.Environ) bool {
+	if o != nil {
+		return *o
+	}
+	return envTrue(e.Env["OCI_CLIENT_OFFLINE"]) || envTrue(e.Env["HF_HUB_OFFLINE"])
+}
+
+// selectOptions are the options InspectModel and PullModel share.
+func selectOptions(s abi.Selection, c abi.Cache, e abi.Environ) (pullmodel.Options, error) {
 	o := pullmodel.Options{
-		LocalDir: r.LocalDir,
-		Allow:    r.AllowPatterns, Ignore: r.IgnorePatterns, AllowNoMatch: r.AllowNoMatch,
-		Select:      model.Selector{Platform: r.Platform, ArtifactType: r.ArtifactType},
-		Concurrency: r.Concurrency, Lease: time.Duration(r.LeaseMS) * time.Millisecond,
-		DirectIO: r.DirectIO != nil && *r.DirectIO,
-		Limits:   extract.Limits{MaxEntries: r.MaxEntries, MaxEntrySize: r.MaxEntrySize, MaxTotalSize: r.MaxTotalSize},
+		Select:  model.Selector{Platform: s.Platform, ArtifactType: s.ArtifactType},
+		Offline: offlineFrom(s.Offline, e),
+		Verify:  envTrue(e.Env["OCI_CLIENT_VERIFY"]),
 	}
-	if r.Offline != nil {
-		o.Offline = *r.Offline
-	} else {
-		o.Offline = envTrue(r.Env["OCI_CLIENT_OFFLINE"]) || envTrue(r.Env["HF_HUB_OFFLINE"])
+	var err error
+	o.CacheDir, err = cacheRoot(c, e)
+	return o, err
+}
+
+func pullOptions(r abi.PullModelRequest) (pullmodel.Options, error) {
+	o, err := selectOptions(r.Selection, r.Cache, r.Environ)
+	if err != nil {
+		return o, err
 	}
+	o.LocalDir = r.LocalDir
+	o.Allow, o.Ignore, o.AllowNoMatch = r.AllowPatterns, r.IgnorePatterns, r.AllowNoMatch
+	o.Concurrency, o.Lease = r.Concurrency, time.Duration(r.LeaseMS)*time.Millisecond
+	o.DirectIO = r.DirectIO != nil && *r.DirectIO
+	o.Limits = extract.Limits{MaxEntries: r.MaxEntries, MaxEntrySize: r.MaxEntrySize, MaxTotalSize: r.MaxTotalSize}
 	if r.Verify != nil {
 		o.Verify = *r.Verify
-	} else {
-		o.Verify = envTrue(r.Env["OCI_CLIENT_VERIFY"])
 	}
 	switch r.Durability {
 	case "", "background":
@@ -110,37 +90,35 @@ func (r ModelRequest) options() (pullmodel.Options, error) {
 	if r.LeaseMS < 0 || r.Concurrency < 0 {
 		return o, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("lease_ms and concurrency must not be negative")}
 	}
-	var err error
-	o.CacheDir, err = r.root()
-	return o, err
-}
-
-// modelCall runs fn, a pullmodel front end, with the request's options.
-func modelCall[T any](ctx context.Context, input []byte, fn func(context.Context, *oci.Client, string, pullmodel.Options) (T, error)) []byte {
-	return Call(ctx, input, func(ctx context.Context, r ModelRequest) (T, error) {
-		o, err := r.options()
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return fn(ctx, r.client(), r.Reference, o)
-	})
+	return o, nil
 }
 
 // PullModel is the body of the PullModel export.
 func PullModel(ctx context.Context, input []byte) []byte {
-	return modelCall(ctx, input, pullmodel.Pull)
+	return Call(ctx, "PullModel", input, func(ctx context.Context, r abi.PullModelRequest) (*pullmodel.Result, error) {
+		o, err := pullOptions(r)
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+	})
 }
 
 // InspectModel is the body of the InspectModel export.
 func InspectModel(ctx context.Context, input []byte) []byte {
-	return modelCall(ctx, input, pullmodel.Inspect)
+	return Call(ctx, "InspectModel", input, func(ctx context.Context, r abi.InspectModelRequest) (*pullmodel.Inspection, error) {
+		o, err := selectOptions(r.Selection, r.Cache, r.Environ)
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+	})
 }
 
 // CacheList is the body of the CacheList export.
 func CacheList(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r CacheRequest) (*cache.Listing, error) {
-		c, err := r.open()
+	return Call(ctx, "CacheList", input, func(ctx context.Context, r abi.CacheListRequest) (*cache.Listing, error) {
+		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
 		}
@@ -156,12 +134,12 @@ func CacheList(ctx context.Context, input []byte) []byte {
 // tag (removed, and its snapshot when no other tag points there) or a
 // digest (its snapshot and the tags pointing to it).
 func CacheRemove(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r CacheRequest) (*cache.Removed, error) {
-		ref, err := r.client().ParseReference(r.Reference)
+	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*cache.Removed, error) {
+		ref, err := newClient(r.Environ, abi.Network{}, nil).ParseReference(r.Reference)
 		if err != nil {
 			return nil, err
 		}
-		c, err := r.open()
+		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
 		}
@@ -186,21 +164,13 @@ func cacheKey(ref name.Reference) (registry, repo, tag, digest string) {
 	return r.RegistryStr(), r.RepositoryStr(), ref.Identifier(), ""
 }
 
-// PruneRequest is CachePrune's input.
-type PruneRequest struct {
-	CacheRequest
-	// MinAgeMS keeps what is younger (a pull running now may not have
-	// linked it yet). Negative: the default, an hour.
-	MinAgeMS int64 `json:"min_age_ms"`
-}
-
 // DefaultPruneAge is how old unused content must be before prune deletes it.
 const DefaultPruneAge = time.Hour
 
 // CachePrune is the body of the CachePrune export.
 func CachePrune(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r PruneRequest) (*cache.Removed, error) {
-		c, err := r.open()
+	return Call(ctx, "CachePrune", input, func(ctx context.Context, r abi.CachePruneRequest) (*cache.Removed, error) {
+		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
 		}
@@ -216,21 +186,12 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 	})
 }
 
-// SyncRequest is the request of the CacheSync export.
-type SyncRequest struct {
-	// WaitMS bounds the wait: after it the call returns what it made
-	// durable and how many blobs are left, as a success. 0 or absent: no
-	// bound. (timeout_ms, as on every call, fails with OPERATION_TIMEOUT
-	// instead.)
-	WaitMS int64 `json:"wait_ms"`
-}
-
 // WaitDurable is the body of the CacheSync export: it makes every blob
 // pulled so far by this process durable now, without waiting out the
 // background delay, and says how many it made durable, how many are left
 // and how long that took.
 func WaitDurable(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r SyncRequest) (cache.Flushed, error) {
+	return Call(ctx, "CacheSync", input, func(ctx context.Context, r abi.CacheSyncRequest) (cache.Flushed, error) {
 		if r.WaitMS < 0 {
 			return cache.Flushed{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/oci-client/liboci/oci"
 )
@@ -56,12 +57,12 @@ func TestModelRequestsAreChecked(t *testing.T) {
 func TestCacheExportsOnAnEmptyCache(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	d := wantSuccess(t, CacheList(context.Background(), modelRequest(t, map[string]any{"cache_dir": dir})))
+	d := wantSuccess(t, CacheList(context.Background(), request(t, map[string]any{"cache_dir": dir})))
 	if d.Result["root"] != dir || len(d.Result["repos"].([]any)) != 0 {
 		t.Errorf("listing of an empty cache: %v", d.Result)
 	}
-	wantFailure(t, CacheRemove(context.Background(), modelRequest(t, map[string]any{"cache_dir": dir, "reference": "reg.test/a:v1"})), oci.CodeNotFound)
-	wantSuccess(t, CachePrune(context.Background(), modelRequest(t, map[string]any{"cache_dir": dir, "min_age_ms": 0})))
+	wantFailure(t, CacheRemove(context.Background(), request(t, map[string]any{"cache_dir": dir, "reference": "reg.test/a:v1"})), oci.CodeNotFound)
+	wantSuccess(t, CachePrune(context.Background(), request(t, map[string]any{"cache_dir": dir, "min_age_ms": 0})))
 	d = wantSuccess(t, WaitDurable(context.Background(), []byte(`{}`)))
 	for _, k := range []string{"synced", "left", "elapsed_ms"} {
 		if _, ok := d.Result[k].(float64); !ok {
@@ -82,15 +83,15 @@ func TestVerifyComesFromTheEnvironmentUnlessTheRequestSays(t *testing.T) {
 		{"", nil, false}, {"1", nil, true}, {"yes", nil, true}, {"0", nil, false},
 		{"1", false, false}, {"", true, true},
 	} {
-		var r ModelRequest
+		var r abi.PullModelRequest
 		fields := map[string]any{"cache_dir": t.TempDir(), "env": map[string]string{"OCI_CLIENT_VERIFY": c.env}}
 		if c.req != nil {
 			fields["verify"] = c.req
 		}
-		if err := json.Unmarshal(modelRequest(t, fields), &r); err != nil {
+		if err := abi.Decode(modelRequest(t, fields), &r); err != nil {
 			t.Fatal(err)
 		}
-		o, err := r.options()
+		o, err := pullOptions(r)
 		if err != nil || o.Verify != c.want {
 			t.Errorf("OCI_CLIENT_VERIFY=%q, verify %v: Verify %v (%v), want %v", c.env, c.req, o.Verify, err, c.want)
 		}

@@ -215,7 +215,7 @@ func TestCancelOperationOfWaitingCall(t *testing.T) {
 	started := make(chan struct{})
 	out := make(chan []byte, 1)
 	go func() {
-		out <- Call(context.Background(), request(t, map[string]any{"operation_id": id}), func(ctx context.Context, _ echoReq) (echoResp, error) {
+		out <- Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id}), func(ctx context.Context, _ echoReq) (echoResp, error) {
 			close(started)
 			select {
 			case <-ctx.Done():
@@ -244,7 +244,7 @@ func TestCancelBeforeTheCallStarts(t *testing.T) {
 		t.Errorf("CancelOperation of a call not yet started: %v", r)
 	}
 	ran := false
-	res := Call(context.Background(), request(t, map[string]any{"operation_id": id, "value": "x"}), func(ctx context.Context, r echoReq) (echoResp, error) {
+	res := Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id, "value": "x"}), func(ctx context.Context, r echoReq) (echoResp, error) {
 		ran = true
 		if err := ctx.Err(); err != nil {
 			return echoResp{}, err
@@ -256,7 +256,7 @@ func TestCancelBeforeTheCallStarts(t *testing.T) {
 		t.Error("fn never ran")
 	}
 	// The early cancellation is used up: the next call with the id runs.
-	res = Call(context.Background(), request(t, map[string]any{"operation_id": id, "value": "x"}), func(ctx context.Context, r echoReq) (echoResp, error) {
+	res = Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id, "value": "x"}), func(ctx context.Context, r echoReq) (echoResp, error) {
 		return echoResp{Echo: r.Value}, ctx.Err()
 	})
 	wantSuccess(t, res)
@@ -307,7 +307,7 @@ func TestCancelEmptyIDCancelsNothing(t *testing.T) {
 	if r := cancelOp(t, ""); r["running"] != false {
 		t.Errorf("%v", r)
 	}
-	res := Call(context.Background(), []byte(`{"value":"v"}`), func(ctx context.Context, r echoReq) (echoResp, error) {
+	res := Call(context.Background(), "Echo", []byte(`{"value":"v"}`), func(ctx context.Context, r echoReq) (echoResp, error) {
 		return echoResp{Echo: r.Value}, ctx.Err()
 	})
 	wantSuccess(t, res)
@@ -329,7 +329,7 @@ func TestEarlyCancelExpires(t *testing.T) {
 	if stale {
 		t.Fatal("a cancellation older than earlyCancelTTL is still remembered")
 	}
-	res := Call(context.Background(), request(t, map[string]any{"operation_id": id}), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	res := Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id}), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		return echoResp{}, ctx.Err()
 	})
 	wantSuccess(t, res)
@@ -338,7 +338,7 @@ func TestEarlyCancelExpires(t *testing.T) {
 func TestOperationTimeoutStillCountsAsTimeout(t *testing.T) {
 	t.Parallel()
 	id := opID(t)
-	res := Call(context.Background(), request(t, map[string]any{"operation_id": id, "timeout_ms": 50}), func(ctx context.Context, _ echoReq) (echoResp, error) {
+	res := Call(context.Background(), "Echo", request(t, map[string]any{"operation_id": id, "timeout_ms": 50}), func(ctx context.Context, _ echoReq) (echoResp, error) {
 		<-ctx.Done()
 		return echoResp{}, ctx.Err()
 	})

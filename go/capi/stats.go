@@ -3,14 +3,9 @@ package capi
 import (
 	"context"
 	"runtime"
-)
 
-// StatsRequest is the request of the RuntimeStats export. Stacks asks for
-// every goroutine's stack too: what a leak check reports when the count
-// did not come back.
-type StatsRequest struct {
-	Stacks bool `json:"stacks"`
-}
+	"github.com/oci-client/liboci/abi"
+)
 
 // StatsResult is a snapshot of the library's own runtime, for a caller that
 // looks for leaks (the soak, bench/soak.py): goroutines and running
@@ -29,7 +24,7 @@ type StatsResult struct {
 
 // RuntimeStats is the body of the RuntimeStats export.
 func RuntimeStats(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r StatsRequest) (StatsResult, error) {
+	return Call(ctx, "RuntimeStats", input, func(ctx context.Context, r abi.RuntimeStatsRequest) (StatsResult, error) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		opsMu.Lock()

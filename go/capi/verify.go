@@ -7,27 +7,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
-	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
 	"github.com/oci-client/liboci/transfer"
 )
 
-// VerifyRequest is CacheVerify's input.
-type VerifyRequest struct {
-	CacheRequest
-	// References restricts the check to the blobs of these cached models
-	// (tags or digests, resolved through the cache as offline pulls are);
-	// none: every blob in the cache.
-	References []string `json:"references"`
-	// Repair false reports only: nothing is moved or fetched (nil: true).
-	Repair *bool `json:"repair"`
-	// Offline moves a wrong blob aside but fetches nothing (nil: on when
-	// OCI_CLIENT_OFFLINE or HF_HUB_OFFLINE is set, as for pulls).
-	Offline     *bool `json:"offline"`
-	Concurrency int   `json:"concurrency"`
-}
+// verifyRequest is CacheVerify's request with the methods it runs on.
+type verifyRequest struct{ abi.CacheVerifyRequest }
+
+func (r verifyRequest) client() *oci.Client { return newClient(r.Environ, r.Network, &r.Transfer) }
 
 // VerifyResult is what CacheVerify found and did.
 type VerifyResult struct {
@@ -43,16 +33,14 @@ type VerifyResult struct {
 // pulls the snapshots that use them again (which fetches just what is not
 // in place any more, through the same path as any pull).
 func CacheVerify(ctx context.Context, input []byte) []byte {
-	return Call(ctx, input, func(ctx context.Context, r VerifyRequest) (*VerifyResult, error) {
+	return Call(ctx, "CacheVerify", input, func(ctx context.Context, req abi.CacheVerifyRequest) (*VerifyResult, error) {
+		r := verifyRequest{req}
 		repair := r.Repair == nil || *r.Repair
-		offline := envTrue(r.Env["OCI_CLIENT_OFFLINE"]) || envTrue(r.Env["HF_HUB_OFFLINE"])
-		if r.Offline != nil {
-			offline = *r.Offline
-		}
+		offline := offlineFrom(r.Offline, r.Environ)
 		if r.Concurrency < 0 {
 			return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("concurrency must not be negative, got %d", r.Concurrency)}
 		}
-		c, err := r.open()
+		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +91,7 @@ func join(a, b string) string {
 }
 
 // snapshots are those the references lead to, or all of them.
-func (r VerifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
+func (r verifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
 	if len(r.References) == 0 {
 		all, err := c.AllSnapshots()
 		if err != nil {
@@ -139,7 +127,7 @@ func (r VerifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
 // refetch pulls again, by digest, each snapshot that uses a blob still
 // wrong, selecting the files it held before; the pull fetches only what is
 // not in place and trusted. A blob is fixed when every such pull succeeded.
-func (r VerifyRequest) refetch(ctx context.Context, c *cache.Cache, snaps []*cache.Snapshot, out *VerifyResult) error {
+func (r verifyRequest) refetch(ctx context.Context, c *cache.Cache, snaps []*cache.Snapshot, out *VerifyResult) error {
 	byID := map[string]*cache.Snapshot{}
 	for _, s := range snaps {
 		byID[s.ID().String()] = s
@@ -185,7 +173,7 @@ func (r VerifyRequest) refetch(ctx context.Context, c *cache.Cache, snaps []*cac
 }
 
 // pullAgain pulls snapshot s again, the files it held and no others.
-func (r VerifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.Snapshot) error {
+func (r verifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.Snapshot) error {
 	if s == nil {
 		return nil
 	}
@@ -196,8 +184,8 @@ func (r VerifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.S
 	if err != nil {
 		return err
 	}
-	m, ok := info.Model.(*model.Model)
-	if !ok {
+	m := info.Model
+	if m == nil {
 		return fmt.Errorf("inspecting %s gave no model", ref)
 	}
 	for _, f := range m.Files {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 )
 
@@ -14,9 +15,9 @@ type Inspection struct {
 	MediaType string `json:"media_type"`
 	// ManifestDigest repeats Digest under the name the CLI's JSON and
 	// ModelInfo document, so scripts need not know which digest Digest is.
-	ManifestDigest  string `json:"manifest_digest"`
-	ConfigMediaType string `json:"config_media_type"`
-	Model           any    `json:"model"`
+	ManifestDigest  string       `json:"manifest_digest"`
+	ConfigMediaType string       `json:"config_media_type"`
+	Model           *model.Model `json:"model"`
 	// Config is the config blob when it is JSON of at most 4 MiB.
 	Config json.RawMessage `json:"config,omitempty"`
 }

@@ -42,28 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from . import _logs
+from ._abi import ABI_VERSION, EXPORTS
 from .errors import ForkedProcessError, LibraryError, error_from_envelope
 
 __all__ = ["call", "default_library_path", "load_library"]
 
 LIBRARY_ENV = "OCI_CLIENT_LIB"
-EXPORTS = (
-    "PullManifest",
-    "PullBlob",
-    "PullBlobs",
-    "TestAuthentication",
-    "CancelOperation",
-    "OperationProgress",
-    "PullModel",
-    "InspectModel",
-    "CacheList",
-    "CacheRemove",
-    "CachePrune",
-    "CacheSync",
-    "CacheVerify",
-    "PushModel",
-    "RuntimeStats",
-)
 
 # At exit, how long to wait for the fsyncs of what this process pulled, in
 # seconds; 0 exits without them (the blobs are then re-hashed after a reboot).
@@ -152,6 +136,7 @@ def load_library(lib_path: str | os.PathLike[str] | None = None) -> ctypes.CDLL:
             lib = ctypes.CDLL(str(path))
         except OSError as exc:
             raise LibraryError(f"loading {path}: {exc}") from exc
+        _check_abi_version(lib, path)
         for name in EXPORTS:
             fn = getattr(lib, name)
             fn.argtypes = [ctypes.c_char_p]
@@ -160,6 +145,27 @@ def load_library(lib_path: str | os.PathLike[str] | None = None) -> ctypes.CDLL:
         lib.FreeString.restype = None
         _lib, _lib_path, _loaded_in_pid = lib, path, os.getpid()
         return lib
+
+
+def _check_abi_version(lib: ctypes.CDLL, path: Path) -> None:
+    """Refuse a library of another contract before any call: its requests or results would be
+    misread (an older library has no AbiVersion at all)."""
+    try:
+        abi_version = lib.AbiVersion
+    except AttributeError:
+        abi_version = None
+    if abi_version is not None:
+        abi_version.argtypes = []
+        abi_version.restype = ctypes.c_int
+        found: object = abi_version()
+    else:
+        found = "none (a library older than the AbiVersion export)"
+    if found != ABI_VERSION:
+        raise LibraryError(
+            f"{path} speaks ABI version {found}, but this oci_client needs version {ABI_VERSION}: "
+            "the library and the Python package come from different builds. Reinstall the "
+            "package (`pip install .` builds both), or point OCI_CLIENT_LIB at a matching library."
+        )
 
 
 _operation_ids = itertools.count(1)

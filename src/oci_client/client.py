@@ -85,6 +85,12 @@ def _abspath(path: PathArg | None) -> str:
     return os.path.abspath(os.fspath(path)) if path is not None else ""
 
 
+def _reference(reference: object) -> str:
+    if not isinstance(reference, str):
+        raise InvalidArgumentError(f"reference must be a str, got {type(reference).__name__}")
+    return reference
+
+
 class _Progress:
     """Turns the library's counters into monotonic (done, total) calls."""
 
@@ -202,27 +208,41 @@ class OciGoClient:
             f"insecure_registries={list(self.insecure_registries)!r}, timeout={self.timeout!r})"
         )
 
-    def _request(self, reference: str, **extra: Any) -> dict[str, Any]:
-        if not isinstance(reference, str):
-            raise InvalidArgumentError(f"reference must be a str, got {type(reference).__name__}")
-        req: dict[str, Any] = {
-            "reference": reference,
-            # The Go runtime froze its own copy of the environment at load;
-            # send the current one so os.environ changes take effect.
-            "env": dict(os.environ),
-            "ca_file": self.ca_file or "",
-            "insecure_registries": list(self.insecure_registries),
-            "user_agent": self.user_agent or "",
-        }
+    # Each export takes exactly its own fields (go/abi; Go refuses any other
+    # key), so requests are built from the pieces each export takes.
+
+    def _base(self) -> dict[str, Any]:
+        """What every request may carry: the caller's environment (the Go runtime froze its own
+        copy at load, so os.environ changes take effect only this way) and the call's timeout.
+        """
+        req: dict[str, Any] = {"env": dict(os.environ)}
         if self.timeout is not None:
             req["timeout_ms"] = max(1, int(self.timeout * 1000))
-        if self.read_timeout is not None:
-            req["read_timeout_ms"] = max(1, int(self.read_timeout * 1000))
-        if self.direct_io is not None:
-            req["direct_io"] = self.direct_io
-        for key in ("retries", "connections", "chunk_size"):
-            if getattr(self, key) is not None:
-                req[key] = getattr(self, key)
+        return req
+
+    def _request(self, reference: str, *, transfer: bool = False, **extra: Any) -> dict[str, Any]:
+        """A request of an export that reaches the registry for ``reference``."""
+        return self._network_request(transfer=transfer, reference=_reference(reference), **extra)
+
+    def _network_request(self, *, transfer: bool, **extra: Any) -> dict[str, Any]:
+        """A request of an export that reaches a registry; ``transfer`` adds the blob download
+        settings, for the exports that download blobs."""
+        req = self._base()
+        req.update(
+            ca_file=self.ca_file or "",
+            insecure_registries=list(self.insecure_registries),
+            user_agent=self.user_agent or "",
+        )
+        if self.retries is not None:
+            req["retries"] = self.retries
+        if transfer:
+            if self.read_timeout is not None:
+                req["read_timeout_ms"] = max(1, int(self.read_timeout * 1000))
+            if self.direct_io is not None:
+                req["direct_io"] = self.direct_io
+            for key in ("connections", "chunk_size"):
+                if getattr(self, key) is not None:
+                    req[key] = getattr(self, key)
         req.update(extra)
         return req
 
@@ -289,7 +309,7 @@ class OciGoClient:
         reporter = _Progress(progress) if progress is not None else None
         r = self._call(
             "PullBlobs",
-            self._request(reference, blobs=specs, concurrency=concurrency or 0),
+            self._request(reference, transfer=True, blobs=specs, concurrency=concurrency or 0),
             reporter,
         )
         infos = [BlobInfo(digest=b["digest"], size=int(b["size"]), path=Path(b["path"])) for b in r["blobs"]]
@@ -345,12 +365,15 @@ class OciGoClient:
         offline: bool | None,
         platform: str | None,
         artifact_type: str | None,
+        *,
+        transfer: bool = False,
         **extra: Any,
     ) -> dict[str, Any]:
         if offline is not None and not isinstance(offline, bool):
             raise InvalidArgumentError(f"offline must be a bool or None, got {offline!r}")
         req = self._request(
             reference,
+            transfer=transfer,
             cache_dir=_abspath(cache_dir),
             platform=platform or "",
             artifact_type=artifact_type or "",
@@ -464,6 +487,7 @@ class OciGoClient:
             selection.pop("offline", None),
             selection.pop("platform", None),
             selection.pop("artifact_type", None),
+            transfer=True,
             local_dir=_abspath(local_dir),
             allow_patterns=patterns("allow_patterns", allow_patterns),
             ignore_patterns=patterns("ignore_patterns", ignore_patterns),
@@ -615,8 +639,9 @@ class OciGoClient:
         req = self._model_request(reference, cache_dir, offline, platform, artifact_type)
         return ModelInfo.from_result(self._call("InspectModel", req))
 
-    def _cache_request(self, cache_dir: PathArg | None, reference: str = "", **extra: Any) -> dict[str, Any]:
-        return self._request(reference, cache_dir=_abspath(cache_dir), **extra)
+    def _cache_request(self, cache_dir: PathArg | None, **extra: Any) -> dict[str, Any]:
+        """A request of the cache exports, which reach no registry."""
+        return {**self._base(), "cache_dir": _abspath(cache_dir), **extra}
 
     def cache_list(self, *, cache_dir: PathArg | None = None) -> CacheInfo:
         """The models in the cache: repositories, snapshots, tags, sizes, last use."""
@@ -626,7 +651,9 @@ class OciGoClient:
         """Remove a tag (and its snapshot when no other tag points to it) or,
         for ``repo@digest``, a snapshot and its tags; then the blobs only
         they used. Raises NotFoundError when the cache has no such entry."""
-        return Removed.from_result(self._call("CacheRemove", self._cache_request(cache_dir, reference)))
+        return Removed.from_result(
+            self._call("CacheRemove", self._cache_request(cache_dir, reference=_reference(reference)))
+        )
 
     def cache_prune(self, *, cache_dir: PathArg | None = None, min_age: float = 3600.0) -> Removed:
         """Delete blobs, unpacked trees, manifests and partial downloads that no
@@ -666,8 +693,9 @@ class OciGoClient:
         if not isinstance(repair, bool):
             raise InvalidArgumentError(f"repair must be a bool, got {repair!r}")
         check_positive_int("concurrency", concurrency)
-        req = self._cache_request(
-            cache_dir,
+        req = self._network_request(
+            transfer=True,
+            cache_dir=_abspath(cache_dir),
             references=list(refs or ()),
             repair=repair,
             offline=offline,

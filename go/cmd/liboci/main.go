@@ -2,19 +2,23 @@
 // -buildmode=c-shared (liboci.so / liboci.dylib) or -buildmode=c-archive
 // (liboci.a plus liboci.h).
 //
-// The contract, for every export but FreeString:
+// The contract, for every export but AbiVersion and FreeString:
 //
 //   - The argument is a NUL-terminated UTF-8 JSON object. It is copied
 //     before the call does anything, so the caller may free or reuse it as
 //     soon as the call returns.
+//   - The argument takes exactly the fields of the export's request type
+//     in package abi (docs/c-abi.md); any other key, or one spelt in
+//     another case, fails with INVALID_ARGUMENT naming it.
 //   - The return value is never NULL: a NUL-terminated UTF-8 JSON envelope
-//     allocated with malloc, either {"ok":true,"result":{...}} or
-//     {"ok":false,"error":{"code":"...","message":"...","status":N,
-//     "registry_code":"...","details":{...},"reference":"...",
+//     allocated with malloc, either {"abi_version":N,"ok":true,"result":{...}}
+//     or {"abi_version":N,"ok":false,"error":{"code":"...","message":"...",
+//     "status":N,"registry_code":"...","details":{...},"reference":"...",
 //     "digest":"...","url":"..."}} (status and registry_code only when the
 //     registry answered; the others only when known; url without
-//     credentials or signed query parameters). Codes are listed in
-//     package oci; unknown codes must be treated as INTERNAL.
+//     credentials or signed query parameters). AbiVersion() returns the
+//     same N: check it once before calling anything else. Codes are listed
+//     in package oci; unknown codes must be treated as INTERNAL.
 //   - The caller frees the returned pointer exactly once with FreeString,
 //     and with nothing else. From Python: restype c_void_p (never
 //     c_char_p, which copies the bytes and loses the pointer), read with
@@ -51,6 +55,7 @@ import (
 	"context"
 	"unsafe"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/capi"
 )
 
@@ -138,6 +143,12 @@ func PushModel(request *C.char) *C.char { return export(capi.PushModel, request)
 //
 //export RuntimeStats
 func RuntimeStats(request *C.char) *C.char { return export(capi.RuntimeStats, request) }
+
+// AbiVersion is the version of this contract (abi.Version): a caller
+// checks it once, before any other call.
+//
+//export AbiVersion
+func AbiVersion() C.int { return C.int(abi.Version) }
 
 // FreeString releases a string returned by any export. NULL is ignored.
 //

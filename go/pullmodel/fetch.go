@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/oci-client/liboci/cache"
@@ -49,7 +50,7 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 	fetched := map[string]int{}
 	waited := map[string]time.Time{} // wants first seen busy, and when
 	for {
-		var mine []want
+		var mine, others []want
 		var leases []*cache.Lease
 		waiting := 0
 		for _, w := range wants {
@@ -69,6 +70,7 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 			switch {
 			case busy:
 				waiting++
+				others = append(others, w)
 				if _, ok := waited[w.path]; !ok {
 					waited[w.path] = time.Now()
 					cache.LogHeld(ctx, w.lock)
@@ -86,7 +88,7 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 			}
 		}
 		if len(mine) > 0 {
-			err := p.fetch(ctx, mine, leases)
+			err := p.fetchWatching(ctx, mine, leases, others)
 			if err != nil && !errors.Is(err, errLeaseLost) {
 				return err
 			}
@@ -100,6 +102,35 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 		}
 		if err := transfer.Sleep(ctx, pollInterval); err != nil {
 			return oci.AsError(err)
+		}
+	}
+}
+
+// fetchWatching fetches mine while watching the wants other processes are
+// fetching: each is reported once it is there, not when this pull's own
+// downloads end, which would hold a loader in this process back until the
+// slowest of them (a tensor-parallel rank fetching the last shard).
+func (p *puller) fetchWatching(ctx context.Context, mine []want, leases []*cache.Lease, others []want) error {
+	if len(others) == 0 {
+		return p.fetch(ctx, mine, leases)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.fetch(ctx, mine, leases) }()
+	prog := transfer.ProgressFrom(ctx)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			others = slices.DeleteFunc(others, func(w want) bool {
+				ok, err := w.present(ctx)
+				if err == nil && ok {
+					prog.Found(w.label, w.path)
+				}
+				return err == nil && ok
+			})
 		}
 	}
 }

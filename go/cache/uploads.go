@@ -51,23 +51,15 @@ func (u *Uploads) Load(repo, digest string) string {
 	return r.Location
 }
 
-// Save records the session location of digest's upload to repo. The file
-// is private to the user: some registries sign the location's query.
+// Save records the session location of digest's upload to repo. The
+// directory is private to the user: some registries sign the location's
+// query.
 func (u *Uploads) Save(repo, digest, location string) {
 	if os.MkdirAll(u.dir, 0o700) != nil {
 		return
 	}
-	b, err := json.Marshal(uploadRecord{Repository: repo, Digest: digest, Location: location, SavedNS: time.Now().UnixNano()})
-	if err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(u.dir, ".upload-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(b)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), u.path(repo, digest)) != nil {
-		os.Remove(tmp.Name())
+	if b, err := json.Marshal(uploadRecord{Repository: repo, Digest: digest, Location: location, SavedNS: time.Now().UnixNano()}); err == nil {
+		_ = writeFileAtomic(u.path(repo, digest), b) // best effort: a lost record costs a resend
 	}
 }
 

@@ -40,23 +40,25 @@ func (u *uploader) blobsURL(repo name.Repository) string {
 
 // push sends one blob whose digest is known, or learnt first by hashing.
 func (u *uploader) push(ctx context.Context, j *pushJob) error {
+	up := u
 	if j.d.str == "" {
 		if err := u.learn(ctx, j); err != nil {
 			return err
+		}
+		if len(j.mounts) > 0 && !j.exists {
+			// Sources learnt only now: the session's token does not name
+			// them (those of known digests it does, see PushBlobs).
+			var err error
+			if up, err = u.scopedFor(ctx, j); err != nil {
+				return err
+			}
 		}
 	}
 	if j.exists {
 		u.skipped(j, PushedExists, "")
 		return nil
 	}
-	if len(j.mounts) > 0 {
-		scoped, err := u.scopedFor(ctx, j)
-		if err != nil {
-			return err
-		}
-		return scoped.upload(ctx, j, "", 0, nil)
-	}
-	return u.upload(ctx, j, "", 0, nil)
+	return up.upload(ctx, j, "", 0, nil)
 }
 
 // pushHashing uploads a file blob while another reader hashes it ahead of
@@ -126,7 +128,6 @@ func (u *uploader) learn(ctx context.Context, j *pushJob) error {
 	if j.d, err = parseDigest(digest); err != nil {
 		return err
 	}
-	j.result.Digest = digest
 	if j.exists, err = u.exists(ctx, digest); err != nil {
 		return err
 	}

@@ -6,8 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/oci-client/liboci/cache"
 )
 
 // linkRule decides which symlinks a push follows. A link in a model
@@ -62,13 +63,11 @@ func (r linkRule) cacheDigest(target string) string {
 		return ""
 	}
 	d := filepath.Base(filepath.Dir(target)) + ":" + filepath.Base(target)
-	if !digestRe.MatchString(d) {
+	if alg, _, err := cache.SplitDigest(d); err != nil || alg != "sha256" {
 		return ""
 	}
 	return d
 }
-
-var digestRe = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // within reports whether p is dir or lies under it; both are resolved, so
 // a lexical comparison cannot be fooled by links or "..".

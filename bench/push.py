@@ -107,8 +107,7 @@ def oci_layout(directory: Path, work: Path) -> Path:
 
 _PUSH_SCRIPT = {
     "oci-client": (
-        "import sys, oci_client; "
-        "oci_client.push_model(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], insecure_registries=[])"
+        "import sys, oci_client; oci_client.push_model(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])"
     ),
     "oras-py": (
         "import os, sys, oras.client; os.chdir(sys.argv[1]); "

@@ -31,7 +31,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, 
     def record(lib: object, export: str, request: dict[str, Any]) -> Any:
         calls.append((export, request))
         if export == "OperationProgress":
-            return {"running": True, "blobs_done": 0}
+            return {"running": True, "bytes_done": 0, "bytes_total": 0, "blobs_done": 0, "blobs_total": 0}
         if export == "CancelOperation":
             return {"running": True}
         if export == "PullModel" and "operation_id" in request:
@@ -93,11 +93,11 @@ def test_every_key_python_sends_is_one_its_export_takes(
         with pytest.raises(SentError):
             call()
 
-    def stop(snapshot: dict[str, Any]) -> None:
+    def stop(event: oci_client.Event) -> None:
         raise KeyboardInterrupt  # cancels the call: CancelOperation
 
     with pytest.raises(KeyboardInterrupt):
-        c._pull_model(ref, cache_dir=cache, on_snapshot=stop, wake_on_blob=True, allow_no_match=True)
+        c.pull(ref, cache_dir=cache, on_event=stop, allow_empty=True)
     exports = {export for export, _ in sent}
     assert exports >= set(_abi.EXPORTS) - {"PullBlob"}, "a client method was not exercised"
     for export, request in sent:
@@ -215,7 +215,7 @@ def test_every_result_key_python_reads_is_in_the_schema(
     c.pull_blobs(ref, [("sha256:" + "0" * 64, tmp_path / "b")], progress=lambda done, total: None)
     c.check_authentication(ref)
     c.pull_model(ref, cache_dir=cache, progress=lambda done, total: None)
-    c._pull_model(ref, cache_dir=cache, on_snapshot=lambda s: None, wake_on_blob=True)
+    c.pull(ref, cache_dir=cache, on_event=lambda e: None)
     c.inspect(ref, cache_dir=cache)
     c.push_model(tmp_path, ref, cache_dir=cache)
     c.cache_list(cache_dir=cache)

@@ -1,6 +1,6 @@
-"""The progress bars of ``oci-client pull`` and ``push``: fed snapshots of the shape the Go
-library's OperationProgress returns, then the call's result, every file's bar ends at 100 %
-and the total counts bytes for transfers of any size."""
+"""The progress bars of ``oci-client pull`` and ``push``: fed progress events made of
+snapshots of the shape the Go library's OperationProgress returns, then the call's result,
+every file's bar ends at 100 % and the total counts bytes for transfers of any size."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 from oci_testing import LocalRegistry, push_model
 from tqdm import tqdm
 
+from oci_client import PulledModel, TransferProgress
 from oci_client.cli import _FileBars
 
 pytestmark = pytest.mark.usefixtures("docker_config")
@@ -31,30 +32,44 @@ def blob(label: str, done: int, total: int) -> dict[str, Any]:
     return {"label": label, "bytes_done": done, "bytes_total": total, "done": done == total}
 
 
-def snapshot(*blobs: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "running": True,
-        "bytes_done": sum(b["bytes_done"] for b in blobs),
-        "bytes_total": sum(b["bytes_total"] for b in blobs),
-        "blobs_done": sum(1 for b in blobs if b.get("done")),
-        "blobs_total": len(blobs),
-        "blobs": list(blobs),
-    }
+def snapshot(*blobs: dict[str, Any]) -> TransferProgress:
+    return TransferProgress.from_snapshot(
+        {
+            "running": True,
+            "bytes_done": sum(b["bytes_done"] for b in blobs),
+            "bytes_total": sum(b["bytes_total"] for b in blobs),
+            "blobs_done": sum(1 for b in blobs if b.get("done")),
+            "blobs_total": len(blobs),
+            "blobs": list(blobs),
+        }
+    )
 
 
-def pull_result(sizes: dict[str, int], downloaded: int) -> dict[str, Any]:
-    return {
-        "path": "/cache/models/snapshots/x",
-        "reference": "localhost:5000/org/model@sha256:" + "0" * 64,
-        "files": list(sizes),
-        "blobs_downloaded": 1 if downloaded else 0,
-        "bytes_downloaded": downloaded,
-        "model": {
-            "format": "modelpack",
-            "files": [{"path": name, "size": size, "kind": "weight"} for name, size in sizes.items()],
-            "total_size": sum(sizes.values()),
-        },
-    }
+def pull_result(sizes: dict[str, int], downloaded: int, files: list[str] | None = None) -> PulledModel:
+    return PulledModel.from_result(
+        {
+            "path": "/cache/models/snapshots/x",
+            "reference": "localhost:5000/org/model@sha256:" + "0" * 64,
+            "digest": "sha256:" + "0" * 64,
+            "files": list(sizes) if files is None else files,
+            "blobs_downloaded": 1 if downloaded else 0,
+            "bytes_downloaded": downloaded,
+            "model": {
+                "format": "modelpack",
+                "files": [
+                    {
+                        "path": name,
+                        "size": size,
+                        "kind": "weight",
+                        "digest": "sha256:" + "1" * 64,
+                        "media_type": "x",
+                    }
+                    for name, size in sizes.items()
+                ],
+                "total_size": sum(sizes.values()),
+            },
+        }
+    )
 
 
 def bars() -> tuple[_FileBars, io.StringIO]:
@@ -70,7 +85,7 @@ def test_a_small_file_done_between_two_snapshots_ends_at_100_percent() -> None:
     b, out = bars()
     b(snapshot(blob("config", 0, 304), blob("a.txt", 0, SMALL), blob("c.bin", 1 << 20, BIG)))
     # a.txt finished and c.bin went on after the last snapshot: only the result says so.
-    b.finish(pull_result({"a.txt": SMALL, "c.bin": BIG}, downloaded=304 + SMALL + BIG))
+    b.finish_pull(pull_result({"a.txt": SMALL, "c.bin": BIG}, downloaded=304 + SMALL + BIG))
     small, big = b.bars["a.txt"], b.bars["c.bin"]
     assert small.n == small.total == SMALL
     assert big.n == big.total == BIG
@@ -88,7 +103,7 @@ def test_a_file_found_in_place_ends_at_100_percent_and_the_total_says_so() -> No
         )
     )
     assert b.bars["w.bin"].n == 0  # no bytes moved: the snapshot knows no size
-    b.finish(pull_result({"w.bin": size}, downloaded=0))
+    b.finish_pull(pull_result({"w.bin": size}, downloaded=0))
     bar = b.bars["w.bin"]
     assert bar.n == bar.total == size
     assert b.total.n == b.total.total == size
@@ -101,7 +116,7 @@ def test_a_file_found_in_place_ends_at_100_percent_and_the_total_says_so() -> No
 def test_a_partly_cached_pull_says_how_much_was_downloaded_and_how_much_found() -> None:
     b, out = bars()
     b(snapshot(blob("a.txt", SMALL, SMALL), {**blob("c.bin", 0, 0), "done": True, "present": True}))
-    b.finish(pull_result({"a.txt": SMALL, "c.bin": BIG}, downloaded=SMALL))
+    b.finish_pull(pull_result({"a.txt": SMALL, "c.bin": BIG}, downloaded=SMALL))
     assert b.total.n == b.total.total == SMALL + BIG
     assert "5.00B downloaded, 40.0MB found in place" in total_line(out)
     b.close()
@@ -110,7 +125,7 @@ def test_a_partly_cached_pull_says_how_much_was_downloaded_and_how_much_found() 
 def test_a_pull_faster_than_one_snapshot_still_fills_every_bar() -> None:
     b, out = bars()
     sizes = {"config.json": 17, "tokenizer.json": 2, "LICENSE": 4}
-    b.finish(pull_result(sizes, downloaded=sum(sizes.values())))
+    b.finish_pull(pull_result(sizes, downloaded=sum(sizes.values())))
     for name, size in sizes.items():
         assert b.bars[name].n == b.bars[name].total == size, name
     assert b.total.n == b.total.total == 23
@@ -123,9 +138,8 @@ def test_a_pull_faster_than_one_snapshot_still_fills_every_bar() -> None:
 
 def test_only_files_the_pull_made_ready_get_a_bar() -> None:
     b, _ = bars()
-    result = pull_result({"a.txt": SMALL, "skip.bin": BIG}, downloaded=SMALL)
-    result["files"] = ["a.txt"]  # --exclude skip.bin
-    b.finish(result)
+    result = pull_result({"a.txt": SMALL, "skip.bin": BIG}, downloaded=SMALL, files=["a.txt"])  # --exclude
+    b.finish_pull(result)
     assert set(b.bars) == {"a.txt"}
     assert b.total.n == b.total.total == SMALL
     b.close()
@@ -134,7 +148,7 @@ def test_only_files_the_pull_made_ready_get_a_bar() -> None:
 def test_a_push_ends_with_every_bar_full_from_its_snapshots() -> None:
     b, _ = bars()
     b(snapshot(blob("c.bin", 1 << 20, BIG), blob("a.txt", 0, SMALL), blob("config", 0, 227)))
-    b.finish({"reference": "r", "files": 2, "uploaded": 2, "skipped": 0, "bytes_sent": BIG + SMALL + 227})
+    b.finish_push()
     for label in ("c.bin", "a.txt", "config"):
         assert b.bars[label].n == b.bars[label].total > 0, label
     assert b.total.n == b.total.total == BIG + SMALL + 227

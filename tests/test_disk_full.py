@@ -115,7 +115,7 @@ def test_a_disk_that_fills_during_the_pull_fails_typed_and_the_next_pull_continu
 
     def pull() -> None:
         try:
-            outcome["path"] = oci_client.pull_model(via(proxy, pushed), cache_dir=cache, connections=1)
+            outcome["path"] = oci_client.Client(connections=1).pull_model(via(proxy, pushed), cache_dir=cache)
         except BaseException as exc:  # handed to the test thread
             outcome["error"] = exc
 

@@ -73,10 +73,10 @@ def test_local_dir_of_a_cached_model_sends_no_blob_request(
     assert blob_gets(proxy)  # the first pull did download
     proxy.log.clear()
     local = tmp_path / "model"
-    r = oci_client.OciGoClient()._pull_model(ref(proxy, pushed), cache_dir=cache, local_dir=local)
+    r = oci_client.pull(ref(proxy, pushed), cache_dir=cache, local_dir=local)
     assert blob_gets(proxy) == []
-    assert (r["blobs_downloaded"], r["bytes_downloaded"]) == (0, 0)
-    assert Path(r["path"]) == local
+    assert (r.blobs_downloaded, r.bytes_downloaded) == (0, 0)
+    assert r.path == local
     assert_real_files(local)
     # A copy, not the cache's file: editing it leaves the cache's content alone.
     (local / "model-00001.safetensors").write_bytes(b"edited")

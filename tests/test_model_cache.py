@@ -158,7 +158,7 @@ def test_digest_reference_with_the_registry_stopped(
     pushed = push_artifact(registry, "cache/stopped", "v1", FILES)
     path = oci_client.pull_model(pushed.reference, cache_dir=cache)
     registry.stop()
-    again = oci_client.pull_model(pushed.digest_reference, cache_dir=cache, retries=1, timeout=20)
+    again = oci_client.Client(retries=1, timeout=20).pull_model(pushed.digest_reference, cache_dir=cache)
     assert again == path
     assert tree(again) == FILES
 
@@ -328,12 +328,11 @@ open(ready, "w").close()
 while not os.path.exists(barrier):
     time.sleep(0.002)
 heard = {}
-def snapshot(s):
-    for b in s.get("blobs") or ():
-        if b.get("path"):
-            heard.setdefault(b["label"], (time.time(), b.get("present", False), b["path"]))
-client = oci_client.OciGoClient()
-client._pull_model(ref, cache_dir=cache, concurrency=1, on_snapshot=snapshot, wake_on_blob=True)
+def on_event(e):
+    for f in e.files:
+        if f.blob_path is not None:
+            heard.setdefault(f.name, (time.time(), f.found_in_place, str(f.blob_path)))
+oci_client.Client().pull(ref, cache_dir=cache, concurrency=1, on_event=on_event)
 print(json.dumps(heard), flush=True)
 """
 
@@ -424,7 +423,7 @@ def test_a_killed_lease_holder_is_taken_over_at_once_and_its_data_reused(
     proxy.rules.clear()
     mark = len(proxy.log)
     started = time.monotonic()
-    path = oci_client.pull_model(via(proxy, big), cache_dir=cache, timeout=25)
+    path = oci_client.Client(timeout=25).pull_model(via(proxy, big), cache_dir=cache)
     took = time.monotonic() - started
     assert took < 10, f"{took:.1f}s: the dead holder's lease was not broken at once"
     assert (path / "model.safetensors").read_bytes() == BIG
@@ -445,14 +444,14 @@ def test_a_live_holders_lease_is_honoured(proxy: FaultProxy, model: PushedArtifa
     lock.write_text(json.dumps({"host": host, "boot": boot, "pid": os.getpid(), "token": "someone-else"}))
     # A pull that may not wait that long gives up with a timeout, leaving the lease alone.
     with pytest.raises(OperationTimeoutError):
-        oci_client.pull_model(via(proxy, model), cache_dir=cache, timeout=0.5)
+        oci_client.Client(timeout=0.5).pull_model(via(proxy, model), cache_dir=cache)
     assert json.loads(lock.read_text())["token"] == "someone-else"
     assert not blob_gets(proxy, layer.digest)
     released = threading.Timer(1.5, lock.unlink)
     released.start()
     try:
         started = time.monotonic()
-        path = oci_client.pull_model(via(proxy, model), cache_dir=cache, timeout=20)
+        path = oci_client.Client(timeout=20).pull_model(via(proxy, model), cache_dir=cache)
         took = time.monotonic() - started
     finally:
         released.cancel()
@@ -470,7 +469,7 @@ def test_a_timeout_keeps_the_partial_and_the_next_pull_resumes_it(
     partial = Path(f"{blob_path(cache, layer.digest)}.incomplete")
     proxy.add(Rule(path=layer.digest, method="GET", throttle=3 * MiB))
     with pytest.raises(OperationTimeoutError):
-        oci_client.pull_model(via(proxy, big), cache_dir=cache, timeout=2.5)
+        oci_client.Client(timeout=2.5).pull_model(via(proxy, big), cache_dir=cache)
     kept = size_of(partial)
     assert 0 < kept < layer.size
     assert not list((cache / "locks").glob("*.lock")), "a lease outlived the call"

@@ -685,16 +685,13 @@ def test_blobs_are_reported_as_they_finish_without_busy_polling(
         return invoke(lib, export, request)
 
     monkeypatch.setattr(_native, "_invoke", counted)
-    seen: list[dict[str, object]] = []
-    client = oci_client.OciGoClient()
-    r = client._pull_model(
-        via(proxy, pushed), cache_dir=tmp_path / "cache", on_snapshot=seen.append, wake_on_blob=True
-    )
-    assert (Path(r["path"]) / "b.bin").read_bytes() == slow
+    seen: list[oci_client.Event] = []
+    r = oci_client.pull(via(proxy, pushed), cache_dir=tmp_path / "cache", on_event=seen.append)
+    assert (r.path / "b.bin").read_bytes() == slow
     # About one second of pull: a read per finished blob and per 0.2 s wait, not a busy loop.
     assert 2 <= len(reads) <= 30, len(reads)
     assert all(q.get("wait_ms") == 200 for q in reads)
-    done = [int(str(s["blobs_done"])) for s in seen]
+    done = [e.files_done for e in seen]
     assert done == sorted(done) and 1 in done, done  # a.bin was heard of while b.bin downloaded
     later = [q["blobs_after"] for q in reads]
     assert later == sorted(later)
@@ -709,7 +706,9 @@ def test_an_interrupted_local_dir_pull_resumes_beside_the_file(
     proxy.add(Rule(path=digest, method="GET", throttle=3 * 1024 * 1024))
     out = tmp_path / "out"
     with pytest.raises(OperationTimeoutError):
-        oci_client.pull_model(via(proxy, pushed), cache_dir=tmp_path / "cache", local_dir=out, timeout=2.5)
+        oci_client.Client(timeout=2.5).pull_model(
+            via(proxy, pushed), cache_dir=tmp_path / "cache", local_dir=out
+        )
     kept = (out / "w.bin.incomplete").stat().st_size
     assert 0 < kept < len(big)
     proxy.rules.clear()
@@ -977,26 +976,26 @@ def test_module_level_pull_takes_client_options(
     pushed = push_artifact(tls_registry, "models/private", "v1", {"model.gguf": GGUF})
     assert tls_registry.username and tls_registry.password
     with pytest.raises(TLSError):
-        oci_client.pull_model(pushed.reference, cache_dir=cache, retries=1)
+        oci_client.Client(retries=1).pull_model(pushed.reference, cache_dir=cache)
     write_config(
         docker_config / "config.json",
         {"auths": {tls_registry.host: {"auth": auth_field(tls_registry.username, "wrong")}}},
     )
     with pytest.raises(AuthenticationError):
-        oci_client.pull_model(pushed.reference, cache_dir=cache, ca_file=tls_registry.ca_file)
+        oci_client.Client(ca_file=tls_registry.ca_file).pull_model(pushed.reference, cache_dir=cache)
     write_config(
         docker_config / "config.json",
         {"auths": {tls_registry.host: {"auth": auth_field(tls_registry.username, tls_registry.password)}}},
     )
     ca = tls_registry.ca_file
-    path = oci_client.pull_model(pushed.reference, cache_dir=cache, ca_file=ca, connections=1)
+    path = oci_client.Client(ca_file=ca, connections=1).pull_model(pushed.reference, cache_dir=cache)
     assert tree(path) == {"model.gguf": GGUF}
     # insecure_registries: unverified TLS for that host.
-    again = oci_client.pull_model(
-        pushed.reference, cache_dir=cache.with_name("other"), insecure_registries=[tls_registry.host]
+    again = oci_client.Client(insecure_registries=[tls_registry.host]).pull_model(
+        pushed.reference, cache_dir=cache.with_name("other")
     )
     assert tree(again) == {"model.gguf": GGUF}
-    info = oci_client.inspect(pushed.reference, cache_dir=cache, ca_file=tls_registry.ca_file)
+    info = oci_client.Client(ca_file=tls_registry.ca_file).inspect(pushed.reference, cache_dir=cache)
     assert [f.path for f in info.files] == ["model.gguf"]
     with pytest.raises(InvalidArgumentError):
         oci_client.pull_model(pushed.reference, cache_dir=cache, concurrency=0)

@@ -177,13 +177,13 @@ def test_patterns_pick_entries_into_a_local_dir_and_offline(
 ) -> None:
     pushed, _ = kit_init(plain_registry)
     cache, out = tmp_path / "cache", tmp_path / "out"
-    r = oci_client.OciGoClient()._pull_model(
+    r = oci_client.pull(
         via(proxy, pushed), cache_dir=cache, local_dir=out, allow_patterns=["*.jinja", "tokenizer/"]
     )
     want = {"chat_template.jinja": SMALL_FILES["chat_template.jinja"], "tokenizer/vocab.txt": b"a\nb\n"}
     assert tree(out) == want
     # The result names the files picked out of the archive, not the archive.
-    assert sorted(r["files"]) == sorted(want)
+    assert sorted(r.files) == sorted(want)
     assert not (out / "chat_template.jinja").is_symlink()
     # Offline, other patterns: from the archive the cache unpacked whole.
     proxy.log.clear()

@@ -146,7 +146,7 @@ def test_interrupted_push_is_retried_without_resending_finished_blobs(
     with FaultProxy(plain_registry.url) as proxy:
         proxy.add(Rule(path="/manifests/", method="PUT", status=503))
         with pytest.raises(oci_client.RegistryError):
-            oci_client.push_model(root, f"{proxy.host}/retry/m:v1", cache_dir=cache, retries=2)
+            oci_client.Client(retries=2).push_model(root, f"{proxy.host}/retry/m:v1", cache_dir=cache)
         sent_first = proxy.request_bytes
         assert sent_first >= sum(len(d) for d in files.values())
         proxy.rules.clear()
@@ -209,8 +209,8 @@ def test_wrong_credentials_fail_without_the_secret(
         {"auths": {tls_registry.host: {"auth": auth_field(str(tls_registry.username), secret)}}},
     )
     with pytest.raises(AuthenticationError) as info:
-        oci_client.push_model(
-            root, f"{tls_registry.host}/auth/m:v1", cache_dir=cache, ca_file=tls_registry.ca_file
+        oci_client.Client(ca_file=tls_registry.ca_file).push_model(
+            root, f"{tls_registry.host}/auth/m:v1", cache_dir=cache
         )
     text = f"{info.value} {info.value!r} {info.value.message}"
     assert secret not in text and auth_field(str(tls_registry.username), secret) not in text
@@ -225,9 +225,9 @@ def test_push_over_tls_with_basic_auth(
         docker_config / "config.json", {"auths": {tls_registry.host: {"auth": auth_field(user, password)}}}
     )
     ref = f"{tls_registry.host}/tls/m:v1"
-    pushed = oci_client.push_model(root, ref, cache_dir=cache, ca_file=tls_registry.ca_file)
+    pushed = oci_client.Client(ca_file=tls_registry.ca_file).push_model(root, ref, cache_dir=cache)
     assert pushed.uploaded == len(files) + 1
-    path = oci_client.pull_model(ref, cache_dir=cache, ca_file=tls_registry.ca_file)
+    path = oci_client.Client(ca_file=tls_registry.ca_file).pull_model(ref, cache_dir=cache)
     assert tree(path) == files
 
 

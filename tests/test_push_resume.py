@@ -41,7 +41,7 @@ def cut_then_continue(registry_url: str, host: str, tmp_path: Path, cache: Path)
     with FaultProxy(registry_url) as proxy:
         proxy.add(Rule(path="/blobs/uploads/", method="PATCH", drop_request_at=BIG // 2, times=1))
         with pytest.raises(oci_client.OciError):
-            oci_client.push_model(root, f"{proxy.host}/resume/m:v1", cache_dir=cache, retries=1)
+            oci_client.Client(retries=1).push_model(root, f"{proxy.host}/resume/m:v1", cache_dir=cache)
         assert proxy.rules[0].hits == 1
         assert list((cache / "uploads").glob("*.json")), "the cut upload's session was not remembered"
         proxy.request_bytes = 0

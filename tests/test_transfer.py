@@ -282,17 +282,17 @@ def test_resumed_pull_model_counts_only_the_bytes_it_received(
     cache = tmp_path / "cache"
     failing = OciGoClient(connections=1, retries=1)
     with pytest.raises(OciError):
-        failing._pull_model(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
+        failing.pull(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
 
     proxy.rules.clear()
     before = proxy.blob_bytes
-    r = OciGoClient(connections=1)._pull_model(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
-    assert (Path(r["path"]) / "big.bin").read_bytes() == BIG
-    assert r["blobs_downloaded"] >= 1
+    r = OciGoClient(connections=1).pull(ref(proxy), cache_dir=cache, allow_patterns="big.bin")
+    assert (r.path / "big.bin").read_bytes() == BIG
+    assert r.blobs_downloaded >= 1
     # What crossed the wire this time (the rest of the big blob, and any other blob not yet
     # cached), not the big blob's size.
-    assert size - cut <= r["bytes_downloaded"] < size, r["bytes_downloaded"]
-    assert r["bytes_downloaded"] == proxy.blob_bytes - before
+    assert size - cut <= r.bytes_downloaded < size, r.bytes_downloaded
+    assert r.bytes_downloaded == proxy.blob_bytes - before
 
 
 def test_corrupt_partial_from_an_earlier_run_is_replaced(

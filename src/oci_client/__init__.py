@@ -1,8 +1,8 @@
 """oci_client: pull ML models and other OCI artifacts from container
 registries, through a Go library built on go-containerregistry."""
 
-from .api import cache_list, cache_prune, cache_remove, cache_verify, inspect, pull_model, push_model
-from .client import AuthInfo, BlobInfo, Durability, ModelFormat, OciGoClient
+from .api import cache_list, cache_prune, cache_remove, cache_verify, inspect, pull, pull_model, push_model
+from .client import AuthInfo, BlobInfo, Client, Durability, ModelFormat, OciGoClient
 from .errors import (
     AuthenticationError,
     CanceledError,
@@ -34,10 +34,12 @@ from .models import (
     Manifest,
     ModelFile,
     ModelInfo,
+    PulledModel,
     PushedBlob,
     PushedModel,
     Removed,
 )
+from .progress import Event, EventCallback, FileProgress, TransferProgress
 
 __version__ = "0.1.0"
 
@@ -51,8 +53,12 @@ __all__ = [
     "CachedModel",
     "CachedSnapshot",
     "CanceledError",
+    "Client",
     "DigestMismatchError",
     "Durability",
+    "Event",
+    "EventCallback",
+    "FileProgress",
     "ForkedProcessError",
     "InvalidArgumentError",
     "InvalidModelError",
@@ -71,12 +77,14 @@ __all__ = [
     "OciError",
     "OciGoClient",
     "OperationTimeoutError",
+    "PulledModel",
     "PushedBlob",
     "PushedModel",
     "RateLimitedError",
     "RegistryError",
     "Removed",
     "TLSError",
+    "TransferProgress",
     "UnsafeArchiveError",
     "__version__",
     "cache_list",
@@ -84,6 +92,7 @@ __all__ = [
     "cache_remove",
     "cache_verify",
     "inspect",
+    "pull",
     "pull_model",
     "push_model",
 ]

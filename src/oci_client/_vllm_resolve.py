@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import InvalidArgumentError, LibraryError, error_from_envelope
-from .models import files_of
 
 OCI_SCHEME = "oci://"
 LOAD_FORMAT = "oci"
@@ -146,7 +145,7 @@ def _names(names: list[str], choice: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from . import OciGoClient
+    from . import Client
     from .errors import OciError
 
     p = argparse.ArgumentParser(prog="python -m oci_client._vllm_resolve")
@@ -157,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int)
     args = p.parse_args(argv)
     try:
-        r = OciGoClient()._pull_model(
+        r = Client().pull(
             args.reference,
             cache_dir=args.cache_dir,
             allow_patterns=None if args.all else args.allow or list(SMALL),
             concurrency=args.concurrency,
             # A GGUF model may have no small file at all: its snapshot is then empty.
-            allow_no_match=True,
+            allow_empty=True,
         )
     except OciError as exc:
         error = {
@@ -178,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps({"error": error}))
         return 1
-    weights = [f.path for f in files_of(r.get("model") or {}) if f.kind == "weight" and not f.archive]
-    print(json.dumps({"path": r["path"], "reference": r["reference"], "weights": weights}))
+    weights = [f.path for f in r.model_files if f.kind == "weight" and not f.archive]
+    print(json.dumps({"path": str(r.path), "reference": r.reference, "weights": weights}))
     return 0
 
 

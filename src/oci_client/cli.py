@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .client import OciGoClient, ProgressCallback
+from .client import Client, ProgressCallback
 from .errors import OciError
+from .models import PulledModel
+from .progress import Event, TransferProgress
 from .server import add_serve_parser
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -28,8 +30,8 @@ EXIT_BROKEN_PIPE = 141
 CACHE_DIR_HELP = "cache root (default $OCI_CLIENT_CACHE or ~/.cache/oci-client)"
 
 
-def _client(args: argparse.Namespace) -> OciGoClient:
-    return OciGoClient(
+def _client(args: argparse.Namespace) -> Client:
+    return Client(
         ca_file=args.ca_file,
         insecure_registries=args.insecure,
         timeout=args.timeout,
@@ -75,8 +77,8 @@ def _cmd_blob(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    with _file_bars(args) as on_snapshot:
-        r = _client(args)._pull_model(
+    with _file_bars(args) as bars:
+        r = _client(args).pull(
             args.reference,
             cache_dir=args.cache_dir,
             local_dir=args.output,
@@ -88,19 +90,20 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             durability="sync" if args.sync else "background",
             verify=True if args.verify else None,
-            on_snapshot=on_snapshot,
+            on_event=bars,
         )
-        _settle(on_snapshot, r)
-    n, size = r.get("blobs_downloaded", 0), r.get("bytes_downloaded", 0)
+        if bars is not None:
+            bars.finish_pull(r)
+    n, size = r.blobs_downloaded, r.bytes_downloaded
     what = f"downloaded {plural(n, 'blob')}, {_human(size)}" if n else "from the cache"
-    print(f"{r['reference']}: {plural(len(r.get('files') or []), 'file')} ({what})", file=sys.stderr)
-    print(r["path"])
+    print(f"{r.reference}: {plural(len(r.files), 'file')} ({what})", file=sys.stderr)
+    print(r.path)
     return EXIT_OK
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    with _file_bars(args) as on_snapshot:
-        r = _client(args)._push_model(
+    with _file_bars(args) as bars:
+        r = _client(args).push_model(
             args.directory,
             args.reference,
             format=args.format,
@@ -108,19 +111,19 @@ def _cmd_push(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             mount_from=args.mount_from or None,
             follow_symlinks=args.follow_symlinks,
-            on_snapshot=on_snapshot,
+            on_event=bars,
         )
-        _settle(on_snapshot, r)
-    continued = r.get("continued", 0)
+        if bars is not None:
+            bars.finish_push()
     print(
-        f"{r['reference']}: {plural(r.get('files', 0), 'file')}, {_human(r.get('file_bytes', 0))} "
-        f"(uploaded {r.get('uploaded', 0)}, already there {r.get('skipped', 0)}, "
-        f"mounted {r.get('mounted', 0)}; sent {_human(r.get('bytes_sent', 0))}"
-        + (f"; continued {plural(continued, 'interrupted upload')}" if continued else "")
+        f"{r.reference}: {plural(r.files, 'file')}, {_human(r.file_bytes)} "
+        f"(uploaded {r.uploaded}, already there {r.skipped}, "
+        f"mounted {r.mounted}; sent {_human(r.bytes_sent)}"
+        + (f"; continued {plural(r.continued, 'interrupted upload')}" if r.continued else "")
         + ")",
         file=sys.stderr,
     )
-    print(r["reference"])
+    print(r.reference)
     return EXIT_OK
 
 
@@ -141,9 +144,9 @@ def _file_bars(args: argparse.Namespace) -> Iterator[_FileBars | None]:
 
 
 class _FileBars:
-    """The bars of a pull or push: fed the library's progress snapshots while the call
-    runs, then its result. The library keeps no counters once the call returns, and a
-    call shorter than one poll interval sends no snapshot at all, so the result is
+    """The bars of a pull or push: fed the call's progress events while it runs,
+    then its result. The library keeps no counters once the call returns, and a
+    call shorter than one poll interval sends no event at all, so the result is
     what brings every bar to its end."""
 
     def __init__(self, tqdm: Any, stream: TextIO) -> None:
@@ -160,40 +163,41 @@ class _FileBars:
             )
         return bar
 
-    def __call__(self, snapshot: dict[str, Any]) -> None:
-        _advance(self.total, int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
-        for blob in snapshot.get("blobs") or ():
-            bar = self._bar(str(blob.get("label", "?")))
-            if blob.get("present"):
-                # Found in place: no bytes moved and the snapshot has no size; the
-                # result's sizes fill the bar in finish.
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, TransferProgress):
+            return
+        _advance(self.total, event.bytes_done, event.bytes_total)
+        for f in event.files:
+            bar = self._bar(f.name)
+            if f.found_in_place:
+                # No bytes moved and no size known: the result's sizes fill the bar in finish_pull.
                 bar.set_postfix_str("found in place")
                 continue
-            _advance(bar, int(blob.get("bytes_done", 0)), int(blob.get("bytes_total", 0)))
+            _advance(bar, f.bytes_done, f.bytes_total)
 
-    def finish(self, result: dict[str, Any]) -> None:
-        """Bring every bar to 100 % from a successful call's result."""
-        # A pull's result names the files it made ready with their sizes; a push's
-        # snapshots carry every size, skipped blobs included.
-        files = result.get("files")
-        names = set(files) if isinstance(files, list) else set()
-        sizes = {
-            str(f["path"]): int(f.get("size", 0))
-            for f in (result.get("model") or {}).get("files") or ()
-            if f.get("path") in names
-        }
+    def finish_push(self) -> None:
+        """Bring every bar to 100 % after a successful push (its events carry every size,
+        skipped blobs included)."""
+        for bar in (*self.bars.values(), self.total):
+            if bar.total:
+                _fill(bar, bar.total)
+
+    def finish_pull(self, result: PulledModel) -> None:
+        """Bring every bar to 100 % from a successful pull's result: the files it made
+        ready, with their sizes."""
+        names = set(result.files)
+        sizes = {f.path: f.size for f in result.model_files if f.path in names}
         for label, size in sizes.items():
             _fill(self._bar(label), size)
+        if not sizes:
+            self.finish_push()
+            return
         for bar in self.bars.values():
             if bar.total:
                 _fill(bar, bar.total)
-        if not sizes:
-            if self.total.total:
-                _fill(self.total, self.total.total)
-            return
         # The total counts the bytes ready, and says how many of them were downloaded:
         # a file found in place is ready, not downloaded.
-        ready, moved = sum(sizes.values()), int(result.get("bytes_downloaded", 0))
+        ready, moved = sum(sizes.values()), result.bytes_downloaded
         human = functools.partial(self.total.format_sizeof, suffix="B", divisor=1024)
         note = f"{human(moved)} downloaded" if moved else "all found in place"
         if 0 < moved < ready:
@@ -205,11 +209,6 @@ class _FileBars:
     def close(self) -> None:
         for bar in (*self.bars.values(), self.total):
             bar.close()
-
-
-def _settle(bars: _FileBars | None, result: dict[str, Any]) -> None:
-    if bars is not None:
-        bars.finish(result)
 
 
 def _fill(bar: Any, size: int) -> None:
@@ -265,7 +264,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    info = OciGoClient().cache_list(cache_dir=args.cache_dir)
+    info = Client().cache_list(cache_dir=args.cache_dir)
     rows = [("MODEL", "TAGS", "DIGEST", "SIZE", "FILES", "LAST USED")]
     for m in info.models:
         for snap in m.snapshots:
@@ -280,7 +279,7 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_rm(args: argparse.Namespace) -> int:
-    r = OciGoClient().cache_remove(args.reference, cache_dir=args.cache_dir)
+    r = Client().cache_remove(args.reference, cache_dir=args.cache_dir)
     print(
         f"removed {args.reference}: {plural(len(r.snapshots), 'snapshot')}, {plural(r.blobs, 'blob')}, "
         f"{_human(r.bytes)} freed"
@@ -289,7 +288,7 @@ def _cmd_cache_rm(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    r = OciGoClient().cache_prune(cache_dir=args.cache_dir, min_age=args.min_age)
+    r = Client().cache_prune(cache_dir=args.cache_dir, min_age=args.min_age)
     entries = "1 unused entry" if r.blobs == 1 else f"{r.blobs} unused entries"
     print(f"pruned {entries}, {_human(r.bytes)} freed")
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""The public client: ``OciGoClient``."""
+"""The public client: :class:`Client` (``OciGoClient`` is the same class, by its first name)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,24 @@ from .errors import (
     RateLimitedError,
     RegistryError,
 )
-from .models import CacheInfo, CacheVerified, Manifest, ModelInfo, PushedModel, Removed, log_skipped, patterns
+from .models import (
+    CacheInfo,
+    CacheVerified,
+    Manifest,
+    ModelInfo,
+    PulledModel,
+    PushedModel,
+    Removed,
+    log_skipped,
+    patterns,
+)
+from .progress import EventCallback, TransferProgress
 
 __all__ = [
     "AuthInfo",
     "BlobInfo",
     "BlobSpec",
+    "Client",
     "Durability",
     "Manifest",
     "ModelFormat",
@@ -37,7 +49,7 @@ __all__ = [
 #: fsynced before the pull returns.
 Durability = Literal["background", "sync"]
 
-#: What :meth:`OciGoClient.push_model` writes: CNCF ModelPack or Docker Model Runner's v0.2 layout.
+#: What :meth:`Client.push_model` writes: CNCF ModelPack or Docker Model Runner's v0.2 layout.
 ModelFormat = Literal["modelpack", "docker"]
 
 PathArg: TypeAlias = "str | os.PathLike[str]"
@@ -48,7 +60,7 @@ Patterns: TypeAlias = "str | list[str] | tuple[str, ...] | None"
 #: ``bytes_done == bytes_total``. ``bytes_total`` is 0 while unknown.
 ProgressCallback = Callable[[int, int], None]
 
-#: One blob for :meth:`OciGoClient.pull_blobs`: ``(digest, path)`` or
+#: One blob for :meth:`Client.pull_blobs`: ``(digest, path)`` or
 #: ``(digest, path, size)``.
 BlobSpec: TypeAlias = "tuple[str, str | os.PathLike[str]] | tuple[str, str | os.PathLike[str], int | None]"
 
@@ -112,7 +124,7 @@ class _Progress:
         self.update(size, size)
 
 
-class OciGoClient:
+class Client:
     """Pulls manifests and blobs from OCI registries through the Go library.
 
     Credentials come from where ``docker login`` and ``podman login`` put
@@ -204,7 +216,7 @@ class OciGoClient:
 
     def __repr__(self) -> str:
         return (
-            f"OciGoClient(ca_file={self.ca_file!r}, "
+            f"Client(ca_file={self.ca_file!r}, "
             f"insecure_registries={list(self.insecure_registries)!r}, timeout={self.timeout!r})"
         )
 
@@ -383,6 +395,107 @@ class OciGoClient:
             req["offline"] = offline
         return req
 
+    def pull(
+        self,
+        reference: str,
+        *,
+        cache_dir: PathArg | None = None,
+        local_dir: PathArg | None = None,
+        allow_patterns: Patterns = None,
+        ignore_patterns: Patterns = None,
+        allow_empty: bool = False,
+        offline: bool | None = None,
+        platform: str | None = None,
+        artifact_type: str | None = None,
+        concurrency: int | None = None,
+        durability: Durability = "background",
+        verify: bool | None = None,
+        progress: ProgressCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> PulledModel:
+        """Pull the model ``reference`` names into a directory that transformers
+        and vLLM load as a model path, and say what was done.
+
+        Formats: Docker Model Runner, CNCF ModelPack (and its older ``cnai``
+        names), KitOps ModelKits, ORAS-style artifacts with titled layers; from
+        an index, the one model manifest in it, or the one ``platform`` or
+        ``artifact_type`` picks. Files are named by ``org.cncf.model.filepath``,
+        else ``org.opencontainers.image.title``, else
+        ``model-0000i-of-0000N.ext`` in manifest (shard) order; archive layers
+        are unpacked, refusing anything that would land outside the directory.
+
+        By default the files go into the shared cache and the result is a
+        snapshot directory of links into it; processes pulling the same model
+        at once fetch each blob once, a repeat pull by tag costs one manifest
+        request, and a digest reference none. A blob the cache holds is served
+        without a read when its state says it was fsynced, or hashed during
+        this boot (it was hashed when it was fetched).
+
+        Args:
+            reference: ``registry/repository:tag`` or ``...@sha256:...``.
+            cache_dir: the cache (default ``$OCI_CLIENT_CACHE``, else
+                ``~/.cache/oci-client``).
+            local_dir: put real files here instead of a snapshot (copied from
+                the cache when it has them; fsynced before the call returns).
+            allow_patterns, ignore_patterns: globs on the file path, as
+                huggingface_hub's ``snapshot_download`` takes them, applied
+                inside archive layers too.
+            allow_empty: patterns that select no file give an empty directory
+                instead of raising :class:`NoMatchingFilesError`.
+            offline: serve from the cache without touching the network
+                (default ``$OCI_CLIENT_OFFLINE`` or ``$HF_HUB_OFFLINE``).
+            platform: ``"linux/amd64"``: the manifest of an index to take.
+            artifact_type: the artifact type of the manifest of an index to take.
+            concurrency: blobs fetched at once (default 4).
+            durability: ``"background"`` (fsyncs after the call returns) or
+                ``"sync"`` (before); see :data:`Durability`.
+            verify: hash every blob served from the cache first (default
+                ``$OCI_CLIENT_VERIFY``); a wrong one is moved into ``quarantine/``
+                as :meth:`cache_verify` moves it and fetched again.
+            progress: called with ``(bytes_done, bytes_total)`` of what this
+                call downloads.
+            on_event: called with each :class:`TransferProgress` while the
+                pull runs, at once when a file is verified.
+
+        Returns:
+            A :class:`PulledModel`: the directory, the pinned reference, the
+            manifest digest, the files placed and the bytes fetched.
+
+        Raises:
+            NoMatchingFilesError: the patterns select no file (it lists the model's).
+            NotCachedError: offline, and the cache lacks what is asked (a
+                ``FileNotFoundError``).
+            NotFoundError, AuthenticationError, RateLimitedError: the registry
+                answered no (each a :class:`RegistryError`).
+            InvalidArgumentError: a bad argument, before anything is fetched.
+        """
+        check_positive_int("concurrency", concurrency)
+        if durability not in ("background", "sync"):
+            raise InvalidArgumentError(f"durability must be 'background' or 'sync', got {durability!r}")
+        for name, value in (("verify", verify), ("allow_empty", allow_empty)):
+            if value is not None and not isinstance(value, bool):
+                # A truthy string must not quietly stand for a choice that is then not made.
+                raise InvalidArgumentError(f"{name} must be a bool, got {value!r}")
+        req = self._model_request(
+            reference,
+            cache_dir,
+            offline,
+            platform,
+            artifact_type,
+            transfer=True,
+            local_dir=_abspath(local_dir),
+            allow_patterns=patterns("allow_patterns", allow_patterns),
+            ignore_patterns=patterns("ignore_patterns", ignore_patterns),
+            concurrency=concurrency or 0,
+            durability=durability,
+            allow_no_match=allow_empty,
+        )
+        if verify is not None:
+            req["verify"] = verify
+        r = self._watched("PullModel", req, progress, on_event, "bytes_downloaded")
+        log_skipped(reference, r["model"])
+        return PulledModel.from_result(r)
+
     def pull_model(
         self,
         reference: str,
@@ -391,6 +504,7 @@ class OciGoClient:
         local_dir: PathArg | None = None,
         allow_patterns: Patterns = None,
         ignore_patterns: Patterns = None,
+        allow_empty: bool = False,
         offline: bool | None = None,
         platform: str | None = None,
         artifact_type: str | None = None,
@@ -398,135 +512,54 @@ class OciGoClient:
         durability: Durability = "background",
         verify: bool | None = None,
         progress: ProgressCallback | None = None,
+        on_event: EventCallback | None = None,
     ) -> Path:
-        """Pull the model ``reference`` names and return a directory that
-        transformers and vLLM load as a model path.
-
-        Formats: Docker Model Runner, CNCF ModelPack (and its older
-        ``cnai`` names), KitOps ModelKits, ORAS-style artifacts with titled
-        layers; from an index, the one model manifest in it, or the one
-        ``platform`` (``"linux/amd64"``) or ``artifact_type`` picks. Files
-        are named by ``org.cncf.model.filepath``, else
-        ``org.opencontainers.image.title``, else ``model-0000i-of-0000N.ext``
-        in manifest (shard) order; archive layers are unpacked, refusing
-        anything that would land outside the directory.
-
-        By default the files go into the shared cache (``cache_dir``, else
-        ``$OCI_CLIENT_CACHE``, else ``~/.cache/oci-client``) and the result
-        is a snapshot directory of links into it; processes pulling the same
-        model at once fetch each blob once, a repeat pull by tag costs one
-        manifest request, and a digest reference none. ``local_dir`` puts
-        real files there instead (fsynced before the call returns).
-        ``allow_patterns``/``ignore_patterns`` (globs on the file path, as
-        huggingface_hub's ``snapshot_download``) select the files, inside
-        archive layers too; patterns that select no file raise
-        :class:`NoMatchingFilesError`, which lists the model's files.
-        ``offline`` (default: ``$OCI_CLIENT_OFFLINE`` or ``$HF_HUB_OFFLINE``)
-        serves from the cache without touching the network, or raises
-        :class:`NotCachedError` naming what is missing. ``progress`` gets
-        ``(bytes_done, bytes_total)`` of what this call downloads.
-
-        A blob the cache holds is served without a read when its state says
-        it was fsynced, or hashed during this boot (it was hashed when it was
-        fetched). ``verify=True`` (default: ``$OCI_CLIENT_VERIFY``) hashes
-        every blob it serves from the cache first; a wrong one is moved into
-        ``quarantine/`` as :meth:`cache_verify` moves it and fetched again, or
-        offline raises :class:`NotCachedError` naming it.
-        """
-        return Path(
-            self._pull_model(
-                reference,
-                cache_dir=cache_dir,
-                local_dir=local_dir,
-                allow_patterns=allow_patterns,
-                ignore_patterns=ignore_patterns,
-                offline=offline,
-                platform=platform,
-                artifact_type=artifact_type,
-                concurrency=concurrency,
-                durability=durability,
-                verify=verify,
-                progress=progress,
-            )["path"]
-        )
-
-    def _pull_model(
-        self,
-        reference: str,
-        *,
-        cache_dir: PathArg | None = None,
-        local_dir: PathArg | None = None,
-        allow_patterns: Patterns = None,
-        ignore_patterns: Patterns = None,
-        concurrency: int | None = None,
-        durability: Durability = "background",
-        verify: bool | None = None,
-        progress: ProgressCallback | None = None,
-        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
-        wake_on_blob: bool = False,
-        allow_no_match: bool = False,
-        **selection: Any,
-    ) -> dict[str, Any]:
-        """pull_model, returning the whole result; ``on_snapshot`` sees the raw
-        progress counters (per file too) for the command line's bars (and, with
-        ``wake_on_blob``, as soon as each blob is verified), ``allow_no_match``
-        makes patterns that select nothing give an empty directory (vLLM's
-        small-file pull of a model that has none), and ``selection`` holds
-        ``offline``, ``platform`` and ``artifact_type``."""
-        if selection.keys() - {"offline", "platform", "artifact_type"}:
-            raise InvalidArgumentError(f"unexpected options {sorted(selection)}")
-        check_positive_int("concurrency", concurrency)
-        if durability not in ("background", "sync"):
-            raise InvalidArgumentError(f"durability must be 'background' or 'sync', got {durability!r}")
-        if verify is not None and not isinstance(verify, bool):
-            # A truthy string must not quietly stand for a check that is then not made.
-            raise InvalidArgumentError(f"verify must be a bool or None, got {verify!r}")
-        req = self._model_request(
+        """:meth:`pull`, returning just the model directory, as huggingface_hub's
+        ``snapshot_download`` returns its path. The arguments and errors are
+        :meth:`pull`'s."""
+        return self.pull(
             reference,
-            cache_dir,
-            selection.pop("offline", None),
-            selection.pop("platform", None),
-            selection.pop("artifact_type", None),
-            transfer=True,
-            local_dir=_abspath(local_dir),
-            allow_patterns=patterns("allow_patterns", allow_patterns),
-            ignore_patterns=patterns("ignore_patterns", ignore_patterns),
-            concurrency=concurrency or 0,
+            cache_dir=cache_dir,
+            local_dir=local_dir,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            allow_empty=allow_empty,
+            offline=offline,
+            platform=platform,
+            artifact_type=artifact_type,
+            concurrency=concurrency,
             durability=durability,
-            allow_no_match=allow_no_match,
-        )
-        if verify is not None:
-            req["verify"] = verify
-        r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded", wake_on_blob)
-        log_skipped(reference, r.get("model") or {})
-        return r
+            verify=verify,
+            progress=progress,
+            on_event=on_event,
+        ).path
 
     def _watched(
         self,
         export: str,
         req: dict[str, Any],
         progress: ProgressCallback | None,
-        on_snapshot: Callable[[dict[str, Any]], None] | None,
+        on_event: EventCallback | None,
         moved_key: str,
-        wake_on_blob: bool = False,
     ) -> dict[str, Any]:
         """Call export, feeding its progress counters to ``progress`` and
-        ``on_snapshot``; the last progress call has done == total."""
+        ``on_event``; the last progress call has done == total."""
         reporter = _Progress(progress) if progress is not None else None
 
         def poll(snapshot: dict[str, Any]) -> None:
             if reporter is not None:
                 reporter.poll(snapshot)
-            if on_snapshot is not None:
-                on_snapshot(snapshot)
+            if on_event is not None:
+                on_event(TransferProgress.from_snapshot(snapshot))
 
-        watching = reporter is not None or on_snapshot is not None
+        watching = reporter is not None or on_event is not None
         r: dict[str, Any] = _native.call(
             export,
             req,
             lib_path=self._lib_path,
             on_progress=poll if watching else None,
-            wake_on_blob=wake_on_blob,
+            # Each verified file heard of at once, for a caller that starts work on it.
+            wake_on_blob=on_event is not None,
         )
         if reporter is not None:
             # The counters' total where they gave one: a pull's bytes_downloaded leaves out what
@@ -546,6 +579,7 @@ class OciGoClient:
         concurrency: int | None = None,
         mount_from: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        on_event: EventCallback | None = None,
         follow_symlinks: bool = False,
     ) -> PushedModel:
         """Publish the model in ``directory`` (safetensors or GGUF shards,
@@ -572,38 +606,34 @@ class OciGoClient:
         (``concurrency``, default 4); blobs the repository has are skipped,
         blobs pushed before to another repository of the registry (or in
         ``mount_from``) are mounted; a broken upload resumes where the
-        registry kept its data, else restarts. Digests are remembered in the
-        cache (``cache_dir``, else ``$OCI_CLIENT_CACHE``, else
-        ``~/.cache/oci-client``), so publishing an unchanged directory again
-        hashes nothing. ``progress`` gets ``(bytes_done, bytes_total)``.
-        """
-        return PushedModel.from_result(
-            self._push_model(
-                directory,
-                reference,
-                format=format,
-                cache_dir=cache_dir,
-                concurrency=concurrency,
-                mount_from=mount_from,
-                progress=progress,
-                follow_symlinks=follow_symlinks,
-            )
-        )
+        registry kept its data, else restarts, also in a later call. Digests
+        are remembered in the cache, so publishing an unchanged directory
+        again hashes nothing.
 
-    def _push_model(
-        self,
-        directory: PathArg,
-        reference: str,
-        *,
-        format: ModelFormat = "modelpack",
-        cache_dir: PathArg | None = None,
-        concurrency: int | None = None,
-        mount_from: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
-        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
-        follow_symlinks: bool = False,
-    ) -> dict[str, Any]:
-        """push_model, returning the raw result; ``on_snapshot`` as in _pull_model."""
+        Args:
+            directory: the model directory.
+            reference: where to publish, ``registry/repository:tag``.
+            format: ``"modelpack"`` or ``"docker"``.
+            cache_dir: the cache that remembers digests, upload sessions and
+                where blobs are (default ``$OCI_CLIENT_CACHE``, else
+                ``~/.cache/oci-client``).
+            concurrency: files uploaded at once (default 4).
+            mount_from: repositories of the same registry to mount blobs from.
+            progress: called with ``(bytes_done, bytes_total)``.
+            on_event: called with each :class:`TransferProgress` while the push runs.
+            follow_symlinks: follow every symlink, wherever it points.
+
+        Returns:
+            The :class:`PushedModel`: its ``reference`` is ``repo@digest``, and
+            each blob says how it got there.
+
+        Raises:
+            InvalidArgumentError: a bad argument, a symlink out of the
+                directory, or nothing to publish; nothing was sent.
+            LocalFileError: a file of the directory could not be read.
+            AuthenticationError, NotFoundError, RateLimitedError: the registry
+                answered no (each a :class:`RegistryError`).
+        """
         if format not in ("modelpack", "docker"):
             raise InvalidArgumentError(f"format must be 'modelpack' or 'docker', got {format!r}")
         check_positive_int("concurrency", concurrency)
@@ -621,7 +651,7 @@ class OciGoClient:
             mount_from=list(mount_from or ()),
             follow_symlinks=follow_symlinks,
         )
-        return self._watched("PushModel", req, progress, on_snapshot, "bytes_sent")
+        return PushedModel.from_result(self._watched("PushModel", req, progress, on_event, "bytes_sent"))
 
     def inspect(
         self,
@@ -635,7 +665,20 @@ class OciGoClient:
         """The model ``reference`` names (format, files with sizes and digests,
         total size, config) without pulling its files. What it fetches (the
         manifest and config) goes into the cache, so it also works offline
-        for a model pulled before."""
+        for a model pulled before.
+
+        Args:
+            reference: ``registry/repository:tag`` or ``...@sha256:...``.
+            cache_dir, offline, platform, artifact_type: as for :meth:`pull`.
+
+        Returns:
+            The :class:`ModelInfo`.
+
+        Raises:
+            NotCachedError: offline, and the cache has not the manifest.
+            InvalidModelError: the manifest is no model this library reads.
+            NotFoundError, AuthenticationError, RateLimitedError: the registry answered no.
+        """
         req = self._model_request(reference, cache_dir, offline, platform, artifact_type)
         return ModelInfo.from_result(self._call("InspectModel", req))
 
@@ -644,21 +687,50 @@ class OciGoClient:
         return {**self._base(), "cache_dir": _abspath(cache_dir), **extra}
 
     def cache_list(self, *, cache_dir: PathArg | None = None) -> CacheInfo:
-        """The models in the cache: repositories, snapshots, tags, sizes, last use."""
+        """The models in the cache: repositories, snapshots, tags, sizes, last use.
+
+        Args:
+            cache_dir: the cache (default ``$OCI_CLIENT_CACHE``, else ``~/.cache/oci-client``).
+
+        Returns:
+            The :class:`CacheInfo`; an empty one for a cache that does not exist.
+        """
         return CacheInfo.from_result(self._call("CacheList", self._cache_request(cache_dir)))
 
     def cache_remove(self, reference: str, *, cache_dir: PathArg | None = None) -> Removed:
         """Remove a tag (and its snapshot when no other tag points to it) or,
         for ``repo@digest``, a snapshot and its tags; then the blobs only
-        they used. Raises NotFoundError when the cache has no such entry."""
+        they used.
+
+        Args:
+            reference: a tag or ``repo@digest`` as the cache lists it.
+            cache_dir: the cache.
+
+        Returns:
+            What was removed, as :class:`Removed`.
+
+        Raises:
+            NotFoundError: the cache has no such entry.
+        """
         return Removed.from_result(
             self._call("CacheRemove", self._cache_request(cache_dir, reference=_reference(reference)))
         )
 
     def cache_prune(self, *, cache_dir: PathArg | None = None, min_age: float = 3600.0) -> Removed:
         """Delete blobs, unpacked trees, manifests and partial downloads that no
-        snapshot or tag uses and that are older than ``min_age`` seconds (a
-        pull running now may not have linked what it fetched yet)."""
+        snapshot or tag uses, and expired upload records.
+
+        Args:
+            cache_dir: the cache.
+            min_age: seconds an unused entry must be old before it goes (a pull
+                running now may not have linked what it fetched yet).
+
+        Returns:
+            What was removed, as :class:`Removed`.
+
+        Raises:
+            InvalidArgumentError: a negative ``min_age``.
+        """
         if not min_age >= 0:
             raise InvalidArgumentError(f"min_age must be a non-negative number of seconds, got {min_age!r}")
         req = self._cache_request(cache_dir, min_age_ms=int(min_age * 1000))
@@ -687,7 +759,21 @@ class OciGoClient:
         recorded durable. ``concurrency`` blobs are hashed at once (default 4).
         ``progress`` gets ``(bytes_done, bytes_total)`` of the hashing, then of
         the repairing pulls, which add what they fetch to the total.
-        Raises NotFoundError when a reference is not in the cache."""
+
+        Args:
+            refs: the models to check (default: every blob in the cache).
+            cache_dir: the cache.
+            repair: move wrong blobs aside and fetch them again.
+            offline: fetch nothing (default from the environment, as :meth:`pull`).
+            concurrency: blobs hashed at once.
+            progress: called with ``(bytes_done, bytes_total)``.
+
+        Returns:
+            The :class:`CacheVerified`: every blob looked at, and what was done.
+
+        Raises:
+            NotFoundError: a reference is not in the cache.
+        """
         if isinstance(refs, str):
             raise InvalidArgumentError("refs must be a list of references, not a string")
         if not isinstance(repair, bool):
@@ -706,3 +792,7 @@ class OciGoClient:
     def wait_durable(self) -> None:
         """Block until every blob this process pulled into the cache is on disk."""
         self._call("CacheSync", {})
+
+
+OciGoClient = Client
+"""The first name of :class:`Client`, kept for code written against it."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cli import byte_bar, plural
-from .client import ModelFormat, OciGoClient
+from .client import Client, ModelFormat
 from .server import Registry
 
 # A Llama-shaped toy: small enough to write in a blink, big enough to show bars.
@@ -178,7 +178,7 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
     size = sum(len(d) for d in files.values())
     print(f"wrote a toy Llama: {plural(len(files), 'file')}, {size / 2**20:.1f} MiB in {model}", file=out)
 
-    client = OciGoClient()
+    client = Client()
     cache = work / "cache"
     refs: dict[ModelFormat, str] = {}
     formats: tuple[tuple[ModelFormat, str], ...] = (
@@ -204,14 +204,14 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
         local_dir = output if fmt == "modelpack" else None
         start = time.perf_counter()
         with byte_bar(f"pull {fmt}", out) as bar:
-            pulled = client._pull_model(ref, cache_dir=cache, local_dir=local_dir, progress=bar)
+            pulled = client.pull(ref, cache_dir=cache, local_dir=local_dir, progress=bar)
         took = time.perf_counter() - start
-        path = Path(pulled["path"])
+        path = pulled.path
         bad = [rel for rel, data in files.items() if (path / rel).read_bytes() != data]
         if bad:
             print(f"MISMATCH in {', '.join(bad)}", file=sys.stderr)
             return 1
-        n, size = pulled.get("blobs_downloaded", 0), pulled.get("bytes_downloaded", 0)
+        n, size = pulled.blobs_downloaded, pulled.bytes_downloaded
         if n:
             fetched = f"{plural(n, 'blob')} fetched, {size / 2**20:.1f} MiB; the rest shared in the cache"
             print(

@@ -25,6 +25,7 @@ __all__ = [
     "Manifest",
     "ModelFile",
     "ModelInfo",
+    "PulledModel",
     "PushedBlob",
     "PushedModel",
     "Removed",
@@ -70,7 +71,7 @@ class PushedBlob:
 
 @dataclass(frozen=True)
 class PushedModel(Manifest):
-    """The manifest :meth:`OciGoClient.push_model` published (``reference`` is
+    """The manifest :meth:`Client.push_model` published (``reference`` is
     ``repo@digest``), with what the push did."""
 
     tag: str | None = None
@@ -132,7 +133,7 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model as its manifest and config describe it (:meth:`OciGoClient.inspect`)."""
+    """A model as its manifest and config describe it (:meth:`Client.inspect`)."""
 
     reference: str
     digest: str
@@ -163,6 +164,44 @@ class ModelInfo:
             total_size=int(m.get("total_size", 0)),
             config=config if isinstance(config, dict) else None,
             skipped=tuple(m.get("skipped") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class PulledModel:
+    """What :meth:`Client.pull` made ready.
+
+    ``path`` is the model directory (a cache snapshot, or ``local_dir``);
+    ``reference`` is the repository pinned to ``digest``, the model manifest's
+    digest (through an index: the manifest chosen from it), so pulling
+    ``reference`` again gets exactly this model. ``files`` are the paths placed
+    in ``path``, in manifest order (with patterns: those they selected, files
+    picked out of archives included); ``model_files`` are all of the model's
+    files as its manifest lists them. ``blobs_downloaded``/``bytes_downloaded``
+    are what this call fetched itself (0 when the cache had everything; a blob
+    resumed from an earlier call's partial data counts only the rest)."""
+
+    path: Path
+    reference: str
+    digest: str
+    format: str
+    files: tuple[str, ...]
+    model_files: tuple[ModelFile, ...]
+    blobs_downloaded: int
+    bytes_downloaded: int
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> PulledModel:
+        m = r["model"]
+        return cls(
+            path=Path(r["path"]),
+            reference=r["reference"],
+            digest=r["digest"],
+            format=m["format"],
+            files=tuple(r.get("files") or ()),
+            model_files=files_of(m),
+            blobs_downloaded=int(r["blobs_downloaded"]),
+            bytes_downloaded=int(r["bytes_downloaded"]),
         )
 
 
@@ -218,7 +257,7 @@ class CachedModel:
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What :meth:`OciGoClient.cache_list` found; ``size`` counts shared blobs once."""
+    """What :meth:`Client.cache_list` found; ``size`` counts shared blobs once."""
 
     root: Path
     models: tuple[CachedModel, ...]
@@ -285,7 +324,7 @@ class Removed:
 
 @dataclass(frozen=True)
 class BlobCheck:
-    """One blob :meth:`OciGoClient.cache_verify` looked at. ``status`` is ``"ok"``,
+    """One blob :meth:`Client.cache_verify` looked at. ``status`` is ``"ok"``,
     ``"corrupt"`` (its bytes do not hash to its digest) or ``"missing"`` (a cached
     model needs it and it is not there); ``action`` says what was done about it
     (empty for a blob that is fine) and ``fixed`` whether it is fine now."""
@@ -303,7 +342,7 @@ class BlobCheck:
 
 @dataclass(frozen=True)
 class CacheVerified:
-    """What :meth:`OciGoClient.cache_verify` found and did: ``checked`` blobs,
+    """What :meth:`Client.cache_verify` found and did: ``checked`` blobs,
     ``bytes_hashed`` of them re-hashed; ``corrupt`` and ``missing`` are the blobs
     found wrong (each says whether it was ``fixed``), ``repaired`` the models
     (``repo@digest``) pulled again; ``ok`` is true when nothing is wrong any more."""

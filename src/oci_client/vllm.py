@@ -54,9 +54,10 @@ from ._vllm_resolve import (
     oci_reference,
     resolve_in_child,
 )
-from .client import OciGoClient, check_positive_int
+from .client import Client
 from .errors import InvalidArgumentError
 from .models import ModelFile
+from .progress import Event, TransferProgress
 
 __all__ = [
     "CONCURRENCY_KEY",
@@ -189,7 +190,7 @@ def _hand_to_gguf(args: Any, written: str, resolved: Resolved, choice: Any, extr
     if tokenizer is None and args.hf_config_path is not None and not _has_tokenizer(snapshot):
         args.tokenizer = args.hf_config_path  # Docker Model Runner's GGUF models ship none
     concurrency = extra.pop(CONCURRENCY_KEY, None)
-    check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", concurrency)
+    _check_concurrency(concurrency)
     pulled = resolve_in_child(
         resolved.reference,
         cache_dir=args.download_dir,
@@ -206,6 +207,13 @@ def _hand_to_gguf(args: Any, written: str, resolved: Resolved, choice: Any, extr
     args.model_loader_extra_config = extra  # that loader refuses any key
 
 
+def _check_concurrency(value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidArgumentError(
+            f"--load-format oci: {CONCURRENCY_KEY} must be a positive int, got {value!r}"
+        )
+
+
 class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no type information
     """``--load-format oci``: weights from a registry, through the shared cache."""
 
@@ -214,7 +222,7 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         extra = dict(load_config.model_loader_extra_config or {})
         self.reference: str | None = extra.pop(REFERENCE_KEY, None)
         self.concurrency: int | None = extra.pop(CONCURRENCY_KEY, None)
-        check_positive_int(f"--load-format oci: {CONCURRENCY_KEY}", self.concurrency)
+        _check_concurrency(self.concurrency)
         # A loader reads every byte of every shard anyway, and a wrong byte in the weights is
         # silent: on by default (the cost is measured where VERIFY_KEY is defined).
         self.verify: bool = extra.pop(VERIFY_KEY, True)
@@ -236,8 +244,8 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
             )
         return ref
 
-    def _client(self) -> OciGoClient:
-        return OciGoClient()
+    def _client(self) -> Client:
+        return Client()
 
     def download_model(self, model_config: Any) -> None:
         """Pull the whole model into the cache (``download_dir``, else the default)."""
@@ -285,8 +293,10 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         outcome: dict[str, Any] = {}
         changed = threading.Condition()
 
-        def on_snapshot(snapshot: dict[str, Any]) -> None:
-            verified = {b["label"]: Path(b["path"]) for b in snapshot.get("blobs") or () if b.get("path")}
+        def on_event(event: Event) -> None:
+            if not isinstance(event, TransferProgress):
+                return
+            verified = {f.name: f.blob_path for f in event.files if f.blob_path is not None}
             with changed:
                 for name, path in verified.items():
                     done.setdefault(name, (path, time.perf_counter()))
@@ -294,15 +304,17 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
 
         def fetch() -> None:
             try:
-                r = self._client()._pull_model(
-                    reference,
-                    cache_dir=self.load_config.download_dir,
-                    concurrency=self.concurrency or _default_concurrency(shards),
-                    verify=self.verify,
-                    on_snapshot=on_snapshot,
-                    wake_on_blob=True,  # each shard handed over as it is verified
+                outcome["path"] = (
+                    self._client()
+                    .pull(
+                        reference,
+                        cache_dir=self.load_config.download_dir,
+                        concurrency=self.concurrency or _default_concurrency(shards),
+                        verify=self.verify,
+                        on_event=on_event,  # each shard handed over as soon as it is verified
+                    )
+                    .path
                 )
-                outcome["path"] = Path(r["path"])
             except BaseException as exc:  # raised on the loading thread
                 outcome["error"] = exc
             with changed:

@@ -267,7 +267,15 @@ class Client:
         )
 
     def get_manifest(self, reference: str) -> Manifest:
-        """Fetch the manifest or index that ``reference`` names, with its digest."""
+        """Fetch the manifest or index that ``reference`` names, with its digest.
+
+        Returns:
+            The :class:`Manifest`: its bytes exactly as served, digest, media type, size.
+
+        Raises:
+            NotFoundError, AuthenticationError, RateLimitedError: the registry answered no.
+            InvalidReferenceError: ``reference`` is not a reference.
+        """
         r = self._call("PullManifest", self._request(reference))
         return Manifest(
             reference=r["reference"],
@@ -278,7 +286,8 @@ class Client:
         )
 
     def pull_manifest(self, reference: str) -> dict[str, Any]:
-        """Fetch and parse the manifest or index that ``reference`` names."""
+        """Fetch and parse the manifest or index that ``reference`` names: :meth:`get_manifest`,
+        parsed."""
         return self.get_manifest(reference).json()
 
     def pull_blob(
@@ -299,6 +308,21 @@ class Client:
         leaves ``path`` as it was and keeps the partial data, which the next
         pull of the same digest to the same path continues from. Large blobs
         are fetched over several ranged connections.
+
+        Args:
+            reference: any reference of the repository (its tag or digest is not used).
+            digest: the blob's ``sha256:...``.
+            path: where to put it.
+            size: its size, checked too when given.
+            progress: called with ``(bytes_done, bytes_total)``.
+
+        Returns:
+            The :class:`BlobInfo`.
+
+        Raises:
+            DigestMismatchError: the registry sent other bytes (``path`` untouched).
+            LocalFileError: ``path`` could not be written; NoSpaceError when the disk is full.
+            NotFoundError, AuthenticationError, RateLimitedError: the registry answered no.
         """
         return self.pull_blobs(reference, [(digest, path, size)], concurrency=1, progress=progress)[0]
 
@@ -315,7 +339,20 @@ class Client:
         sees the bytes of all of them together. The first failure cancels
         the rest (keeping their partial data) and is raised. Each blob in
         flight holds about 8 MiB of buffers (two 4 MiB pieces), a chunked
-        one up to ``connections * chunk_size`` more."""
+        one up to ``connections * chunk_size`` more.
+
+        Args:
+            reference: any reference of the repository.
+            blobs: ``(digest, path)`` or ``(digest, path, size)`` each.
+            concurrency: blobs fetched at once.
+            progress: called with ``(bytes_done, bytes_total)`` of all of them.
+
+        Returns:
+            A :class:`BlobInfo` per blob, in order.
+
+        Raises:
+            What :meth:`pull_blob` raises, for the first blob that failed.
+        """
         specs = [self._blob_spec(b) for b in blobs]
         check_positive_int("concurrency", concurrency)
         reporter = _Progress(progress) if progress is not None else None
@@ -343,7 +380,15 @@ class Client:
 
     def check_authentication(self, reference: str) -> AuthInfo:
         """Check against the registry that the current credentials can pull
-        ``reference``; raise the typed error when they cannot."""
+        ``reference``.
+
+        Returns:
+            The :class:`AuthInfo`: what was used (never the secret).
+
+        Raises:
+            AuthenticationError: the credentials (or their absence) are refused.
+            NotFoundError, RateLimitedError, NetworkError: as for any call.
+        """
         r = self._call("TestAuthentication", self._request(reference))
         return AuthInfo(
             registry=r["registry"],
@@ -354,8 +399,15 @@ class Client:
         )
 
     def test_authentication(self, reference: str) -> str | None:
-        """Return None when ``reference`` can be pulled with the current
-        credentials, else a readable reason. Bad input still raises."""
+        """:meth:`check_authentication`, answering instead of raising.
+
+        Returns:
+            None when ``reference`` can be pulled with the current credentials,
+            else a readable reason.
+
+        Raises:
+            InvalidReferenceError, InvalidArgumentError: bad input still raises.
+        """
         try:
             self.check_authentication(reference)
         except (

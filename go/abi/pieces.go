@@ -29,7 +29,10 @@ type Environ struct {
 type Network struct {
 	CAFile             string   `json:"ca_file,omitempty"`
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
-	UserAgent          string   `json:"user_agent,omitempty"`
+	// Proxy is the proxy of every request, in place of HTTP(S)_PROXY
+	// ("http://user:pass@host:port"; https and socks5 too).
+	Proxy     string `json:"proxy,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
 	// Retries is how often one request is tried (0: the default, 5).
 	Retries int `json:"retries,omitempty"`
 }

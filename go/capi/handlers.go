@@ -18,7 +18,7 @@ func newClient(e abi.Environ, n abi.Network, t *abi.Transfer) *oci.Client {
 		// An explicit empty environment, never the one frozen at load time.
 		env = map[string]string{}
 	}
-	opts := []oci.Option{oci.WithEnv(env), oci.WithCAFile(n.CAFile), oci.WithInsecureRegistries(n.InsecureRegistries...)}
+	opts := []oci.Option{oci.WithEnv(env), oci.WithCAFile(n.CAFile), oci.WithInsecureRegistries(n.InsecureRegistries...), oci.WithProxy(n.Proxy)}
 	if t != nil {
 		opts = append(opts, oci.WithTransfer(transfer.Options{
 			Connections: t.Connections,

@@ -38,6 +38,54 @@ type Config struct {
 	// over plain HTTP and whose TLS certificates are not verified, as with
 	// docker's insecure-registries. Loopback hosts may always use plain HTTP.
 	Insecure []string
+	// Proxy, when set, is the proxy of every request ("http://host:port",
+	// https or socks5 too, credentials in the URL), in place of the
+	// environment's HTTP_PROXY and HTTPS_PROXY; NO_PROXY still applies.
+	Proxy string
+}
+
+// ProxyURL is the proxy c.Proxy names, checked; nil when none is set.
+func (c Config) ProxyURL() (*url.URL, error) {
+	if c.Proxy == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(c.Proxy)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("proxy %q is not a URL such as http://proxy.example:3128", redactedProxy(c.Proxy))
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		return nil, fmt.Errorf("proxy %s: the scheme must be http, https, socks5 or socks5h", u.Redacted())
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return nil, fmt.Errorf("proxy %s: a proxy URL has no path or query", u.Redacted())
+	}
+	return u, nil
+}
+
+// redactedProxy is what an error may say of a proxy setting that is no URL:
+// the text before any "@", so a password in it is never shown.
+func redactedProxy(s string) string {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		return "…" + s[i:]
+	}
+	return s
+}
+
+// ProxyPasswords are the passwords of the proxy in use for requests (the
+// option's, else the environment's), for callers that mask secrets in what
+// they report; "" when there is none.
+func (c Config) ProxyPasswords() []string {
+	var out []string
+	for _, s := range []string{c.Proxy, c.Env.First("HTTP_PROXY", "http_proxy"), c.Env.First("HTTPS_PROXY", "https_proxy")} {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // ConfigError is a setting that cannot be used (an unreadable CA file).
@@ -106,6 +154,11 @@ func Transport(c Config) (http.RoundTripper, string, error) {
 		HTTPProxy:  c.Env.First("HTTP_PROXY", "http_proxy"),
 		HTTPSProxy: c.Env.First("HTTPS_PROXY", "https_proxy"),
 		NoProxy:    c.Env.First("NO_PROXY", "no_proxy"),
+	}
+	if u, err := c.ProxyURL(); err != nil {
+		return nil, "", &ConfigError{err}
+	} else if u != nil {
+		proxy.HTTPProxy, proxy.HTTPSProxy = u.String(), u.String()
 	}
 	h := sha256.New()
 	for _, s := range []string{rootsID, proxy.HTTPProxy, proxy.HTTPSProxy, proxy.NoProxy, strings.Join(insecure, ",")} {

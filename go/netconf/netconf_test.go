@@ -255,6 +255,52 @@ func TestUpperCaseProxyVariableWins(t *testing.T) {
 	}
 }
 
+func TestProxyOptionReplacesTheEnvironmentsAndKeepsNoProxy(t *testing.T) {
+	option, env := proxied(t), proxied(t)
+	cfg := Config{Env: envmap.Env{"HTTP_PROXY": env.Server.URL}, Insecure: []string{"registry.test", "other.test"}, Proxy: option.Server.URL}
+	rt := mustTransport(t, cfg)
+	if _, err := get(t, rt, "http://registry.test/v2/"); err != nil {
+		t.Fatal(err)
+	}
+	if len(option.Hosts()) != 1 || len(env.Hosts()) != 0 {
+		t.Errorf("the option's proxy got %d requests, HTTP_PROXY's %d", len(option.Hosts()), len(env.Hosts()))
+	}
+	cfg.Env["NO_PROXY"] = "other.test"
+	if _, err := get(t, mustTransport(t, cfg), "http://other.test/v2/"); err == nil {
+		t.Fatal("other.test resolved: NO_PROXY did not send it direct")
+	}
+	if len(option.Hosts()) != 1 {
+		t.Errorf("NO_PROXY's host went through the proxy: %q", option.Hosts())
+	}
+}
+
+func TestProxyOptionThatIsNoProxyURLIsAConfigErrorWithoutItsPassword(t *testing.T) {
+	for _, bad := range []string{"proxy.example:3128", "ftp://proxy.example", "http://", "http://u:s3cret-pw@proxy.example/path", "http://u:s3cret-pw@proxy.example:99999999x"} {
+		_, _, err := Transport(Config{Proxy: bad})
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: err = %v, want a ConfigError", bad, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("%q: the error shows the password: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"http://proxy.example:3128", "https://u:p@proxy.example", "socks5://127.0.0.1:1080", "http://proxy.example/"} {
+		if _, _, err := Transport(Config{Proxy: good}); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+}
+
+func TestProxyPasswordsComeFromTheOptionAndTheEnvironment(t *testing.T) {
+	c := Config{Proxy: "http://u:opt-pw@p:1", Env: envmap.Env{"https_proxy": "http://v:env-pw@q:2", "HTTP_PROXY": "http://r:3"}}
+	got := c.ProxyPasswords()
+	if strings.Join(got, ",") != "opt-pw,env-pw" {
+		t.Errorf("ProxyPasswords = %q", got)
+	}
+}
+
 func tlsServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))

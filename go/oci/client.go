@@ -36,6 +36,7 @@ type Client struct {
 	env       envmap.Env
 	caFile    string
 	insecure  []string
+	proxy     string
 	userAgent string
 	retry     transfer.RetryPolicy
 	transfer  transfer.Options
@@ -60,6 +61,12 @@ func WithCAFile(path string) Option { return func(c *Client) { c.caFile = path }
 func WithInsecureRegistries(hosts ...string) Option {
 	return func(c *Client) { c.insecure = append(c.insecure, hosts...) }
 }
+
+// WithProxy sends every request through the proxy at url (http, https or
+// socks5; credentials in the URL), in place of HTTP_PROXY and HTTPS_PROXY
+// from the environment; NO_PROXY still applies. Default: the environment's.
+// A URL that is not one fails the call with CodeInvalidArgument.
+func WithProxy(url string) Option { return func(c *Client) { c.proxy = url } }
 
 // WithUserAgent sets the User-Agent header. Default: DefaultUserAgent.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -125,7 +132,7 @@ func New(opts ...Option) *Client {
 }
 
 func (c *Client) netConfig() netconf.Config {
-	return netconf.Config{Env: c.env, CAFile: c.caFile, Insecure: c.insecure}
+	return netconf.Config{Env: c.env, CAFile: c.caFile, Insecure: c.insecure, Proxy: c.proxy}
 }
 
 // ParseReference parses s the way docker does ("ubuntu" is
@@ -222,6 +229,7 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 	}
 	redact.Add(ctx, cred.Secrets()...)
 	redact.AddBasic(ctx, cred.Username, cred.Password)
+	redact.Add(ctx, c.netConfig().ProxyPasswords()...)
 
 	base, netKey, err := netconf.Transport(c.netConfig())
 	if err != nil {

@@ -140,6 +140,11 @@ class Client:
         insecure_registries: ``host`` or ``host:port`` entries that may use
             plain HTTP and unverified TLS. Loopback hosts may always use
             plain HTTP; every other host needs verified TLS.
+        proxy: the proxy of every request (``http://host:3128``; https and
+            socks5 too, credentials in the URL, never shown in messages), in
+            place of ``HTTPS_PROXY``/``HTTP_PROXY``; ``NO_PROXY`` still
+            applies, and loopback hosts are reached directly. Default: those
+            variables, read on every call.
         timeout: seconds a whole call may take (default: no limit). On
             expiry the call raises OperationTimeoutError and keeps any
             partial download for the next call.
@@ -183,6 +188,7 @@ class Client:
         lib_path: str | os.PathLike[str] | None = None,
         ca_file: str | os.PathLike[str] | None = None,
         insecure_registries: Iterable[str] = (),
+        proxy: str | None = None,
         timeout: float | None = None,
         user_agent: str | None = None,
         retries: int | None = None,
@@ -193,6 +199,9 @@ class Client:
     ) -> None:
         if isinstance(insecure_registries, str):
             raise InvalidArgumentError("insecure_registries must be a list of hosts, not a string")
+        if proxy is not None and not isinstance(proxy, str):
+            raise InvalidArgumentError(f"proxy must be a URL string, got {type(proxy).__name__}")
+        self.proxy = proxy
         if timeout is not None and not timeout > 0:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
         for name, value in (("retries", retries), ("connections", connections), ("chunk_size", chunk_size)):
@@ -243,6 +252,7 @@ class Client:
         req.update(
             ca_file=self.ca_file or "",
             insecure_registries=list(self.insecure_registries),
+            proxy=self.proxy or "",
             user_agent=self.user_agent or "",
         )
         if self.retries is not None:

@@ -356,7 +356,8 @@ class LocalRegistry:
             "http": http,
         }
         if self.mode == "tls_basic":
-            certs = generate_certificates(self.workdir / "certs")
+            # registry.test: the name proxy tests give it (only their proxy knows it is 127.0.0.1).
+            certs = generate_certificates(self.workdir / "certs", dns_names=("localhost", "registry.test"))
             self.ca_file = certs.ca_cert
             http["tls"] = {
                 "certificate": str(certs.server_cert),

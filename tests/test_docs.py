@@ -189,3 +189,13 @@ def test_go_version_is_stated_alike_everywhere() -> None:
                 if version != want:
                     wrong.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not wrong, f"go.mod says go {want}; these say otherwise:\n" + "\n".join(wrong)
+
+
+def test_scripts_read_the_go_version_from_go_mod() -> None:
+    """The build script, CI and the wheels workflow take the release from go.mod, never a copy."""
+    assert "go/go.mod" in (ROOT / "build.sh").read_text(encoding="utf-8")
+    assert "go/go.mod" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for workflow in (ROOT / ".github").rglob("*.yml"):
+        text = workflow.read_text(encoding="utf-8")
+        if "setup-go" in text:
+            assert "go-version-file: go/go.mod" in text, workflow

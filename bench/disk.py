@@ -6,6 +6,9 @@ cgroup v1 (``blkio.throttle.write_bps_device``) throttles the root group, which 
 kernel's flusher threads too, so page-cache write-back is capped as well as O_DIRECT and
 fsync. cgroup v2 has no limit on the root group; there the current group's ``io.max`` is
 used, and write-back is capped only for the pages its processes dirtied. Needs root.
+
+Investigation-only: an emulation knob that served single investigations (bench/emulation.md);
+not needed to run the benchmarks or to reproduce docs/performance.md.
 """
 
 from __future__ import annotations

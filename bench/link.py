@@ -12,6 +12,9 @@ ports to connect()). This needs no CPU of the benchmark's own, unlike a proxy in
 (bench/dropproxy.py), which needs most of a core at 300 MB/s on two vCPUs. Needs root and
 the kernel's HTB and u32 (``CONFIG_NET_SCH_HTB``, ``CONFIG_NET_CLS_U32``); fq's ``maxrate``
 would do the same in one line, but kernels of this kind lack it.
+
+Investigation-only: an emulation knob that served single investigations (bench/emulation.md);
+not needed to run the benchmarks or to reproduce docs/performance.md.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ pays for all of it again, more or less depending on how much the host already to
 ``held_freed_memory(ms)`` sets ``min_free_ms`` for a run and restores it after, so that memory
 freed by one run is still the guest's when the next one starts, as on a machine without
 reporting. Needs root; the benchmarks record the setting with their results.
+
+Investigation-only: an emulation knob that served single investigations (bench/emulation.md);
+not needed to run the benchmarks or to reproduce docs/performance.md.
 """
 
 from __future__ import annotations

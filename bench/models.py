@@ -594,6 +594,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
     if held is not None:
         log(f"freed memory held {held['min_free_ms']} ms before it goes to the host (was {held['was']})")
     doc: dict[str, Any] = {
+        "benchmark": "models",
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(work_dir),
         "settings": {

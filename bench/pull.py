@@ -311,6 +311,7 @@ def run(args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack) -
     started = time.monotonic()
     cache: Path = args.cache_dir
     doc: dict[str, Any] = {
+        "benchmark": "pull",
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),

@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"  {tool:<11} push {status}  rss {r['peak_rss_mib']:.0f} MiB{extra}")
             ours = runs.get("oci-client", [])
             doc: dict[str, Any] = {
+                "benchmark": "push",
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "machine": machine(work),
                 "python": platform.python_version(),

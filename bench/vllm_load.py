@@ -13,7 +13,7 @@ data stays in the page cache: what is timed is the transfer, the verification an
 into the module, not this VM's disk). ``--link-mbps N`` puts a
 link of N MB/s between them (bench/dropproxy.py: every blob response shares it), for a
 registry slower to reach than the loader is to fill the model; the proxy is Python and needs a
-CPU of its own, so on a 2-vCPU machine shape the loopback with tc instead (bench/README.md).
+CPU of its own, so on a 2-vCPU machine shape the loopback with tc instead (bench/emulation.md).
 """
 
 from __future__ import annotations

@@ -138,9 +138,9 @@ def test_the_library_exports_every_symbol_of_the_abi() -> None:
 
 
 def test_python_knows_the_fields_the_committed_schema_gives() -> None:
-    # docs/abi.schema.json and _abi.py are both generated from go/abi (`go test ./...` holds
+    # docs/reference/abi.schema.json and _abi.py are both generated from go/abi (`go test ./...` holds
     # both to the Go types); this holds them to each other.
-    schema = json.loads((Path(__file__).parent.parent / "docs" / "abi.schema.json").read_text())
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "reference" / "abi.schema.json").read_text())
     assert schema["abi_version"] == _abi.ABI_VERSION
     assert [e["name"] for e in schema["exports"]] == list(_abi.EXPORTS)
     for export in _abi.EXPORTS:
@@ -149,7 +149,7 @@ def test_python_knows_the_fields_the_committed_schema_gives() -> None:
         assert set(request["properties"]) == _abi.REQUEST_FIELDS[export], export
 
 
-SCHEMA_PATH = Path(__file__).parent.parent / "docs" / "abi.schema.json"
+SCHEMA_PATH = Path(__file__).parent.parent / "docs" / "reference" / "abi.schema.json"
 
 
 class Reading(dict[str, Any]):

@@ -25,7 +25,7 @@ type Export struct {
 
 // Exports lists every export that takes a JSON request, in the order the
 // docs give them. The cgo shims, Python's loader, the packaging check and
-// docs/c-abi.md all follow this list (tests hold them to it).
+// docs/reference/c-abi.md all follow this list (tests hold them to it).
 var Exports = []Export{
 	{"PullManifest", "Fetches a manifest or index.", PullManifestRequest{}},
 	{"PullBlob", "Downloads and verifies one blob to a path.", PullBlobRequest{}},

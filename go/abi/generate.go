@@ -13,7 +13,7 @@ import (
 // cmd/abigen writes them and a test holds the committed ones to them.
 const (
 	PythonFile = "src/oci_client/_abi.py"
-	DocFile    = "docs/c-abi.md"
+	DocFile    = "docs/reference/c-abi.md"
 )
 
 // Doc markers delimit the generated part of DocFile.

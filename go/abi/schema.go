@@ -12,7 +12,7 @@ import (
 
 // SchemaFile is where the JSON Schema of the ABI is committed, relative to
 // the repository root.
-const SchemaFile = "docs/abi.schema.json"
+const SchemaFile = "docs/reference/abi.schema.json"
 
 type object = map[string]any
 

@@ -14,7 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// The committed docs/abi.schema.json is what the Go types give now, so a
+// The committed docs/reference/abi.schema.json is what the Go types give now, so a
 // field added to a request or result without regenerating it fails here.
 func TestCommittedSchemaIsUpToDate(t *testing.T) {
 	t.Parallel()

@@ -41,7 +41,7 @@ from concurrent.futures import TimeoutError as FutureTimeout  # the builtin only
 from pathlib import Path
 from typing import Any
 
-from . import _logs
+from . import _env, _logs
 from ._abi import ABI_VERSION, EXPORTS
 from .errors import ForkedProcessError, LibraryError, error_from_envelope
 
@@ -87,7 +87,7 @@ def default_library_path() -> Path:
 def _resolve_path(lib_path: str | os.PathLike[str] | None) -> Path:
     if lib_path is not None:
         return Path(lib_path).expanduser().resolve()
-    env = os.environ.get(LIBRARY_ENV)
+    env = _env.library_path()
     if env:
         return Path(env).expanduser().resolve()
     return default_library_path()
@@ -318,7 +318,7 @@ def _register_exit_sync() -> None:
 
 def _exit_sync_timeout() -> float:
     """:data:`EXIT_SYNC_TIMEOUT`, or ``$OCI_CLIENT_EXIT_SYNC_TIMEOUT`` when set."""
-    raw = os.environ.get(EXIT_SYNC_ENV)
+    raw = _env.exit_sync_timeout()
     if raw is None or raw.strip() == "":
         return EXIT_SYNC_TIMEOUT
     try:

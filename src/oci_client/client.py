@@ -176,7 +176,7 @@ class Client:
             gigabytes of dirty pages, and the fsync before each file is
             renamed into place is cheap; through the page cache for
             ``pull_model``, whose loader reads the files right after (see
-            docs/pulling.md, "Durability without the wait"). True or False forces it.
+            docs/design/cache-format.md, "Durability without the wait"). True or False forces it.
 
     Instances hold only settings and are safe to share between threads;
     calls release the GIL, so threads pull in parallel.

@@ -220,7 +220,7 @@ def _run(registry: Registry, work: Path, output: str | None, keep: bool, out: Te
             )
         else:
             # Nothing was hashed here: the cache trusts what it hashed when it was
-            # fetched (see docs/pulling.md, "The cache"); only the comparison above read it.
+            # fetched (see docs/design/cache-format.md); only the comparison above read it.
             print(
                 f"served {plural(len(files), 'file')} from the cache in {_ms(took)} (verified when fetched, "
                 f"not hashed again; each file compared with the original) into {path}",

@@ -40,6 +40,7 @@ import weakref
 from pathlib import Path
 from typing import IO, Any, final
 
+from . import _env
 from .errors import OciError
 
 __all__ = [
@@ -71,7 +72,7 @@ def find_registry_binary() -> Path:
     choice wins over the packaged one), else the one packaged with oci_client. Raises
     :class:`RegistryServerError` if the variable names no file, or, unset, if the package
     has none."""
-    override = os.environ.get(REGISTRY_BINARY_ENV)
+    override = _env.registry_binary()
     if override:
         path = Path(override)
         if not path.is_file():

@@ -1,6 +1,6 @@
 // Command abigen writes the files generated from package abi: Python's
-// src/oci_client/_abi.py, the table of exports in docs/c-abi.md and the
-// JSON Schema docs/abi.schema.json. Run it
+// src/oci_client/_abi.py, the table of exports in docs/reference/c-abi.md and the
+// JSON Schema docs/reference/abi.schema.json. Run it
 // from go/ after changing package abi; `go test ./abi` fails until then.
 package main
 

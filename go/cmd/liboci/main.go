@@ -8,7 +8,7 @@
 //     before the call does anything, so the caller may free or reuse it as
 //     soon as the call returns.
 //   - The argument takes exactly the fields of the export's request type
-//     in package abi (docs/c-abi.md); any other key, or one spelt in
+//     in package abi (docs/reference/c-abi.md); any other key, or one spelt in
 //     another case, fails with INVALID_ARGUMENT naming it.
 //   - The return value is never NULL: a NUL-terminated UTF-8 JSON envelope
 //     allocated with malloc, either {"abi_version":N,"ok":true,"result":{...}}

@@ -50,6 +50,7 @@ class Seen:
     range: str | None
     at: float
     status: int | None = None
+    authorization: bool = False  # the request carried an Authorization header
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Rule:
 class FaultProxy:
     """Threaded reverse proxy on 127.0.0.1 to ``upstream`` (an http:// URL)."""
 
-    def __init__(self, upstream: str, *, idle_timeout: float | None = None) -> None:
+    def __init__(self, upstream: str, *, idle_timeout: float | None = None, bind: str = "127.0.0.1") -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
@@ -113,14 +114,18 @@ class FaultProxy:
             do_HEAD = do_GET  # noqa: N815 - the names http.server dispatches to
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._bind = bind
+        # Where ``redirect`` rules send blobs: this proxy, or another playing the storage
+        # (on a second loopback address, say) that serves the same blobs.
+        self.storage: FaultProxy | None = None
+        self._server = ThreadingHTTPServer((bind, 0), Handler)
         self._server.handle_error = self._handle_error  # type: ignore[method-assign]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"{self._bind}:{self._server.server_address[1]}"
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -193,6 +198,7 @@ class FaultProxy:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         rule, seen = self._match(h.command, h.path, h.headers.get("Range"), length)
+        seen.authorization = "Authorization" in h.headers
         upstream_path = h.path
         if h.path.startswith("/storage/"):
             if not self._signature_good(h.path):
@@ -200,7 +206,7 @@ class FaultProxy:
                 return
             upstream_path = urlsplit(h.path).path.removeprefix("/storage")
         if rule and rule.redirect:
-            self._answer(h, seen, 307, {"Location": self._signed(h.path)}, b"")
+            self._answer(h, seen, 307, {"Location": (self.storage or self)._signed(h.path)}, b"")
             return
         if rule and rule.stall and rule.stall_after is None:
             time.sleep(rule.stall)

@@ -185,17 +185,33 @@ type router struct {
 }
 
 func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
-	listed := r.insecure != nil && r.cfg.IsInsecure(req.URL.Host)
-	if req.URL.Scheme == "http" && !listed && !IsLoopback(req.URL.Host) {
+	req = unalias(req)
+	refuse := func(err error) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, &PlainHTTPError{Host: req.URL.Host}
+		return nil, err
 	}
+	if req.Response != nil && req.Response.Request != nil {
+		followed, err := followRedirect(req)
+		if err != nil {
+			return refuse(err)
+		}
+		req = followed
+	}
+	listed := r.insecure != nil && r.cfg.IsInsecure(req.URL.Host)
+	if req.URL.Scheme == "http" && !listed && !IsLoopback(req.URL.Host) {
+		return refuse(&PlainHTTPError{Host: req.URL.Host})
+	}
+	t := r.secure
 	if listed {
-		return r.insecure.RoundTrip(req)
+		t = r.insecure
 	}
-	return r.secure.RoundTrip(req)
+	resp, err := t.RoundTrip(req)
+	if err == nil {
+		allowPrivateRealm(req, resp)
+	}
+	return resp, err
 }
 
 func (r *router) closeIdle() {

@@ -196,8 +196,9 @@ func classify(err error) Code {
 		return CodeInvalidArgument
 	}
 	var plain *netconf.PlainHTTPError
-	if errors.As(err, &plain) {
-		return CodeTLS
+	var redirect *netconf.RedirectError
+	if errors.As(err, &plain) || errors.As(err, &redirect) {
+		return CodeTLS // a refusal for the connection's safety, as an untrusted certificate is
 	}
 	var (
 		pathErr    *fs.PathError

@@ -16,7 +16,7 @@ around ``open`` or ``socket``::
     │   └── RateLimitedError       429 Too Many Requests
     ├── DigestMismatchError        the content is not what was asked for
     ├── NetworkError               (also ConnectionError) refused, reset, DNS, truncated body
-    │   ├── TLSError               certificate untrusted, or plain HTTP refused
+    │   ├── TLSError               certificate untrusted, plain HTTP or a redirect refused
     │   └── OperationTimeoutError  (also TimeoutError) the call's timeout expired
     ├── CanceledError              the call was cancelled
     ├── LocalFileError             (also OSError) the destination could not be written
@@ -240,7 +240,8 @@ class NetworkError(OciError, ConnectionError):
 
 
 class TLSError(NetworkError):
-    """TLS verification failed, or plain HTTP to a non-local host was refused."""
+    """TLS verification failed, plain HTTP to a non-local host was refused, or a redirect was
+    refused (from HTTPS down to HTTP, or into a private network from a registry outside it)."""
 
     default_code = "TLS"
 

@@ -125,8 +125,10 @@ class TokenServer:
         issuer: str = DEFAULT_ISSUER,
         ttl: int = 300,
         effective_ttl: int | None = None,
+        realm_host: str = "localhost",
     ) -> None:
         self.users: dict[str, str] = dict(users or {})
+        self.realm_host = realm_host
         if grants is None:
             self.policy: AccessPolicy = default_access_policy
         elif callable(grants):
@@ -195,10 +197,12 @@ class TokenServer:
     def realm(self) -> str:
         """Realm URL for the registry config.
 
-        Uses the name ``localhost``: go-containerregistry refuses realms on loopback/private
-        IP literals other than the registry's own host:port (SSRF guard).
+        By default the name ``localhost``: go-containerregistry refuses realms on loopback or
+        private IP literals other than the registry's own host:port (an SSRF guard that
+        oci-client relaxes for registries on private addresses; ``realm_host="127.0.0.1"``
+        tests that).
         """
-        return f"http://localhost:{self.port}/token"
+        return f"http://{self.realm_host}:{self.port}/token"
 
     def write_root_cert_bundle(self, path: str | Path) -> Path:
         """Write the signing certificate for ``auth.token.rootcertbundle``; returns the path."""

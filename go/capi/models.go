@@ -10,6 +10,7 @@ import (
 	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
 	"github.com/oci-client/liboci/extract"
+	"github.com/oci-client/liboci/layout"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
@@ -100,7 +101,11 @@ func PullModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		res, err := pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		if res != nil {
+			res.Reference = layout.Display(res.Reference) // as the caller named it
+		}
+		return res, err
 	})
 }
 
@@ -111,7 +116,11 @@ func InspectModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		res, err := pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		if res != nil {
+			res.Reference = layout.Display(res.Reference)
+		}
+		return res, err
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/oci-client/liboci/internal/envmap"
 	"github.com/oci-client/liboci/internal/lru"
+	"github.com/oci-client/liboci/layout"
 	"golang.org/x/net/http/httpproxy"
 )
 
@@ -185,6 +186,9 @@ type router struct {
 }
 
 func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
+	if layout.IsHost(req.URL.Host) {
+		return layout.RoundTrip(req) // a directory, read as a registry: no socket
+	}
 	req = unalias(req)
 	refuse := func(err error) (*http.Response, error) {
 		if req.Body != nil {

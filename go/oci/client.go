@@ -23,6 +23,7 @@ import (
 	"github.com/oci-client/liboci/internal/envmap"
 	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
+	"github.com/oci-client/liboci/layout"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -137,7 +138,16 @@ func (c *Client) netConfig() netconf.Config {
 
 // ParseReference parses s the way docker does ("ubuntu" is
 // index.docker.io/library/ubuntu:latest), marking listed hosts insecure.
+// An "oci-layout:/dir[:tag|@digest]" reference reads that OCI image layout
+// (package layout).
 func (c *Client) ParseReference(s string) (name.Reference, error) {
+	if layout.IsReference(s) {
+		resolved, err := layout.Resolve(s)
+		if err != nil {
+			return nil, &Error{Code: CodeInvalidReference, Err: fmt.Errorf("parsing reference %q: %w", s, err)}
+		}
+		s = resolved
+	}
 	if strings.TrimSpace(s) != s || s == "" {
 		return nil, newError(CodeInvalidReference, "parsing reference %q: empty or surrounded by white space", s)
 	}

@@ -1,0 +1,117 @@
+"""Air-gapped sites: a model read from an OCI image layout (``oci-layout:/dir[:tag|@digest]``)
+with no registry and no socket, the layout written by skopeo's ``oci:`` transport and by the
+oras CLI's ``--to-oci-layout``; every byte verified as from a registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import peertools
+import pytest
+from oci_testing import LocalRegistry, push_model
+
+from oci_client import Client, DigestMismatchError, InvalidReferenceError, NotFoundError
+
+pytestmark = pytest.mark.usefixtures("docker_config")
+
+FILES = {
+    "config.json": b'{"model_type": "layout"}',
+    "tokenizer/vocab.txt": b"a\nb\n",
+    "model.safetensors": b"L" * 300_000,
+}
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    files = {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    return {
+        name: data for name, data in files.items() if not name.startswith(".oci-client/")
+    }  # local_dir's record
+
+
+@pytest.fixture
+def skopeo_layout(plain_registry: LocalRegistry, tmp_path: Path) -> tuple[Path, str]:
+    """A layout skopeo copied the model into, tagged v1; and the model's manifest digest."""
+    pushed = push_model(plain_registry, "layout/skopeo", "v1", FILES)
+    layout = tmp_path / "skopeo-layout"
+    subprocess.run(
+        [
+            peertools.skopeo(),
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            f"docker://{pushed.reference}",
+            f"oci:{layout}:v1",
+        ],
+        check=True,
+    )
+    return layout, pushed.digest
+
+
+def test_a_model_pulls_from_a_layout_skopeo_wrote(skopeo_layout: tuple[Path, str], tmp_path: Path) -> None:
+    layout, digest = skopeo_layout
+    client = Client()
+    r = client.pull(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache")
+    assert _tree(r.path) == FILES
+    assert r.digest == digest and r.reference == f"oci-layout:{layout}@{digest}"
+    # By digest, into a local_dir, and by the pinned reference the pull gave.
+    out = client.pull_model(
+        f"oci-layout:{layout}@{digest}", cache_dir=tmp_path / "cache", local_dir=tmp_path / "out"
+    )
+    assert _tree(out) == FILES and not (out / "config.json").is_symlink()
+    assert client.pull(r.reference, cache_dir=tmp_path / "other").digest == digest
+    info = client.inspect(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache")
+    assert {f.path for f in info.files} == set(FILES) and info.reference.startswith(f"oci-layout:{layout}")
+
+
+def test_a_layout_of_one_manifest_needs_no_tag(skopeo_layout: tuple[Path, str], tmp_path: Path) -> None:
+    layout, digest = skopeo_layout
+    assert Client().pull(f"oci-layout:{layout}", cache_dir=tmp_path / "cache").digest == digest
+
+
+def test_a_model_pulls_from_a_layout_the_oras_cli_wrote(
+    plain_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    pushed = push_model(plain_registry, "layout/oras", "v1", FILES)
+    layout = tmp_path / "oras-layout"
+    subprocess.run(
+        [
+            str(peertools.oras()),
+            "cp",
+            "--from-plain-http",
+            pushed.reference,
+            "--to-oci-layout",
+            f"{layout}:v2",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    r = Client().pull(f"oci-layout:{layout}:v2", cache_dir=tmp_path / "cache", allow_patterns="*.json")
+    assert _tree(r.path) == {"config.json": FILES["config.json"]}
+    assert r.digest == pushed.digest
+
+
+def test_a_wrong_byte_in_a_layout_is_caught_and_nothing_is_placed(
+    skopeo_layout: tuple[Path, str], tmp_path: Path
+) -> None:
+    layout, _ = skopeo_layout
+    manifest_digest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())
+    weights = next(d for d in manifest["layers"] if d["size"] == len(FILES["model.safetensors"]))
+    blob = layout / "blobs" / "sha256" / weights["digest"].split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[1000] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    with pytest.raises(DigestMismatchError):
+        Client(retries=1).pull(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache", local_dir=out)
+    assert not (out / "model.safetensors").exists()
+
+
+def test_what_a_layout_lacks_is_a_clear_error(skopeo_layout: tuple[Path, str], tmp_path: Path) -> None:
+    layout, _ = skopeo_layout
+    with pytest.raises(NotFoundError):
+        Client().pull(f"oci-layout:{layout}:nope", cache_dir=tmp_path / "cache")
+    with pytest.raises(InvalidReferenceError, match="not an OCI image layout"):
+        Client().pull(f"oci-layout:{tmp_path / 'absent'}:v1", cache_dir=tmp_path / "cache")

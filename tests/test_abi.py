@@ -82,6 +82,7 @@ def test_every_key_python_sends_is_one_its_export_takes(
         lambda: c.push_model(
             tmp_path, ref, format="docker", cache_dir=cache, concurrency=2, mount_from=["a/c"]
         ),
+        lambda: c.export_model(ref, tmp_path / "layout", tag="t", concurrency=2),
         lambda: c.cache_list(cache_dir=cache),
         lambda: c.cache_remove(ref, cache_dir=cache),
         lambda: c.cache_prune(cache_dir=cache, min_age=1),
@@ -218,6 +219,7 @@ def test_every_result_key_python_reads_is_in_the_schema(
     c.pull(ref, cache_dir=cache, on_event=lambda e: None)
     c.inspect(ref, cache_dir=cache)
     c.push_model(tmp_path, ref, cache_dir=cache)
+    c.export_model(ref, tmp_path / "layout")
     c.cache_list(cache_dir=cache)
     c.cache_remove(ref, cache_dir=cache)
     c.cache_prune(cache_dir=cache)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import peertools
@@ -115,3 +116,77 @@ def test_what_a_layout_lacks_is_a_clear_error(skopeo_layout: tuple[Path, str], t
         Client().pull(f"oci-layout:{layout}:nope", cache_dir=tmp_path / "cache")
     with pytest.raises(InvalidReferenceError, match="not an OCI image layout"):
         Client().pull(f"oci-layout:{tmp_path / 'absent'}:v1", cache_dir=tmp_path / "cache")
+
+
+def test_an_exported_model_is_read_by_skopeo_oras_and_a_pull(
+    plain_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    pushed = push_model(plain_registry, "layout/export", "v1", FILES)
+    layout = tmp_path / "exported"
+    client = Client()
+    r = client.export_model(pushed.reference, layout)
+    assert (r.reference, r.digest, r.tag) == (f"oci-layout:{layout}:v1", pushed.digest, "v1")
+    assert r.blobs == 5 and r.blobs_downloaded == 4  # 3 files and the config; the manifest
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    # Read back by a pull, by skopeo and by oras, each into a registry or a directory.
+    assert _tree(client.pull(r.reference, cache_dir=tmp_path / "cache").path) == FILES
+    skopeo_ref = f"{plain_registry.host}/layout/from-skopeo:v1"
+    subprocess.run(
+        [
+            peertools.skopeo(),
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:v1",
+            f"docker://{skopeo_ref}",
+        ],
+        check=True,
+    )
+    oras_ref = f"{plain_registry.host}/layout/from-oras:v1"
+    subprocess.run(
+        [str(peertools.oras()), "cp", "--from-oci-layout", f"{layout}:v1", "--to-plain-http", oras_ref],
+        check=True,
+        capture_output=True,
+    )
+    for ref in (skopeo_ref, oras_ref):
+        again = client.pull(ref, cache_dir=tmp_path / "cache2")
+        assert again.digest == pushed.digest and _tree(again.path) == FILES, ref
+    # Again, under another tag: every blob is there and right, nothing is fetched.
+    second = client.export_model(pushed.reference, layout, tag="stable")
+    assert second.blobs_downloaded == 0 and second.reference == f"oci-layout:{layout}:stable"
+    names = [
+        m["annotations"]["org.opencontainers.image.ref.name"]
+        for m in json.loads((layout / "index.json").read_text())["manifests"]
+    ]
+    assert sorted(names) == ["stable", "v1"]
+
+
+def test_the_command_line_exports_and_prints_the_layout_reference(
+    plain_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    pushed = push_model(plain_registry, "layout/cli", "v1", FILES)
+    layout = tmp_path / "cli-layout"
+    done = subprocess.run(
+        [sys.executable, "-m", "oci_client", "export", "-q", pushed.reference, str(layout)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == f"oci-layout:{layout}:v1"
+    assert "5 blobs" in done.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oci_client",
+            "pull",
+            "-q",
+            f"oci-layout:{layout}:v1",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert _tree(Path(done.stdout.strip())) == FILES

@@ -38,6 +38,7 @@ var Exports = []Export{
 	{"CacheSync", "Waits until every blob this process pulled is durable.", CacheSyncRequest{}},
 	{"CacheVerify", "Re-hashes cached blobs and repairs wrong ones.", CacheVerifyRequest{}},
 	{"PushModel", "Publishes a model directory.", PushModelRequest{}},
+	{"ExportModel", "Writes a model into an OCI image layout, for sites with no registry.", ExportModelRequest{}},
 	{"TestAuthentication", "Checks pull access with the current credentials.", TestAuthenticationRequest{}},
 	{"CancelOperation", "Cancels the running call with this operation_id.", CancelOperationRequest{}},
 	{"OperationProgress", "Reports the progress of a running call.", OperationProgressRequest{}},

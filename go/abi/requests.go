@@ -75,6 +75,21 @@ type PullModelRequest struct {
 	MaxTotalSize int64 `json:"max_total_size,omitempty"`
 }
 
+// ExportModelRequest is ExportModel's input: what Reference names goes
+// into the OCI image layout at LayoutDir, named by Tag in its index.json
+// (default: the reference's tag).
+type ExportModelRequest struct {
+	Control
+	Environ
+	Network
+	Transfer
+	Reference string `json:"reference"`
+	LayoutDir string `json:"layout_dir"`
+	Tag       string `json:"tag,omitempty"`
+	// Concurrency is how many blobs are fetched at once (0: the default).
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
 // InspectModelRequest is InspectModel's input.
 type InspectModelRequest struct {
 	Control

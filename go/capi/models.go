@@ -2,6 +2,7 @@ package capi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/export"
 	"github.com/oci-client/liboci/extract"
 	"github.com/oci-client/liboci/layout"
 	"github.com/oci-client/liboci/model"
@@ -106,6 +108,17 @@ func PullModel(ctx context.Context, input []byte) []byte {
 			res.Reference = layout.Display(res.Reference) // as the caller named it
 		}
 		return res, err
+	})
+}
+
+// ExportModel is the body of the ExportModel export.
+func ExportModel(ctx context.Context, input []byte) []byte {
+	return Call(ctx, "ExportModel", input, func(ctx context.Context, r abi.ExportModelRequest) (*export.Result, error) {
+		if r.LayoutDir == "" {
+			return nil, oci.Coded(oci.CodeInvalidArgument, errors.New("layout_dir is required"))
+		}
+		return export.Model(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, r.LayoutDir,
+			export.Options{Tag: r.Tag, Concurrency: r.Concurrency})
 	})
 }
 

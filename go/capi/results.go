@@ -2,6 +2,7 @@ package capi
 
 import (
 	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/export"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/pullmodel"
 	"github.com/oci-client/liboci/pushmodel"
@@ -23,6 +24,7 @@ func Results() map[string]any {
 		"CacheSync":          cache.Flushed{},
 		"CacheVerify":        VerifyResult{},
 		"PushModel":          pushmodel.Result{},
+		"ExportModel":        export.Result{},
 		"TestAuthentication": oci.AuthResult{},
 		"CancelOperation":    OperationResult{},
 		"OperationProgress":  OperationResult{},

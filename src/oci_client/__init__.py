@@ -1,7 +1,17 @@
 """oci_client: pull ML models and other OCI artifacts from container
 registries, through a Go library built on go-containerregistry."""
 
-from .api import cache_list, cache_prune, cache_remove, cache_verify, inspect, pull, pull_model, push_model
+from .api import (
+    cache_list,
+    cache_prune,
+    cache_remove,
+    cache_verify,
+    export_model,
+    inspect,
+    pull,
+    pull_model,
+    push_model,
+)
 from .client import AuthInfo, BlobInfo, Client, Durability, ModelFormat, OciGoClient
 from .errors import (
     AuthenticationError,
@@ -31,6 +41,7 @@ from .models import (
     CachedSnapshot,
     CacheInfo,
     CacheVerified,
+    ExportedModel,
     Manifest,
     ModelFile,
     ModelInfo,
@@ -58,6 +69,7 @@ __all__ = [
     "Durability",
     "Event",
     "EventCallback",
+    "ExportedModel",
     "FileProgress",
     "ForkedProcessError",
     "InvalidArgumentError",
@@ -91,6 +103,7 @@ __all__ = [
     "cache_prune",
     "cache_remove",
     "cache_verify",
+    "export_model",
     "inspect",
     "pull",
     "pull_model",

@@ -13,6 +13,7 @@ __all__ = [
     "cache_prune",
     "cache_remove",
     "cache_verify",
+    "export_model",
     "inspect",
     "pull",
     "pull_model",
@@ -27,6 +28,7 @@ pull = _default.pull
 pull_model = _default.pull_model
 push_model = _default.push_model
 inspect = _default.inspect
+export_model = _default.export_model
 cache_list = _default.cache_list
 cache_remove = _default.cache_remove
 cache_prune = _default.cache_prune

@@ -127,6 +127,17 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    with byte_bar("export", sys.stderr, quiet=args.quiet) as progress:
+        r = _client(args).export_model(
+            args.reference, args.layout_dir, tag=args.tag, concurrency=args.concurrency, progress=progress
+        )
+    fetched = f"downloaded {plural(r.blobs_downloaded, 'blob')}, {_human(r.bytes_downloaded)}"
+    print(f"{r.digest}: {plural(r.blobs, 'blob')} in {r.layout} ({fetched})", file=sys.stderr)
+    print(r.reference)
+    return EXIT_OK
+
+
 @contextlib.contextmanager
 def _file_bars(args: argparse.Namespace) -> Iterator[_FileBars | None]:
     """A total bar plus one bar per file being downloaded, on stderr, unless
@@ -515,6 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ps.set_defaults(func=_cmd_push)
+
+    ex = _add(
+        sub,
+        "export",
+        parents=[common],
+        help="write a model into an OCI image layout, for a site with no registry",
+        description="Write the model REFERENCE names into the OCI image layout DIR (created if needed) and "
+        "print the reference that reads it back, oci-layout:DIR:TAG. Blobs the layout holds already are "
+        "checked and kept; skopeo's oci: transport and oras --oci-layout read the layout too.",
+        examples=(
+            "oci-client export localhost:5000/org/model:v1 /mnt/usb/models",
+            "oci-client pull oci-layout:/mnt/usb/models:v1",
+        ),
+    )
+    ex.add_argument("reference")
+    ex.add_argument("layout_dir", metavar="DIR")
+    ex.add_argument("--tag", help="its name in the layout's index.json (default: the reference's tag)")
+    ex.add_argument("--concurrency", type=int, help="blobs fetched at once (default 4)")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ex.set_defaults(func=_cmd_export)
 
     ins = _add(
         sub,

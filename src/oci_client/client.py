@@ -21,6 +21,7 @@ from .errors import (
 from .models import (
     CacheInfo,
     CacheVerified,
+    ExportedModel,
     Manifest,
     ModelInfo,
     PulledModel,
@@ -714,6 +715,54 @@ class Client:
             follow_symlinks=follow_symlinks,
         )
         return PushedModel.from_result(self._watched("PushModel", req, progress, on_event, "bytes_sent"))
+
+    def export_model(
+        self,
+        reference: str,
+        layout_dir: PathArg,
+        *,
+        tag: str | None = None,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ExportedModel:
+        """Write the model ``reference`` names into an OCI image layout, for a site with no
+        registry: :meth:`pull` reads it back as ``oci-layout:DIR:TAG``, and so do skopeo's
+        ``oci:`` transport and ``oras --oci-layout``.
+
+        The manifest (an index with every manifest it lists), configs and layers stream
+        through the transfer engine straight into ``DIR/blobs/sha256/``, each verified; a blob
+        the layout already holds is hashed and kept when it is right. ``index.json`` is
+        replaced last, so the layout never names what it does not hold; other models in the
+        same layout stay.
+
+        Args:
+            reference: the model in a registry.
+            layout_dir: the layout's directory (created if needed).
+            tag: its name in ``index.json`` (default: the reference's tag; none for a digest).
+            concurrency: blobs fetched at once (default 4).
+            progress: called with ``(bytes_done, bytes_total)``.
+
+        Returns:
+            The :class:`ExportedModel`.
+
+        Raises:
+            InvalidArgumentError: ``reference`` is a layout already, or ``tag`` is no tag.
+            NotFoundError, AuthenticationError, RateLimitedError: the registry answered no.
+            DigestMismatchError: the registry sent other bytes (nothing named in the layout).
+        """
+        check_positive_int("concurrency", concurrency)
+        if tag is not None and not isinstance(tag, str):
+            raise InvalidArgumentError(f"tag must be a str, got {type(tag).__name__}")
+        req = self._request(
+            reference,
+            transfer=True,
+            layout_dir=_abspath(layout_dir),
+            tag=tag or "",
+            concurrency=concurrency or 0,
+        )
+        return ExportedModel.from_result(
+            self._watched("ExportModel", req, progress, None, "bytes_downloaded")
+        )
 
     def inspect(
         self,

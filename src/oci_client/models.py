@@ -22,6 +22,7 @@ __all__ = [
     "CacheVerified",
     "CachedModel",
     "CachedSnapshot",
+    "ExportedModel",
     "Manifest",
     "ModelFile",
     "ModelInfo",
@@ -200,6 +201,36 @@ class PulledModel:
             format=m["format"],
             files=tuple(r.get("files") or ()),
             model_files=files_of(m),
+            blobs_downloaded=int(r["blobs_downloaded"]),
+            bytes_downloaded=int(r["bytes_downloaded"]),
+        )
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What :meth:`Client.export_model` wrote: ``reference`` reads it back
+    (``oci-layout:DIR:TAG``, or ``oci-layout:DIR@sha256:…`` without a tag); ``blobs`` counts
+    every blob of the model in the layout (manifests included), ``blobs_downloaded`` and
+    ``bytes_downloaded`` what this call fetched (a blob the layout held, right, is kept)."""
+
+    layout: Path
+    reference: str
+    digest: str
+    media_type: str
+    tag: str | None
+    blobs: int
+    blobs_downloaded: int
+    bytes_downloaded: int
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> ExportedModel:
+        return cls(
+            layout=Path(r["layout"]),
+            reference=r["reference"],
+            digest=r["digest"],
+            media_type=r["media_type"],
+            tag=r.get("tag") or None,
+            blobs=int(r["blobs"]),
             blobs_downloaded=int(r["blobs_downloaded"]),
             bytes_downloaded=int(r["bytes_downloaded"]),
         )

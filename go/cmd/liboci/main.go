@@ -103,6 +103,11 @@ func TestAuthentication(request *C.char) *C.char { return export(capi.TestAuthen
 //export PullModel
 func PullModel(request *C.char) *C.char { return export(capi.PullModel, request) }
 
+// ExportModel writes a model into an OCI image layout.
+//
+//export ExportModel
+func ExportModel(request *C.char) *C.char { return export(capi.ExportModel, request) }
+
 // InspectModel describes a model without pulling its files.
 //
 //export InspectModel

@@ -32,7 +32,7 @@ func openCache(c abi.Cache, e abi.Environ) (*cache.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := cache.Open(root, 0)
+	ch, err := cache.Open(root)
 	if err != nil {
 		return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 	}

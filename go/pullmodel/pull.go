@@ -131,13 +131,9 @@ type puller struct {
 	rehashed map[string]bool
 }
 
-// syncer makes blobs durable after pulls return; one per process, so a
-// library call returns while its fsyncs go on.
-var syncer = cache.NewSyncer()
-
 // WaitDurable blocks until every blob pulled so far in this process is
-// durable (tests, and callers about to power off).
-func WaitDurable() { syncer.Wait() }
+// durable (tests, and callers about to power off); see cache.WaitDurable.
+func WaitDurable() { cache.WaitDurable() }
 
 // start makes the puller and resolves the reference.
 func start(ctx context.Context, c *oci.Client, ref string, o Options) (*puller, *resolved, error) {
@@ -160,7 +156,7 @@ func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*pull
 	if o.CacheDir == "" {
 		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("no cache directory"))
 	}
-	ch, err := cache.Open(o.CacheDir, o.Lease)
+	ch, err := cache.Open(o.CacheDir, cache.WithLease(o.Lease), cache.WithSync(o.Sync))
 	if err != nil {
 		return nil, wrap(oci.CodeIO, err)
 	}

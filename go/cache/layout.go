@@ -39,6 +39,7 @@ type Cache struct {
 	Root   string
 	Locker *Locker
 	sync   bool // WithSync
+	direct bool // WithDirectIO
 }
 
 // EnvCacheDir names the cache root when no cache_dir is given.
@@ -82,7 +83,7 @@ func Open(root string, opts ...Option) (*Cache, error) {
 	if _, err := os.Stat(tag); errors.Is(err, fs.ErrNotExist) {
 		_ = writeFileAtomic(tag, []byte(cachedirTag))
 	}
-	return &Cache{Root: abs, Locker: NewLocker(set.lease), sync: set.sync}, nil
+	return &Cache{Root: abs, Locker: NewLocker(set.lease), sync: set.sync, direct: set.direct}, nil
 }
 
 var hexRe = map[string]*regexp.Regexp{

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/oci-client/liboci/transfer"
 )
 
 // The cache as a content store. Its callers name blobs by digest; what a
@@ -29,8 +31,9 @@ import (
 type Option func(*settings) error
 
 type settings struct {
-	lease time.Duration
-	sync  bool
+	lease  time.Duration
+	sync   bool
+	direct bool
 }
 
 // defaults are the settings of a cache opened with no options.
@@ -55,6 +58,13 @@ func WithLease(d time.Duration) Option {
 // background, off the pull's path (durable.go).
 func WithSync(sync bool) Option {
 	return func(s *settings) error { s.sync = sync; return nil }
+}
+
+// WithDirectIO writes downloads into the cache with O_DIRECT where the
+// file system allows it. Default: through the page cache, where the loader
+// that reads the model next finds it.
+func WithDirectIO(direct bool) Option {
+	return func(s *settings) error { s.direct = direct; return nil }
 }
 
 // syncer makes blobs durable after pulls return: one per process, so that
@@ -253,6 +263,14 @@ func (c *Cache) RemoveDigest(d string) {
 	if _, _, err := SplitDigest(d); err == nil {
 		RemoveBlob(c.BlobPath(d))
 	}
+}
+
+// WritePolicy is how a download into the cache is kept: under the blob's
+// lease (BlobLease), which keeps other writers away also where flock does
+// nothing, and made durable by the cache (Commit), off the download's path
+// unless WithSync.
+func (c *Cache) WritePolicy() transfer.Policy {
+	return transfer.Policy{Leased: true, DeferSync: !c.sync, Buffered: !c.direct}
 }
 
 // Incoming is where the download of blob d is written: the blob's own

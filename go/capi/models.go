@@ -100,7 +100,11 @@ func PullModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		c, err := newClient(r.Environ, r.Network, &r.Transfer)
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Pull(ctx, c, r.Reference, o)
 	})
 }
 
@@ -111,7 +115,11 @@ func InspectModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		c, err := newClient(r.Environ, r.Network, nil)
+		if err != nil {
+			return nil, err
+		}
+		return pullmodel.Inspect(ctx, c, r.Reference, o)
 	})
 }
 
@@ -135,7 +143,11 @@ func CacheList(ctx context.Context, input []byte) []byte {
 // digest (its snapshot and the tags pointing to it).
 func CacheRemove(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*cache.Removed, error) {
-		ref, err := newClient(r.Environ, abi.Network{}, nil).ParseReference(r.Reference)
+		client, err := newClient(r.Environ, abi.Network{}, nil)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := client.ParseReference(r.Reference)
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,9 @@ type want struct {
 	// done runs on a blob this pull downloaded, as soon as it is in place
 	// (from PullBlobs' goroutines: it must be safe to run concurrently).
 	done func(path string) error
+	// policy is how the destination's owner keeps it: the cache's for a
+	// blob of the cache, the local directory's for a file there.
+	policy transfer.Policy
 }
 
 // pollInterval is how often a pull waiting on others' leases looks again.
@@ -178,7 +181,7 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 		// Recorded as each lands, not when all have: another process
 		// waiting on this lease then trusts it at once instead of
 		// re-hashing it (vLLM's other ranks load each shard as it is in).
-		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label, Committed: w.done}
+		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label, Committed: w.done, Policy: &w.policy}
 	}
 	blobs, err := p.client.PullBlobs(ctx, p.ref.String(), reqs, p.o.Concurrency)
 	if errors.Is(context.Cause(ctx), errLeaseLost) {
@@ -249,5 +252,6 @@ func (p *puller) blobWant(d string, size int64, label string) want {
 		lock:    p.cache.BlobLease(d),
 		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d, size) },
 		done:    func(string) error { return p.committed(d) },
+		policy:  p.cache.WritePolicy(),
 	}
 }

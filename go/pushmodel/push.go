@@ -40,7 +40,8 @@ type Options struct {
 	// remembers file digests and where each file was pushed. Default: none
 	// (every file is hashed).
 	CacheDir string
-	// Concurrency is how many blobs upload at once (0: oci's default).
+	// Concurrency is how many blobs upload at once (0: oci's default;
+	// negative: an error).
 	Concurrency int
 	// MountFrom adds repositories of the same registry to mount blobs from
 	// (those the digest cache remembers are tried too).
@@ -96,6 +97,9 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 	}
 	if format != FormatModelPack && format != FormatDocker {
 		return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("unknown model format %q (modelpack or docker)", o.Format)}
+	}
+	if o.Concurrency < 0 {
+		return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("concurrency must not be negative (0: the default), got %d", o.Concurrency)}
 	}
 	r, err := c.ParseReference(ref)
 	if err != nil {

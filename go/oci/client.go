@@ -22,7 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/auth"
 	"github.com/oci-client/liboci/internal/envmap"
-	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
@@ -259,10 +258,6 @@ func (s *session) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithTransport(s.rt), remote.WithContext(ctx)}
 }
 
-// authTransports caches authenticated transports: one per network settings,
-// repository, login and user agent. Tokens inside refresh themselves on 401.
-var authTransports = lru.New[string, http.RoundTripper](256, nil)
-
 func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
 	return c.openScoped(ctx, repo, []string{repo.Scope(transport.PullScope)})
 }
@@ -281,7 +276,7 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		return nil, err
 	}
 	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent, fmt.Sprint(c.retry.Attempts), joinScopes(scopes)}, "\x00")
-	if rt, ok := authTransports.Get(key); ok {
+	if rt, ok := netconf.Session(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
 	// Under the retries, so that each try has its request line.
@@ -300,7 +295,7 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		}
 		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
 	}
-	return &session{repo: repo, cred: cred, rt: authTransports.Add(key, rt)}, nil
+	return &session{repo: repo, cred: cred, rt: netconf.KeepSession(key, rt)}, nil
 }
 
 // describeCred says which login was used, never what it holds.

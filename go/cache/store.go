@@ -18,11 +18,13 @@ import (
 //
 //	Present(d, size)      is blob d here, with content the cache may serve?
 //	Rehash(d, size, held) hash blob d now, whatever its state; move a wrong one aside
-//	BlobLease(d)          the lease a writer of blob d holds (Locker.TryLock, Hold)
-//	Hold(key)             wait for a lease (a blob, a tree being unpacked, a snapshot being linked)
+//	BlobLease(d)          the lease a writer of blob d holds (Locker: TryLock, Wait)
 //	Incoming(d)           where the download of blob d is written, to be renamed in place
 //	Commit(d)             blob d was just verified into place: record it trusted
 //	Adopt(src, d)         move a file known to hash to d into the cache as blob d
+//	WritePolicy()         how downloads into the cache are kept (transfer.Policy)
+//	PushDigests()         the memory of published files' digests (pushdigests.go)
+//	Prune(minAge)         garbage collection (admin.go)
 //
 // Blob paths stay readable (BlobPath): snapshots are symlinks into blobs/,
 // and a local directory copies from there.
@@ -278,12 +280,5 @@ func (c *Cache) WritePolicy() transfer.Policy {
 // there (its partial data waits beside it, as <hex>.incomplete).
 func (c *Cache) Incoming(d string) string { return c.BlobPath(d) }
 
-// BlobLease is the name of blob d's lease, for Hold and logs.
+// BlobLease is the lease file of work on blob d (Locker.TryLock, Wait).
 func (c *Cache) BlobLease(d string) string { return c.LockPath(d) }
-
-// Hold takes the lease named key (a blob's digest, or a snapshot's or
-// tree's name), waiting while a live holder has it, until ctx ends (then
-// it returns ctx.Err() itself).
-func (c *Cache) Hold(ctx context.Context, key string) (*Lease, error) {
-	return c.Locker.Wait(ctx, c.LockPath(key))
-}

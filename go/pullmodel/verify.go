@@ -20,7 +20,7 @@ func (p *puller) rehash(ctx context.Context, d string, size int64) (bool, error)
 	done := p.rehashed[d]
 	p.mu.Unlock()
 	if done {
-		return true, nil
+		return p.cache.Has(d), nil // hashed once in this pull: present is enough
 	}
 	held, _ := ctx.Value(heldLeaseKey{}).(string)
 	ok, err := p.cache.Rehash(ctx, d, size, held == p.cache.BlobLease(d))

@@ -6,6 +6,12 @@
 // transport for the network settings (package netconf) and an authenticated
 // one per repository and login, cached so that repeated calls reuse
 // connections and bearer tokens (which are refreshed when they expire).
+//
+// Settings come in one way per kind: a Client's are Options, which fail
+// (CodeInvalidArgument) when they cannot apply, over defaults decided in
+// one place; a call's are its arguments and request structs (BlobRequest,
+// PushOptions), whose zero fields take those defaults and whose impossible
+// values (a negative concurrency) fail the call before any request.
 package oci
 
 import (

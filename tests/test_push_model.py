@@ -360,3 +360,26 @@ def test_crane_reads_what_we_pushed(
     for layer in manifest["layers"]:
         data = crane_out("blob", f"{plain_registry.host}/peers/crane@{layer['digest']}")
         assert data == files[layer["annotations"]["org.cncf.model.filepath"]]
+
+
+def test_cache_prune_drops_remembered_digests_of_gone_or_changed_files(
+    model_dir: tuple[Path, dict[str, bytes]], plain_registry: LocalRegistry, cache: Path
+) -> None:
+    """push-digests/ is the cache's: prune drops what can never be trusted again, keeps the rest."""
+    root, files = model_dir
+    oci_client.push_model(root, f"{plain_registry.host}/prune/m:v1", cache_dir=cache)
+    memory = cache / "push-digests"
+    assert len(list(memory.glob("*.json"))) == len(files)
+
+    (root / "README.md").unlink()
+    (root / "LICENSE").write_bytes(b"MIT, now\n")
+    oci_client.cache_prune(cache_dir=cache, min_age=3600)
+    assert len(list(memory.glob("*.json"))) == len(files)  # too young to go
+
+    oci_client.cache_prune(cache_dir=cache, min_age=0)
+    left = {json.loads(p.read_text())["path"] for p in memory.glob("*.json")}
+    assert left == {str(root / rel) for rel in files if rel not in ("README.md", "LICENSE")}
+
+    # A push again works from what is left: only the changed file and the config go up.
+    again = oci_client.push_model(root, f"{plain_registry.host}/prune/m:v2", cache_dir=cache)
+    assert again.uploaded == 2  # the changed LICENSE and the config

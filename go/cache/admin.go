@@ -300,7 +300,8 @@ func (c *Cache) removeContent(d string, rm *Removed) {
 // Prune deletes what no snapshot or tag uses: blobs, trees, manifests,
 // partial downloads and staging directories, when older than minAge (a
 // pull running now may not have linked what it fetched yet) and not under
-// a lease.
+// a lease; and the records that can no longer serve: upload sessions past
+// UploadTTL, push-digests entries whose file is gone or changed.
 func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 	used, err := c.referenced()
 	if err != nil {
@@ -334,6 +335,7 @@ func (c *Cache) Prune(minAge time.Duration) (*Removed, error) {
 		}
 	}
 	c.Uploads().prune()
+	c.PushDigests().prune(cutoff)
 	tmps, _ := os.ReadDir(filepath.Join(c.Root, "tmp"))
 	for _, t := range tmps {
 		if fi, err := t.Info(); err == nil && fi.ModTime().Before(cutoff) {

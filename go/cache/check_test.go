@@ -73,7 +73,7 @@ func byDigest(r *Checked) map[string]BlobCheck {
 
 func TestCheckFindsAFlippedByteAndMovesTheBlobAside(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCheckFindsAFlippedByteAndMovesTheBlobAside(t *testing.T) {
 
 func TestCheckWithoutMoveAsideChangesNothing(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestCheckWithoutMoveAsideChangesNothing(t *testing.T) {
 
 func TestCheckAllFindsOrphansAndSizeChanges(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestCheckAllFindsOrphansAndSizeChanges(t *testing.T) {
 
 func TestSnapshotsOfResolvesTagsAndDigests(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestSnapshotsOfResolvesTagsAndDigests(t *testing.T) {
 
 func TestCheckStopsWhenCanceled(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func (p *countingProgress) BlobDone()        { p.mu.Lock(); p.n++; p.mu.Unlock()
 
 func TestCheckReportsItsProgress(t *testing.T) {
 	t.Parallel()
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestHoldersAreKeptNewestFirstAndBounded(t *testing.T) {
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestHoldersAreKeptNewestFirstAndBounded(t *testing.T) {
 }
 
 func TestUploadsAreRememberedUntilForgotten(t *testing.T) {
-	c, err := Open(t.TempDir(), 0)
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,8 @@
 //	  models/<registry>/<repo>/snapshots/<alg>-<hex>.json   what it holds
 //	  holders/sha256/<hex>                repositories seen holding the blob (pulled from, pushed to): mount sources
 //	  uploads/<hash>.json                 upload sessions of pushes that did not finish, continued by the next
-//	  push-digests/<hash>.json            digests of published files, by path and identity (package pushmodel)
+//	  push-digests/<hash>.json            digests of published files, by path and identity (pushdigests.go);
+//	                                      prune drops those whose file is gone or changed
 //	  locks/                              leases of blobs and snapshots being written
 //	  tmp/                                staging for archives being unpacked
 //
@@ -30,13 +31,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 )
 
-// Cache is a cache rooted at a directory.
+// Cache is a cache rooted at a directory (see store.go for what it
+// decides).
 type Cache struct {
 	Root   string
 	Locker *Locker
+	sync   bool // WithSync
+	direct bool // WithDirectIO
 }
 
 // EnvCacheDir names the cache root when no cache_dir is given.
@@ -55,8 +58,18 @@ func DefaultRoot(env map[string]string) (string, error) {
 
 const cachedirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is the oci-client model cache.\n"
 
-// Open prepares the cache at root (creating it) with leases of lease.
-func Open(root string, lease time.Duration) (*Cache, error) {
+// Open prepares the cache at root (creating it), with the options given;
+// an option that cannot apply is an error.
+func Open(root string, opts ...Option) (*Cache, error) {
+	set := defaults()
+	for _, o := range opts {
+		if err := o(&set); err != nil {
+			return nil, err
+		}
+	}
+	if root == "" {
+		return nil, errors.New("no cache directory")
+	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
@@ -70,7 +83,7 @@ func Open(root string, lease time.Duration) (*Cache, error) {
 	if _, err := os.Stat(tag); errors.Is(err, fs.ErrNotExist) {
 		_ = writeFileAtomic(tag, []byte(cachedirTag))
 	}
-	return &Cache{Root: abs, Locker: NewLocker(lease)}, nil
+	return &Cache{Root: abs, Locker: NewLocker(set.lease), sync: set.sync, direct: set.direct}, nil
 }
 
 var hexRe = map[string]*regexp.Regexp{

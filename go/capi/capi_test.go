@@ -576,3 +576,29 @@ func TestUnknownFieldIsAnInvalidArgumentNamingIt(t *testing.T) {
 		t.Errorf("details %v", det)
 	}
 }
+
+func TestNumbersThatCannotApplyAreInvalidArguments(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	blob := map[string]any{"digest": "sha256:" + strings.Repeat("0", 64), "path": filepath.Join(t.TempDir(), "b")}
+	for name, extra := range map[string]map[string]any{
+		"retries":     {"retries": -1},
+		"connections": {"connections": -2},
+		"chunk size":  {"chunk_size": -1},
+		"timeout":     {"read_timeout_ms": -5},
+		"concurrency": {"concurrency": -1},
+	} {
+		req := map[string]any{"reference": "127.0.0.1:1/x:v1", "env": env, "blobs": []any{blob}}
+		for k, v := range extra {
+			req[k] = v
+		}
+		out := PullBlobs(context.Background(), request(t, req))
+		if d := decode(t, out); d.OK || d.Error["code"] != "INVALID_ARGUMENT" {
+			t.Errorf("%s: envelope %s, want INVALID_ARGUMENT", name, out)
+		}
+	}
+	out := PullManifest(context.Background(), request(t, map[string]any{"reference": "127.0.0.1:1/x:v1", "env": env, "retries": -1}))
+	if d := decode(t, out); d.OK || d.Error["code"] != "INVALID_ARGUMENT" {
+		t.Errorf("PullManifest, negative retries: envelope %s", out)
+	}
+}

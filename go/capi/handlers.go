@@ -11,23 +11,35 @@ import (
 )
 
 // newClient is the registry client a request's pieces describe; t is nil
-// for an export that downloads no blob.
-func newClient(e abi.Environ, n abi.Network, t *abi.Transfer) *oci.Client {
+// for an export that downloads no blob. A field that is absent (0, "")
+// takes oci's default; one that cannot apply (a negative number) is an
+// INVALID_ARGUMENT error from the option that refuses it.
+func newClient(e abi.Environ, n abi.Network, t *abi.Transfer) (*oci.Client, error) {
 	env := e.Env
 	if env == nil {
 		// An explicit empty environment, never the one frozen at load time.
 		env = map[string]string{}
 	}
-	opts := []oci.Option{oci.WithEnv(env), oci.WithCAFile(n.CAFile), oci.WithInsecureRegistries(n.InsecureRegistries...), oci.WithProxy(n.Proxy)}
+	opts := []oci.Option{oci.WithEnv(env), oci.WithInsecureRegistries(n.InsecureRegistries...)}
+	if n.CAFile != "" {
+		opts = append(opts, oci.WithCAFile(n.CAFile))
+	}
+	if n.Proxy != "" {
+		opts = append(opts, oci.WithProxy(n.Proxy))
+	}
 	if t != nil {
 		opts = append(opts, oci.WithTransfer(transfer.Options{
 			Connections: t.Connections,
 			ChunkSize:   t.ChunkSize,
 			ReadTimeout: time.Duration(t.ReadTimeoutMS) * time.Millisecond,
-			Buffered:    t.DirectIO != nil && !*t.DirectIO,
 		}))
+		if t.DirectIO != nil {
+			opts = append(opts, oci.WithDirectIO(*t.DirectIO))
+		}
 	}
-	opts = append(opts, oci.WithRetries(n.Retries))
+	if n.Retries != 0 {
+		opts = append(opts, oci.WithRetries(n.Retries))
+	}
 	if n.UserAgent != "" {
 		opts = append(opts, oci.WithUserAgent(n.UserAgent))
 	}
@@ -56,25 +68,37 @@ func blobRequest(b abi.Blob) oci.BlobRequest {
 // PullManifest is the body of the PullManifest export.
 func PullManifest(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "PullManifest", input, func(ctx context.Context, r abi.PullManifestRequest) (*oci.Manifest, error) {
-		return newClient(r.Environ, r.Network, nil).PullManifest(ctx, r.Reference)
+		c, err := newClient(r.Environ, r.Network, nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.PullManifest(ctx, r.Reference)
 	})
 }
 
 // PullBlob is the body of the PullBlob export.
 func PullBlob(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "PullBlob", input, func(ctx context.Context, r abi.PullBlobRequest) (*oci.Blob, error) {
-		return newClient(r.Environ, r.Network, &r.Transfer).PullBlob(ctx, r.Reference, blobRequest(r.Blob))
+		c, err := newClient(r.Environ, r.Network, &r.Transfer)
+		if err != nil {
+			return nil, err
+		}
+		return c.PullBlob(ctx, r.Reference, blobRequest(r.Blob))
 	})
 }
 
 // PullBlobs is the body of the PullBlobs export.
 func PullBlobs(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "PullBlobs", input, func(ctx context.Context, r abi.PullBlobsRequest) (*BlobsResult, error) {
+		c, err := newClient(r.Environ, r.Network, &r.Transfer)
+		if err != nil {
+			return nil, err
+		}
 		reqs := make([]oci.BlobRequest, len(r.Blobs))
 		for i, b := range r.Blobs {
 			reqs[i] = blobRequest(b)
 		}
-		blobs, err := newClient(r.Environ, r.Network, &r.Transfer).PullBlobs(ctx, r.Reference, reqs, r.Concurrency)
+		blobs, err := c.PullBlobs(ctx, r.Reference, reqs, r.Concurrency)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +109,11 @@ func PullBlobs(ctx context.Context, input []byte) []byte {
 // TestAuthentication is the body of the TestAuthentication export.
 func TestAuthentication(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "TestAuthentication", input, func(ctx context.Context, r abi.TestAuthenticationRequest) (*oci.AuthResult, error) {
-		return newClient(r.Environ, r.Network, nil).CheckAuth(ctx, r.Reference)
+		c, err := newClient(r.Environ, r.Network, nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.CheckAuth(ctx, r.Reference)
 	})
 }
 

@@ -35,7 +35,7 @@ func openCache(c abi.Cache, e abi.Environ) (*cache.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := cache.Open(root, 0)
+	ch, err := cache.Open(root)
 	if err != nil {
 		return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 	}
@@ -103,7 +103,11 @@ func PullModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		res, err := pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		c, err := newClient(r.Environ, r.Network, &r.Transfer)
+		if err != nil {
+			return nil, err
+		}
+		res, err := pullmodel.Pull(ctx, c, r.Reference, o)
 		if res != nil {
 			res.Reference = layout.Display(res.Reference) // as the caller named it
 		}
@@ -117,8 +121,11 @@ func ExportModel(ctx context.Context, input []byte) []byte {
 		if r.LayoutDir == "" {
 			return nil, oci.Coded(oci.CodeInvalidArgument, errors.New("layout_dir is required"))
 		}
-		return export.Model(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, r.LayoutDir,
-			export.Options{Tag: r.Tag, Concurrency: r.Concurrency})
+		c, err := newClient(r.Environ, r.Network, &r.Transfer)
+		if err != nil {
+			return nil, err
+		}
+		return export.Model(ctx, c, r.Reference, r.LayoutDir, export.Options{Tag: r.Tag, Concurrency: r.Concurrency})
 	})
 }
 
@@ -129,7 +136,11 @@ func InspectModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		res, err := pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		c, err := newClient(r.Environ, r.Network, nil)
+		if err != nil {
+			return nil, err
+		}
+		res, err := pullmodel.Inspect(ctx, c, r.Reference, o)
 		if res != nil {
 			res.Reference = layout.Display(res.Reference)
 		}
@@ -157,7 +168,11 @@ func CacheList(ctx context.Context, input []byte) []byte {
 // digest (its snapshot and the tags pointing to it).
 func CacheRemove(ctx context.Context, input []byte) []byte {
 	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*cache.Removed, error) {
-		ref, err := newClient(r.Environ, abi.Network{}, nil).ParseReference(r.Reference)
+		client, err := newClient(r.Environ, abi.Network{}, nil)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := client.ParseReference(r.Reference)
 		if err != nil {
 			return nil, err
 		}

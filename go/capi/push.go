@@ -21,6 +21,10 @@ func PushModel(ctx context.Context, input []byte) []byte {
 		if !r.NoDigestCache {
 			o.CacheDir = root
 		}
-		return pushmodel.Push(ctx, newClient(r.Environ, r.Network, nil), r.Directory, r.Reference, o)
+		c, err := newClient(r.Environ, r.Network, nil)
+		if err != nil {
+			return nil, err
+		}
+		return pushmodel.Push(ctx, c, r.Directory, r.Reference, o)
 	})
 }

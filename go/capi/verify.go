@@ -17,7 +17,9 @@ import (
 // verifyRequest is CacheVerify's request with the methods it runs on.
 type verifyRequest struct{ abi.CacheVerifyRequest }
 
-func (r verifyRequest) client() *oci.Client { return newClient(r.Environ, r.Network, &r.Transfer) }
+func (r verifyRequest) client() (*oci.Client, error) {
+	return newClient(r.Environ, r.Network, &r.Transfer)
+}
 
 // VerifyResult is what CacheVerify found and did.
 type VerifyResult struct {
@@ -99,7 +101,10 @@ func (r verifyRequest) snapshots(c *cache.Cache) ([]*cache.Snapshot, error) {
 		}
 		return all, nil
 	}
-	client := r.client()
+	client, err := r.client()
+	if err != nil {
+		return nil, err
+	}
 	seen := map[cache.SnapshotID]bool{}
 	var out []*cache.Snapshot
 	for _, s := range r.References {
@@ -180,7 +185,11 @@ func (r verifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.S
 	ref := s.ID().String()
 	o := pullmodel.Options{CacheDir: c.Root, Concurrency: r.Concurrency, DirectIO: r.DirectIO != nil && *r.DirectIO}
 	// Inspect fetches the config again if it was the wrong blob.
-	info, err := pullmodel.Inspect(ctx, r.client(), ref, o)
+	client, err := r.client()
+	if err != nil {
+		return err
+	}
+	info, err := pullmodel.Inspect(ctx, client, ref, o)
 	if err != nil {
 		return err
 	}
@@ -202,7 +211,7 @@ func (r verifyRequest) pullAgain(ctx context.Context, c *cache.Cache, s *cache.S
 	if len(o.Allow) == 0 {
 		return nil
 	}
-	_, err = pullmodel.Pull(ctx, r.client(), ref, o)
+	_, err = pullmodel.Pull(ctx, client, ref, o)
 	return err
 }
 

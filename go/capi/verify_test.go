@@ -28,7 +28,7 @@ func TestGlobQuoteMatchesOnlyThePath(t *testing.T) {
 func TestCacheVerifyOffline(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c, err := cache.Open(dir, 0)
+	c, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,14 @@ import (
 	"github.com/oci-client/liboci/oci"
 )
 
-func client(t *testing.T) *oci.Client { return oci.New(oci.WithEnv(testutil.Env(t, ""))) }
+func client(t *testing.T) *oci.Client {
+	t.Helper()
+	c, err := oci.New(oci.WithEnv(testutil.Env(t, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 func TestAnImageExportsToALayoutOthersRead(t *testing.T) {
 	reg := testutil.NewRegistry(t)

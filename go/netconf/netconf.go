@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/oci-client/liboci/internal/envmap"
-	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/layout"
 	"golang.org/x/net/http/httpproxy"
 )
@@ -139,8 +138,6 @@ func IsLoopback(host string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
-
-var transports = lru.New[string, *router](32, func(r *router) { r.closeIdle() })
 
 // Transport returns a shared transport for this configuration; calls with
 // the same settings share connections.
@@ -283,10 +280,6 @@ func (c *bufferedConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
-
-// rootsCache keeps parsed pools: SSL_CERT_DIR commonly holds hundreds of
-// certificates, far too many to parse on every call.
-var rootsCache = lru.New[string, *x509.CertPool](16, nil)
 
 // roots builds the trusted pool: SSL_CERT_FILE/SSL_CERT_DIR replace the
 // system roots (as in Go and OpenSSL), CAFile adds to them; nil stands for

@@ -31,6 +31,11 @@ type BlobRequest struct {
 	// blob as trusted then, for other processes, not once every blob is in.
 	// Its error fails the blob.
 	Committed func(path string) error `json:"-"`
+	// Policy, when set, is how the destination's owner keeps it (a cache's
+	// blob: leased, synced later; see transfer.Policy). Nil: a file the
+	// download keeps on its own, written with O_DIRECT unless the client
+	// says otherwise (WithDirectIO).
+	Policy *transfer.Policy `json:"-"`
 }
 
 // Blob describes a verified blob written to Path.
@@ -58,9 +63,15 @@ func (c *Client) PullBlob(ctx context.Context, ref string, b BlobRequest) (*Blob
 }
 
 // PullBlobs fetches several blobs of ref's repository, concurrency at a
-// time (<= 0: DefaultConcurrency). The first failure cancels the others
+// time (0: DefaultConcurrency; negative: an error). The first failure cancels the others
 // (their partial data is kept) and is returned.
 func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest, concurrency int) ([]Blob, error) {
+	if concurrency < 0 {
+		return nil, invalid("concurrency must not be negative (0: the default, %d), got %d", DefaultConcurrency, concurrency)
+	}
+	if concurrency == 0 {
+		concurrency = DefaultConcurrency
+	}
 	r, err := c.ParseReference(ref)
 	if err != nil {
 		return nil, err
@@ -84,7 +95,11 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		if label == "" {
 			label = filepath.Base(dest)
 		}
-		jobs[i] = blobJob{d: d, dest: dest, size: b.Size, label: label, committed: b.Committed}
+		pol := transfer.Policy{Buffered: !c.directIO}
+		if b.Policy != nil {
+			pol = *b.Policy
+		}
+		jobs[i] = blobJob{d: d, dest: transfer.Destination{Path: dest, Policy: pol}, size: b.Size, label: label, committed: b.Committed}
 	}
 	if err := checkSpace(jobs); err != nil {
 		return nil, err
@@ -102,9 +117,6 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		jobs[i].prog = prog.Blob(jobs[i].label)
 		jobs[i].prog.AddTotal(max(jobs[i].size, 0), 1)
 	}
-	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
-	}
 	// Spread the connection budget over the blobs that run together: a
 	// model's shards get a stream each, a lone large blob gets them all,
 	// and the last blobs running borrow what finished ones leave.
@@ -120,14 +132,14 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 		j := jobs[i]
 		got, err := c.download(ctx, s, j, connections, lender)
 		if err == nil && j.committed != nil {
-			if err = j.committed(j.dest); err != nil {
+			if err = j.committed(j.dest.Path); err != nil {
 				err = Coded(CodeIO, err)
 			}
 		}
 		if err != nil {
 			return About(fmt.Errorf("pulling blob %s from %s: %w", j.d.str, r.Context(), s.refused(err)), r.Name(), j.d.str)
 		}
-		out[i] = Blob{Digest: j.d.str, Size: got.Size, Path: j.dest, Fetched: got.Fetched}
+		out[i] = Blob{Digest: j.d.str, Size: got.Size, Path: j.dest.Path, Fetched: got.Fetched}
 		return nil
 	})
 	if err != nil {
@@ -138,7 +150,7 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 
 type blobJob struct {
 	d         blobDigest
-	dest      string
+	dest      transfer.Destination
 	size      int64
 	label     string
 	prog      *transfer.Progress

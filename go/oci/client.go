@@ -6,13 +6,21 @@
 // transport for the network settings (package netconf) and an authenticated
 // one per repository and login, cached so that repeated calls reuse
 // connections and bearer tokens (which are refreshed when they expire).
+//
+// Settings come in one way per kind: a Client's are Options, which fail
+// (CodeInvalidArgument) when they cannot apply, over defaults decided in
+// one place; a call's are its arguments and request structs (BlobRequest,
+// PushOptions), whose zero fields take those defaults and whose impossible
+// values (a negative concurrency) fail the call before any request.
 package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +29,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/auth"
 	"github.com/oci-client/liboci/internal/envmap"
-	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/layout"
 	"github.com/oci-client/liboci/netconf"
@@ -32,7 +39,8 @@ import (
 const DefaultUserAgent = "oci-client/0.1"
 
 // Client pulls from registries. It holds only settings; connections live in
-// caches shared by all clients, so creating one per call is cheap.
+// caches shared by all clients (package netconf), so creating one per call
+// is cheap.
 type Client struct {
 	env       envmap.Env
 	caFile    string
@@ -41,86 +49,148 @@ type Client struct {
 	userAgent string
 	retry     transfer.RetryPolicy
 	transfer  transfer.Options
+	directIO  bool
 }
 
-// Option configures a Client.
-type Option func(*Client)
+// Option configures a Client. An option that cannot apply (a number out of
+// range, an empty name) is an error with CodeInvalidArgument, never
+// ignored; the defaults are decided in one place (defaults).
+type Option func(*Client) error
+
+// defaults is a Client before any option: every default of the package.
+func defaults() Client {
+	return Client{userAgent: DefaultUserAgent, retry: transfer.DefaultRetryPolicy, directIO: true}
+}
+
+func invalid(format string, args ...any) error {
+	return newError(CodeInvalidArgument, format, args...)
+}
 
 // WithEnv sets the environment that decides credentials, proxies and TLS
 // roots. Default: a snapshot of os.Environ() taken by New.
 func WithEnv(env map[string]string) Option {
-	return func(c *Client) { c.env = envmap.Env(env) }
+	return func(c *Client) error {
+		c.env = envmap.Env(env)
+		return nil
+	}
 }
 
 // WithCAFile adds the PEM certificates in path to the trusted roots.
 // Default: none (system roots, or SSL_CERT_FILE/SSL_CERT_DIR from the env).
-func WithCAFile(path string) Option { return func(c *Client) { c.caFile = path } }
+func WithCAFile(path string) Option {
+	return func(c *Client) error {
+		if path == "" {
+			return invalid("the CA file is an empty path")
+		}
+		c.caFile = path
+		return nil
+	}
+}
 
 // WithInsecureRegistries allows plain HTTP and unverified TLS for the listed
 // "host" or "host:port" entries. Default: none; loopback hosts may always
 // use plain HTTP.
 func WithInsecureRegistries(hosts ...string) Option {
-	return func(c *Client) { c.insecure = append(c.insecure, hosts...) }
+	return func(c *Client) error {
+		c.insecure = append(c.insecure, hosts...)
+		return nil
+	}
 }
 
 // WithProxy sends every request through the proxy at url (http, https or
 // socks5; credentials in the URL), in place of HTTP_PROXY and HTTPS_PROXY
 // from the environment; NO_PROXY still applies. Default: the environment's.
-// A URL that is not one fails the call with CodeInvalidArgument.
-func WithProxy(url string) Option { return func(c *Client) { c.proxy = url } }
+// A URL that is not one is CodeInvalidArgument.
+func WithProxy(url string) Option {
+	return func(c *Client) error {
+		if _, err := (netconf.Config{Proxy: url}).ProxyURL(); err != nil || url == "" {
+			if err == nil {
+				err = errors.New("the proxy is an empty URL")
+			}
+			return &Error{Code: CodeInvalidArgument, Err: err}
+		}
+		c.proxy = url
+		return nil
+	}
+}
 
 // WithUserAgent sets the User-Agent header. Default: DefaultUserAgent.
-func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		if ua == "" {
+			return invalid("the user agent is empty")
+		}
+		c.userAgent = ua
+		return nil
+	}
+}
 
 // WithRetries sets how many times one request is tried in all (408, 429,
 // 5xx and connection errors; Retry-After is honoured up to a minute), and
 // how many resume attempts without progress a broken blob stream gets.
-// Default: transfer.DefaultRetryPolicy (5).
+// Default: transfer.DefaultRetryPolicy (5). Fewer than 1 is an error.
 func WithRetries(n int) Option {
-	return func(c *Client) {
-		if n > 0 {
-			c.retry.Attempts = n
-			c.transfer.Resumes = n
+	return func(c *Client) error {
+		if n < 1 {
+			return invalid("retries must be at least 1 (one try), not %d", n)
 		}
+		c.retry.Attempts = n
+		c.transfer.Resumes = n
+		return nil
 	}
 }
 
 // WithTransfer tunes blob downloads (connections per blob, chunk size,
-// read timeout); zero fields keep transfer's defaults.
+// read timeout); zero fields keep transfer's defaults, negative ones are
+// an error (transfer.Options.Check).
 func WithTransfer(o transfer.Options) Option {
-	return func(c *Client) {
+	return func(c *Client) error {
+		if err := o.Check(); err != nil {
+			return &Error{Code: CodeInvalidArgument, Err: err}
+		}
 		resumes := c.transfer.Resumes
 		c.transfer = o
 		if o.Resumes == 0 {
 			c.transfer.Resumes = resumes
 		}
+		return nil
 	}
 }
 
-// AdjustTransfer changes blob download settings in place, after the
-// options before it; front ends over the client use it to take over
-// locking or durability (transfer.Options.NoLock, NoSync).
-func AdjustTransfer(f func(*transfer.Options)) Option {
-	return func(c *Client) { f(&c.transfer) }
+// WithDirectIO says whether blobs that PullBlobs keeps on its own (no
+// BlobRequest.Policy) are written with O_DIRECT where the file system
+// allows it. Default: true.
+func WithDirectIO(on bool) Option {
+	return func(c *Client) error { c.directIO = on; return nil }
+}
+
+// apply applies opts to c in order; the first that cannot apply is the error.
+func (c *Client) apply(opts []Option) error {
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return err
+		}
+	}
+	c.transfer.Retry = c.retry
+	return nil
 }
 
 // With returns a copy of c with more options applied.
-func (c *Client) With(opts ...Option) *Client {
+func (c *Client) With(opts ...Option) (*Client, error) {
 	cp := *c
-	for _, o := range opts {
-		o(&cp)
+	cp.insecure = slices.Clone(c.insecure)
+	if err := cp.apply(opts); err != nil {
+		return nil, err
 	}
-	cp.transfer.Retry = cp.retry
-	return &cp
+	return &cp, nil
 }
 
-// New returns a Client with the given options.
-func New(opts ...Option) *Client {
-	c := &Client{userAgent: DefaultUserAgent, retry: transfer.DefaultRetryPolicy}
-	for _, o := range opts {
-		o(c)
+// New returns a Client with the given options over the defaults.
+func New(opts ...Option) (*Client, error) {
+	c := defaults()
+	if err := c.apply(opts); err != nil {
+		return nil, err
 	}
-	c.transfer.Retry = c.retry
 	if c.env == nil {
 		c.env = envmap.Env{}
 		for _, kv := range os.Environ() {
@@ -129,7 +199,7 @@ func New(opts ...Option) *Client {
 			}
 		}
 	}
-	return c
+	return &c, nil
 }
 
 func (c *Client) netConfig() netconf.Config {
@@ -223,10 +293,6 @@ func (s *session) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithTransport(s.rt), remote.WithContext(ctx)}
 }
 
-// authTransports caches authenticated transports: one per network settings,
-// repository, login and user agent. Tokens inside refresh themselves on 401.
-var authTransports = lru.New[string, http.RoundTripper](256, nil)
-
 func (c *Client) open(ctx context.Context, repo name.Repository) (*session, error) {
 	return c.openScoped(ctx, repo, []string{repo.Scope(transport.PullScope)})
 }
@@ -246,7 +312,7 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		return nil, err
 	}
 	key := strings.Join([]string{netKey, repo.RegistryStr(), repo.Scheme(), repo.RepositoryStr(), cred.Fingerprint(), c.userAgent, fmt.Sprint(c.retry.Attempts), joinScopes(scopes)}, "\x00")
-	if rt, ok := authTransports.Get(key); ok {
+	if rt, ok := netconf.Session(key); ok {
 		return &session{repo: repo, cred: cred, rt: rt}, nil
 	}
 	// Under the retries, so that each try has its request line.
@@ -265,7 +331,7 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		}
 		return nil, fmt.Errorf("authenticating to %s%s: %w", repo.RegistryStr(), describeCred(cred), err)
 	}
-	return &session{repo: repo, cred: cred, rt: authTransports.Add(key, rt)}, nil
+	return &session{repo: repo, cred: cred, rt: netconf.KeepSession(key, rt)}, nil
 }
 
 // describeCred says which login was used, never what it holds.

@@ -48,7 +48,27 @@ func env(t *testing.T, cfg any) (map[string]string, string) {
 func anonClient(t *testing.T, opts ...oci.Option) *oci.Client {
 	t.Helper()
 	e, _ := env(t, nil)
-	return oci.New(append([]oci.Option{oci.WithEnv(e)}, opts...)...)
+	return mustNew(t, append([]oci.Option{oci.WithEnv(e)}, opts...)...)
+}
+
+// mustNew is oci.New for options that must apply.
+func mustNew(t *testing.T, opts ...oci.Option) *oci.Client {
+	t.Helper()
+	c, err := oci.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mustWith is c.With for options that must apply.
+func mustWith(t *testing.T, c *oci.Client, opts ...oci.Option) *oci.Client {
+	t.Helper()
+	c, err := c.With(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func ctx(t *testing.T) context.Context {
@@ -476,7 +496,7 @@ func TestBasicAuthFromDockerConfig(t *testing.T) {
 	const pass = "correct-horse-battery"
 	reg, digest, raw, blob := basicRegistry(t, pass)
 	e, cfgPath := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"alice", pass}}))
-	c := oci.New(oci.WithEnv(e))
+	c := mustNew(t, oci.WithEnv(e))
 
 	m, err := c.PullManifest(ctx(t), reg.Ref("private/app", ":v1"))
 	if err != nil {
@@ -508,7 +528,7 @@ func TestBasicAuthFailures(t *testing.T) {
 	reg, _, _, blob := basicRegistry(t, pass)
 	wrongEnv, _ := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"alice", "wrong-password-123"}}))
 	for label, c := range map[string]*oci.Client{
-		"wrong password": oci.New(oci.WithEnv(wrongEnv)),
+		"wrong password": mustNew(t, oci.WithEnv(wrongEnv)),
 		"anonymous":      anonClient(t),
 	} {
 		t.Run(label, func(t *testing.T) {
@@ -527,7 +547,7 @@ func TestBasicAuthFailures(t *testing.T) {
 		})
 	}
 	// The message says which login was tried, without the secret.
-	_, err := oci.New(oci.WithEnv(wrongEnv)).CheckAuth(ctx(t), reg.Ref("private/app", ":v1"))
+	_, err := mustNew(t, oci.WithEnv(wrongEnv)).CheckAuth(ctx(t), reg.Ref("private/app", ":v1"))
 	if err == nil || !strings.Contains(err.Error(), `"alice"`) {
 		t.Errorf("message %v does not name the user", err)
 	}
@@ -608,7 +628,7 @@ func TestBearerTokenFlow(t *testing.T) {
 	reg.Use(ts.Bearer("repository:team/model:pull"))
 
 	e, _ := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"bob", pass}}))
-	c := oci.New(oci.WithEnv(e))
+	c := mustNew(t, oci.WithEnv(e))
 	m, err := c.PullManifest(ctx(t), reg.Ref("team/model", ":v1"))
 	if err != nil {
 		t.Fatal(err)
@@ -624,7 +644,7 @@ func TestBearerTokenFlow(t *testing.T) {
 
 	// Another call reuses the cached transport and its token.
 	dest := filepath.Join(t.TempDir(), "blob")
-	if _, err := oci.New(oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("team/model", ""), oci.BlobRequest{Digest: blob, Path: dest, Size: int64(len(data))}); err != nil {
+	if _, err := mustNew(t, oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("team/model", ""), oci.BlobRequest{Digest: blob, Path: dest, Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
@@ -636,17 +656,17 @@ func TestBearerTokenFlow(t *testing.T) {
 
 	// The registry stops honouring the old token: the client gets a new one.
 	ts.Revoke()
-	if _, err := oci.New(oci.WithEnv(e)).PullManifest(ctx(t), reg.Ref("team/model", "@"+digest)); err != nil {
+	if _, err := mustNew(t, oci.WithEnv(e)).PullManifest(ctx(t), reg.Ref("team/model", "@"+digest)); err != nil {
 		t.Fatalf("after revocation: %v", err)
 	}
 	if ts.Issued() != issued+1 {
 		t.Errorf("tokens issued: %d, want %d (one refresh)", ts.Issued(), issued+1)
 	}
 	ts.Revoke()
-	if _, err := oci.New(oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("team/model", ""), oci.BlobRequest{Digest: blob, Path: dest}); err != nil {
+	if _, err := mustNew(t, oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("team/model", ""), oci.BlobRequest{Digest: blob, Path: dest}); err != nil {
 		t.Fatalf("blob after revocation: %v", err)
 	}
-	if res, err := oci.New(oci.WithEnv(e)).CheckAuth(ctx(t), reg.Ref("team/model", ":v1")); err != nil || res.Anonymous || res.Digest != digest {
+	if res, err := mustNew(t, oci.WithEnv(e)).CheckAuth(ctx(t), reg.Ref("team/model", ":v1")); err != nil || res.Anonymous || res.Digest != digest {
 		t.Errorf("CheckAuth = %+v, %v", res, err)
 	}
 }
@@ -658,7 +678,7 @@ func TestBearerTokenDenied(t *testing.T) {
 	ts := testutil.NewTokenServer(t, "bob", "right-password")
 	reg.Use(ts.Bearer("repository:team/model:pull"))
 	e, _ := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"bob", "wrong-password-456"}}))
-	for label, c := range map[string]*oci.Client{"wrong password": oci.New(oci.WithEnv(e)), "anonymous": anonClient(t)} {
+	for label, c := range map[string]*oci.Client{"wrong password": mustNew(t, oci.WithEnv(e)), "anonymous": anonClient(t)} {
 		_, err := c.PullManifest(ctx(t), reg.Ref("team/model", ":v1"))
 		e := wantCode(t, err, oci.CodeUnauthorized)
 		if strings.Contains(e.Error(), "wrong-password-456") {
@@ -751,7 +771,7 @@ func TestTLSRegistry(t *testing.T) {
 
 	for label, c := range map[string]*oci.Client{
 		"ca file":       anonClient(t, oci.WithCAFile(ca)),
-		"SSL_CERT_FILE": oci.New(oci.WithEnv(map[string]string{"HOME": t.TempDir(), "SSL_CERT_FILE": ca})),
+		"SSL_CERT_FILE": mustNew(t, oci.WithEnv(map[string]string{"HOME": t.TempDir(), "SSL_CERT_FILE": ca})),
 		"insecure":      anonClient(t, oci.WithInsecureRegistries(host)),
 	} {
 		m, err := c.PullManifest(ctx(t), host+"/secure:v1")
@@ -777,7 +797,7 @@ func TestProxyFromEnvMap(t *testing.T) {
 	host := "registry.test:" + port
 	e, _ := env(t, nil)
 	e["HTTP_PROXY"] = proxy.Server.URL
-	c := oci.New(oci.WithEnv(e), oci.WithInsecureRegistries(host))
+	c := mustNew(t, oci.WithEnv(e), oci.WithInsecureRegistries(host))
 	m, err := c.PullManifest(ctx(t), host+"/app:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -796,7 +816,7 @@ func TestProxyFromEnvMap(t *testing.T) {
 	}
 	// Without the proxy in the env map, registry.test does not resolve.
 	e2, _ := env(t, nil)
-	_, err = oci.New(oci.WithEnv(e2), oci.WithInsecureRegistries(host)).PullManifest(ctx(t), host+"/app:v1")
+	_, err = mustNew(t, oci.WithEnv(e2), oci.WithInsecureRegistries(host)).PullManifest(ctx(t), host+"/app:v1")
 	wantCode(t, err, oci.CodeNetwork)
 }
 
@@ -835,7 +855,7 @@ func TestCredentialErrorsClassified(t *testing.T) {
 	dir := t.TempDir()
 	testutil.WriteFile(t, filepath.Join(dir, "config.json"), []byte("{not json"), 0o600)
 	e["DOCKER_CONFIG"] = dir
-	_, err := oci.New(oci.WithEnv(e)).PullManifest(ctx(t), reg.Ref("app", ":v1"))
+	_, err := mustNew(t, oci.WithEnv(e)).PullManifest(ctx(t), reg.Ref("app", ":v1"))
 	wantCode(t, err, oci.CodeCredentials)
 }
 
@@ -883,7 +903,7 @@ func TestPullBlobRedirectKeepsCredentialsHome(t *testing.T) {
 	reg.Use(func(next http.Handler) http.Handler { return basic(redirectBlobs(url)(next)) })
 	e, _ := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"alice", pass}}))
 	dest := filepath.Join(t.TempDir(), "b")
-	if _, err := oci.New(oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("app", ""), oci.BlobRequest{Digest: digest, Path: dest, Size: int64(len(data))}); err != nil {
+	if _, err := mustNew(t, oci.WithEnv(e)).PullBlob(ctx(t), reg.Ref("app", ""), oci.BlobRequest{Digest: digest, Path: dest, Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {

@@ -36,7 +36,7 @@ func TestPortOutOfRangeIsAnInvalidReference(t *testing.T) {
 // message that starts with prefix and says nothing of logins.
 func failsWith(t *testing.T, c *oci.Client, ref string, code oci.Code, prefix string) {
 	t.Helper()
-	_, err := c.With(oci.WithRetries(1)).PullManifest(ctx(t), ref)
+	_, err := mustWith(t, c, oci.WithRetries(1)).PullManifest(ctx(t), ref)
 	e := wantCode(t, err, code)
 	msg := e.Error()
 	t.Logf("%s: %s", code, msg)
@@ -75,7 +75,7 @@ func TestConnectionFailuresNameTheStepNotTheLogin(t *testing.T) {
 	t.Cleanup(func() { silent.Close() })
 	short, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
 	defer cancel()
-	_, err = c.With(oci.WithRetries(1)).PullManifest(short, silent.Addr().String()+"/x:v1")
+	_, err = mustWith(t, c, oci.WithRetries(1)).PullManifest(short, silent.Addr().String()+"/x:v1")
 	msg := wantCode(t, err, oci.CodeTimeout).Error()
 	t.Logf("TIMEOUT: %s", msg)
 	if !strings.HasPrefix(msg, "waiting for "+silent.Addr().String()+": ") {
@@ -88,7 +88,7 @@ func TestConnectionFailuresNameTheStepNotTheLogin(t *testing.T) {
 	ts.Realm = "http://localhost:" + strings.Split(testutil.FreePort(t), ":")[1] + "/token"
 	reg.Use(ts.Bearer("repository:x:pull"))
 	failsWith(t, c, reg.Ref("x", ":v1"), oci.CodeNetwork, "connecting to localhost:")
-	_, err = c.With(oci.WithRetries(1)).PullManifest(ctx(t), reg.Ref("x", ":v1"))
+	_, err = mustWith(t, c, oci.WithRetries(1)).PullManifest(ctx(t), reg.Ref("x", ":v1"))
 	if err == nil || !strings.Contains(err.Error(), "(the token server for "+reg.Host+")") {
 		t.Errorf("token server unreachable: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestLoginFailuresStillNameTheCredentials(t *testing.T) {
 	ts := testutil.NewTokenServer(t, "bob", "right-password")
 	reg.Use(ts.Bearer("repository:team/model:pull"))
 	e, _ := env(t, testutil.AuthsConfig(map[string][2]string{reg.Host: {"bob", "wrong-password-789"}}))
-	_, err := oci.New(oci.WithEnv(e), oci.WithRetries(1)).PullManifest(ctx(t), reg.Ref("team/model", ":v1"))
+	_, err := mustNew(t, oci.WithEnv(e), oci.WithRetries(1)).PullManifest(ctx(t), reg.Ref("team/model", ":v1"))
 	msg := wantCode(t, err, oci.CodeUnauthorized).Error()
 	if !strings.HasPrefix(msg, "authenticating to "+reg.Host+` as "bob" (from `) || strings.Contains(msg, "wrong-password-789") ||
 		strings.Contains(msg, "map[") {

@@ -235,13 +235,13 @@ func TestAuthFailureDescribesTheRegistryAnswer(t *testing.T) {
 func TestNewSnapshotsProcessEnvironment(t *testing.T) {
 	// Without WithEnv, New copies os.Environ() once.
 	t.Setenv("LIBOCI_TEST_MARKER", "before")
-	c := New()
+	c := mustNewT(t)
 	os.Setenv("LIBOCI_TEST_MARKER", "after")
 	if got := c.env.Get("LIBOCI_TEST_MARKER"); got != "before" {
 		t.Errorf("env = %q, want the snapshot taken by New", got)
 	}
 	// With WithEnv, nothing from the process leaks in.
-	if got := New(WithEnv(map[string]string{})).env.Get("LIBOCI_TEST_MARKER"); got != "" {
+	if got := mustNewT(t, WithEnv(map[string]string{})).env.Get("LIBOCI_TEST_MARKER"); got != "" {
 		t.Errorf("explicit env picked up %q from the process", got)
 	}
 }

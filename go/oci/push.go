@@ -67,7 +67,8 @@ type UploadSessions interface {
 
 // PushOptions tunes PushBlobs.
 type PushOptions struct {
-	// Concurrency is how many blobs upload at once (<= 0: DefaultConcurrency).
+	// Concurrency is how many blobs upload at once (0: DefaultConcurrency;
+	// negative: an error).
 	Concurrency int
 	// MountFrom lists repositories of the same registry that may hold the
 	// blobs; each missing blob is offered a cross-repository mount from
@@ -100,6 +101,9 @@ type PushOptions struct {
 // in one pass and loses no dedup, at the price of the bytes sent before
 // the hash finished.
 func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o PushOptions) ([]PushedBlob, error) {
+	if o.Concurrency < 0 {
+		return nil, invalid("concurrency must not be negative (0: the default, %d), got %d", DefaultConcurrency, o.Concurrency)
+	}
 	r, err := c.parseRepository(repo)
 	if err != nil {
 		return nil, err
@@ -148,7 +152,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		j.prog.AddTotal(j.Size, 1)
 	}
 	concurrency := o.Concurrency
-	if concurrency <= 0 {
+	if concurrency == 0 {
 		concurrency = DefaultConcurrency
 	}
 	known := slices.DeleteFunc(slices.Clone(jobs), func(j *pushJob) bool { return j.d.str == "" })

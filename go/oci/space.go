@@ -29,11 +29,11 @@ func checkSpace(jobs []blobJob) error {
 		if j.size <= 0 {
 			continue
 		}
-		need := j.size - transfer.PartialBytes(j.dest, j.d.str, j.size)
+		need := j.size - transfer.PartialBytes(j.dest.Path, j.d.str, j.size)
 		if need <= 0 {
 			continue
 		}
-		dir := existingDir(filepath.Dir(j.dest))
+		dir := existingDir(filepath.Dir(j.dest.Path))
 		free, dev, ok := freeSpace(dir)
 		if !ok {
 			continue

@@ -51,7 +51,7 @@ func newSpaceFixture(t *testing.T) *spaceFixture {
 
 func (f *spaceFixture) pull(t *testing.T, destA, destB string) error {
 	t.Helper()
-	c := New(WithEnv(testutil.Env(t, "")))
+	c := mustNewT(t, WithEnv(testutil.Env(t, "")))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := c.PullBlobs(ctx, f.ref, []BlobRequest{
@@ -138,4 +138,14 @@ func TestByteSize(t *testing.T) {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// mustNewT is New for options that must apply.
+func mustNewT(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

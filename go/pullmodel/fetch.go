@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"time"
 
@@ -31,6 +29,9 @@ type want struct {
 	// done runs on a blob this pull downloaded, as soon as it is in place
 	// (from PullBlobs' goroutines: it must be safe to run concurrently).
 	done func(path string) error
+	// policy is how the destination's owner keeps it: the cache's for a
+	// blob of the cache, the local directory's for a file there.
+	policy transfer.Policy
 }
 
 // pollInterval is how often a pull waiting on others' leases looks again.
@@ -180,7 +181,7 @@ func (p *puller) fetch(ctx context.Context, mine []want, leases []*cache.Lease) 
 		// Recorded as each lands, not when all have: another process
 		// waiting on this lease then trusts it at once instead of
 		// re-hashing it (vLLM's other ranks load each shard as it is in).
-		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label, Committed: w.done}
+		reqs[i] = oci.BlobRequest{Digest: w.digest, Path: w.path, Size: w.size, Label: w.label, Committed: w.done, Policy: &w.policy}
 	}
 	blobs, err := p.client.PullBlobs(ctx, p.ref.String(), reqs, p.o.Concurrency)
 	if errors.Is(context.Cause(ctx), errLeaseLost) {
@@ -212,71 +213,33 @@ func (p *puller) withLease(ctx context.Context, lock string, fn func() error) er
 }
 
 // blobOK says whether the cache holds blob d (of size, when > 0) with
-// content it may serve:
-// known durable, or verified during this boot; anything else is re-hashed
-// first, and removed when it proves wrong. With Options.Verify every blob
-// is re-hashed (rehash).
+// content it may serve (cache.Present says which); with Options.Verify
+// every blob is re-hashed first, once per pull (rehash).
 func (p *puller) blobOK(ctx context.Context, d string, size int64) (bool, error) {
-	path := p.cache.BlobPath(d)
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, wrap(oci.CodeIO, err)
-	}
 	if p.o.Verify {
-		return p.rehash(ctx, d, size, path, fi)
+		return p.rehash(ctx, d, size)
 	}
-	if size > 0 && fi.Size() != size {
-		// Cut short or grown since it was verified, whatever its state says.
-		cache.RemoveBlob(path)
-		return false, nil
-	}
-	trust := cache.TrustOf(path)
-	if trust == cache.Unverified {
-		ok, err := cache.FileMatches(ctx, path, d)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, oci.AsError(ctx.Err())
-			}
-			return false, wrap(oci.CodeIO, err)
-		}
-		if !ok {
-			cache.RemoveBlob(path)
-			return false, nil
-		}
-	}
-	return true, wrap(oci.CodeIO, p.keep(path, trust))
+	ok, err := p.cache.Present(ctx, d, size)
+	return ok, storeError(ctx, err)
 }
 
-// keep records a blob found good, whose state said trust: a durable one
-// stays as it is, one verified this boot joins the background fsyncs (or
-// is synced now, with Sync), one just re-hashed for want of a state is made
-// durable.
-func (p *puller) keep(path string, trust cache.Trust) error {
-	switch {
-	case trust == cache.Durable:
-		return nil
-	case trust == cache.ThisBoot && !p.o.Sync:
-		syncer.Add(path)
+// storeError codes an error of the cache store: the call's end as such,
+// anything else as IO.
+func storeError(ctx context.Context, err error) error {
+	if err == nil {
 		return nil
 	}
-	return cache.MakeDurable(path)
+	if ctx.Err() != nil {
+		return oci.AsError(ctx.Err())
+	}
+	return wrap(oci.CodeIO, err)
 }
 
-// committed records blob d, which this pull verified into the cache at
-// path (so Verify does not hash it again).
-func (p *puller) committed(d, path string) error {
+// committed records blob d, which this pull verified into the cache (so
+// Verify does not hash it again).
+func (p *puller) committed(d string) error {
 	p.hashed(d)
-	if p.o.Sync {
-		return cache.MakeDurable(path)
-	}
-	if err := cache.MarkVerified(path); err != nil {
-		return err
-	}
-	syncer.Add(path)
-	return nil
+	return p.cache.Commit(d)
 }
 
 // blobWant is a want for blob d in the cache, called label.
@@ -285,9 +248,10 @@ func (p *puller) blobWant(d string, size int64, label string) want {
 		digest:  d,
 		size:    size,
 		label:   label,
-		path:    p.cache.BlobPath(d),
-		lock:    p.cache.LockPath(d),
+		path:    p.cache.Incoming(d),
+		lock:    p.cache.BlobLease(d),
 		present: func(ctx context.Context) (bool, error) { return p.blobOK(ctx, d, size) },
-		done:    func(path string) error { return p.committed(d, path) },
+		done:    func(string) error { return p.committed(d) },
+		policy:  p.cache.WritePolicy(),
 	}
 }

@@ -98,7 +98,7 @@ func TestABlobIsTrustedAsSoonAsItIsInPlace(t *testing.T) {
 	first, second := bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 1<<20)
 	reg, ref, _, root := setup(t,
 		layer{mtWeight, shard1, first}, layer{mtWeight, shard2, second})
-	ch, err := cache.Open(root, 0)
+	ch, err := cache.Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}

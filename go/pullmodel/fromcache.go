@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/oci-client/liboci/cache"
@@ -247,8 +246,7 @@ func (p *puller) layerFromCache(ctx context.Context, l *localDir, root *os.Root,
 // nothing. Anything else (no reflink, another file system, the blob there
 // already) leaves the cache as it was; the local pull does not depend on it.
 func (p *puller) shareWithCache(pth, d string, size int64) {
-	dst := p.cache.BlobPath(d)
-	if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+	if p.cache.Has(d) {
 		return
 	}
 	in, err := os.Open(pth)
@@ -256,24 +254,20 @@ func (p *puller) shareWithCache(pth, d string, size int64) {
 		return
 	}
 	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return
-	}
-	// A name of its own: the cache's own download of d, if one is under
-	// way, writes dst.incomplete under the blob's lease.
-	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".clone-*")
+	out, err := p.cache.Staging(d)
 	if err != nil {
 		return
 	}
 	tmp := out.Name()
 	fi, serr := in.Stat()
-	ok := serr == nil && fi.Size() == size && reflink(out, in) == nil && out.Chmod(0o644) == nil
-	if err := out.Close(); err != nil || !ok || os.Rename(tmp, dst) != nil {
-		os.Remove(tmp)
-		return
+	ok := serr == nil && fi.Size() == size && reflink(out, in) == nil
+	err = out.Close()
+	if err == nil && ok {
+		err = p.cache.Adopt(tmp, d)
 	}
-	if err := p.committed(d, dst); err != nil {
-		cache.RemoveBlob(dst)
+	os.Remove(tmp) // left where it was unless adopted
+	if err == nil && ok {
+		p.hashed(d)
 	}
 }
 

@@ -177,7 +177,11 @@ func (c *counter) totals() (manifests, blobs int) {
 
 func client(t *testing.T) *oci.Client {
 	t.Helper()
-	return oci.New(oci.WithEnv(testutil.Env(t, "")))
+	c, err := oci.New(oci.WithEnv(testutil.Env(t, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func testCtx(t *testing.T) context.Context {

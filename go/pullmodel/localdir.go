@@ -154,8 +154,9 @@ func (p *puller) fillLocalDir(ctx context.Context, files []model.File) (*localDi
 	if err := l.load(); err != nil {
 		return nil, wrap(oci.CodeIO, err)
 	}
-	// Local files are durable when the pull returns.
-	p.client = p.client.With(oci.AdjustTransfer(func(t *transfer.Options) { t.NoSync = false }))
+	// Local files are durable when the pull returns; the local
+	// directory's leases keep other writers away.
+	policy := transfer.Policy{Leased: true, Buffered: !p.o.DirectIO}
 
 	var wants []want
 	for _, f := range files {
@@ -172,6 +173,7 @@ func (p *puller) fillLocalDir(ctx context.Context, files []model.File) (*localDi
 					p.shareWithCache(pth, f.Digest, f.Size)
 					return l.note(f.Path, localFile{Digest: f.Digest, Layer: f.Digest})
 				},
+				policy: policy,
 			})
 			continue
 		}
@@ -192,7 +194,8 @@ func (p *puller) fillLocalDir(ctx context.Context, files []model.File) (*localDi
 				}
 				return ok, wrap(oci.CodeIO, err)
 			},
-			done: func(string) error { return nil },
+			done:   func(string) error { return nil },
+			policy: policy,
 		})
 	}
 	root, err := os.OpenRoot(dir)

@@ -17,7 +17,6 @@ import (
 	"github.com/oci-client/liboci/extract"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
-	"github.com/oci-client/liboci/transfer"
 )
 
 // Options tune one pull; zero values take the defaults noted.
@@ -131,13 +130,9 @@ type puller struct {
 	rehashed map[string]bool
 }
 
-// syncer makes blobs durable after pulls return; one per process, so a
-// library call returns while its fsyncs go on.
-var syncer = cache.NewSyncer()
-
 // WaitDurable blocks until every blob pulled so far in this process is
-// durable (tests, and callers about to power off).
-func WaitDurable() { syncer.Wait() }
+// durable (tests, and callers about to power off); see cache.WaitDurable.
+func WaitDurable() { cache.WaitDurable() }
 
 // start makes the puller and resolves the reference.
 func start(ctx context.Context, c *oci.Client, ref string, o Options) (*puller, *resolved, error) {
@@ -157,21 +152,28 @@ func newPuller(ctx context.Context, c *oci.Client, ref string, o Options) (*pull
 	if err != nil {
 		return nil, err
 	}
-	if o.CacheDir == "" {
-		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("no cache directory"))
+	if err := o.check(); err != nil {
+		return nil, wrap(oci.CodeInvalidArgument, err)
 	}
-	ch, err := cache.Open(o.CacheDir, o.Lease)
+	ch, err := cache.Open(o.CacheDir, cache.WithLease(o.Lease), cache.WithSync(o.Sync), cache.WithDirectIO(o.DirectIO))
 	if err != nil {
 		return nil, wrap(oci.CodeIO, err)
 	}
-	client := c.With(oci.AdjustTransfer(func(t *transfer.Options) {
-		// The cache's leases serialize writers, also where flock does
-		// nothing; durability is the cache's business (see package cache).
-		t.NoLock = true
-		t.NoSync = !o.Sync
-		t.Buffered = !o.DirectIO
-	}))
-	return &puller{client: client, ref: r, repo: r.Context(), cache: ch, o: o, rehashed: map[string]bool{}}, nil
+	return &puller{client: c, ref: r, repo: r.Context(), cache: ch, o: o, rehashed: map[string]bool{}}, nil
+}
+
+// check says why o cannot apply. Zero values are the defaults, which the
+// packages below decide (cache.Open, oci.PullBlobs, extract).
+func (o Options) check() error {
+	switch {
+	case o.CacheDir == "":
+		return fmt.Errorf("no cache directory")
+	case o.Concurrency < 0:
+		return fmt.Errorf("concurrency must not be negative (0: the default), got %d", o.Concurrency)
+	case o.Lease < 0:
+		return fmt.Errorf("the lease must not be negative (0: the default), got %s", o.Lease)
+	}
+	return nil
 }
 
 func (p *puller) downloaded() (int, int64) { return p.stats.blobs, p.stats.bytes }

@@ -161,7 +161,7 @@ func TestTheCacheNeverWaitsOnFlock(t *testing.T) {
 	data := bytes.Repeat([]byte("w"), 1<<20)
 	pushModel(t, ref, layer{mtWeight, "w.bin", data})
 	root := cacheDir(t)
-	ch, err := cache.Open(root, 0)
+	ch, err := cache.Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestUnverifiedBlobsAreRehashedBeforeTheyAreServed(t *testing.T) {
 	good, bad := bytes.Repeat([]byte("g"), 1<<20), bytes.Repeat([]byte("x"), 1<<20)
 	pushModel(t, ref, layer{mtWeight, "good.bin", good}, layer{mtWeight, "bad.bin", bad})
 	root := cacheDir(t)
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	pull(t, ref, pullmodel.Options{CacheDir: root})
 	pullmodel.WaitDurable()
 
@@ -223,7 +223,7 @@ func TestSyncDurabilityIsDurableWhenThePullReturns(t *testing.T) {
 	data := bytes.Repeat([]byte("s"), 1<<20)
 	pushModel(t, ref, layer{mtWeight, "s.bin", data})
 	root := cacheDir(t)
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
 	if got := cache.TrustOf(ch.BlobPath(digestOf(data))); got != cache.Durable {
 		t.Errorf("after a sync pull the blob is %v, want Durable", got)
@@ -240,7 +240,7 @@ func TestADeadHoldersLeaseDoesNotBlockThePull(t *testing.T) {
 	data := bytes.Repeat([]byte("d"), 1<<20)
 	pushModel(t, ref, layer{mtWeight, "d.bin", data})
 	root := cacheDir(t)
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	host, _ := os.Hostname()
 	dead := deadPID(t)
 	lease := []byte(`{"host":"` + host + `","boot":"` + cache.BootID() + `","pid":` + itoa(dead) + `,"token":"t"}`)
@@ -329,7 +329,7 @@ func TestCacheListRemoveAndPrune(t *testing.T) {
 	t.Parallel()
 	reg, ref, digest, root := setup(t, sampleModel(t)...)
 	res := pull(t, ref, pullmodel.Options{CacheDir: root})
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	l, err := ch.List()
 	if err != nil || len(l.Repos) != 1 || len(l.Repos[0].Snapshots) != 1 {
 		t.Fatalf("listing %+v %v", l, err)
@@ -396,7 +396,7 @@ func TestAnIndexLeadsToItsModelAndItsTagToTheSnapshot(t *testing.T) {
 	if again := pull(t, ref, pullmodel.Options{CacheDir: root, Offline: true}); again.Path != res.Path {
 		t.Errorf("offline pull %s, want %s", again.Path, res.Path)
 	}
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	l, _ := ch.List()
 	if len(l.Repos) != 1 || strings.Join(l.Repos[0].Snapshots[0].Tags, ",") != "v1" {
 		t.Fatalf("listing %+v: want the snapshot tagged v1", l)
@@ -421,7 +421,7 @@ func TestABlobCutShortIsFetchedAgainWhateverItsState(t *testing.T) {
 	data := bytes.Repeat([]byte("c"), 1<<20)
 	reg, ref, _, root := setup(t, layer{mtWeight, "c.bin", data})
 	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	if err := os.Truncate(ch.BlobPath(digestOf(data)), 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +581,7 @@ func TestALocalDirIsNotCopiedFromABlobTheCacheCannotTrust(t *testing.T) {
 	reg, ref, _, root := setup(t, layer{mtWeight, "t.bin", data})
 	pull(t, ref, pullmodel.Options{CacheDir: root})
 	pullmodel.WaitDurable()
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	blob := ch.BlobPath(digestOf(data))
 	// As after a crash: a state from another boot, the data lost.
 	testutil.WriteFile(t, blob+".state", []byte(`{"boot":"otherhost/otherboot","durable":false}`), 0o644)
@@ -622,7 +622,7 @@ func TestALocalDirDownloadFillsTheCacheOnlyByReflink(t *testing.T) {
 	reg, ref, _, root := setup(t, layer{mtWeight, "r.bin", data})
 	dir := filepath.Join(filepath.Dir(root), "model")
 	pull(t, ref, pullmodel.Options{CacheDir: root, LocalDir: dir})
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	_, err := os.Stat(ch.BlobPath(digestOf(data)))
 	if !reflinks(t, filepath.Dir(root)) {
 		if !os.IsNotExist(err) {

@@ -3,9 +3,7 @@ package pullmodel
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -94,7 +92,7 @@ func (p *puller) unpack(ctx context.Context, f model.File) error {
 		}
 		// The tree is written first: at any moment the layer is either
 		// unpacked or still downloadable from its blob.
-		cache.RemoveBlob(blob)
+		p.cache.RemoveDigest(f.Digest)
 		return nil
 	})
 }
@@ -121,24 +119,17 @@ func unpackFile(ctx context.Context, blob string, f model.File, staging string, 
 // has a copy it trusts already (an untrusted one is replaced; under Verify,
 // one that does not hash to d, after it is moved aside).
 func (p *puller) adopt(ctx context.Context, src, d string) error {
-	dst := p.cache.BlobPath(d)
 	if p.o.Verify {
 		if ok, err := p.blobOK(ctx, d, 0); err != nil || ok {
 			return err
 		}
-	} else if _, err := os.Stat(dst); err == nil && cache.TrustOf(dst) != cache.Unverified {
+	}
+	if p.cache.Trusted(d) {
 		return nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	}
+	if err := p.cache.Adopt(src, d); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if err := os.Chmod(src, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return err
-	}
-	return p.committed(d, dst)
+	p.hashed(d)
+	return nil
 }

@@ -40,7 +40,7 @@ func TestVerifyRehashesTrustedBlobsAndFetchesAWrongOneAgain(t *testing.T) {
 	t.Parallel()
 	reg, ref, digest, root := setup(t, sampleModel(t)...)
 	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	weights := sampleModel(t)[1].data
 	blob := ch.BlobPath(digestOf(weights))
 	flip(t, blob)
@@ -109,7 +109,7 @@ func TestVerifyCopiesIntoALocalDirOnlyWhatHashes(t *testing.T) {
 	t.Parallel()
 	reg, ref, _, root := setup(t, sampleModel(t)...)
 	pull(t, ref, pullmodel.Options{CacheDir: root, Sync: true})
-	ch, _ := cache.Open(root, 0)
+	ch, _ := cache.Open(root)
 	weights := sampleModel(t)[1].data
 	flip(t, ch.BlobPath(digestOf(weights)))
 	c := count(reg)

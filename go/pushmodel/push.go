@@ -7,7 +7,7 @@
 // Every file becomes one raw layer named by org.cncf.model.filepath (and
 // org.opencontainers.image.title): weights are never re-packed or
 // compressed, and both formats prescribe one layer per file. Digests are
-// computed once per file and remembered (see digestCache), blobs the
+// computed once per file and remembered (see cache.PushDigests), blobs the
 // registry has are skipped, blobs pushed before to another repository of
 // the same registry are mounted, and the rest stream from disk in parallel
 // (package oci's PushBlobs).
@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"path/filepath"
 	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,7 +40,8 @@ type Options struct {
 	// remembers file digests and where each file was pushed. Default: none
 	// (every file is hashed).
 	CacheDir string
-	// Concurrency is how many blobs upload at once (0: oci's default).
+	// Concurrency is how many blobs upload at once (0: oci's default;
+	// negative: an error).
 	Concurrency int
 	// MountFrom adds repositories of the same registry to mount blobs from
 	// (those the digest cache remembers are tried too).
@@ -98,6 +98,9 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 	if format != FormatModelPack && format != FormatDocker {
 		return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("unknown model format %q (modelpack or docker)", o.Format)}
 	}
+	if o.Concurrency < 0 {
+		return nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("concurrency must not be negative (0: the default), got %d", o.Concurrency)}
+	}
 	r, err := c.ParseReference(ref)
 	if err != nil {
 		return nil, err
@@ -110,13 +113,13 @@ func Push(ctx context.Context, c *oci.Client, dir, ref string, o Options) (*Resu
 	if err != nil {
 		return nil, wrap(oci.CodeInvalidArgument, fmt.Errorf("publishing %s: %w", dir, err))
 	}
-	dc := digestCache{}
+	dc := cache.PushDigests{}
 	var holders *cache.Cache
 	if o.CacheDir != "" {
-		dc.root = filepath.Join(o.CacheDir, digestCacheDir)
-		if holders, err = cache.Open(o.CacheDir, 0); err != nil {
+		if holders, err = cache.Open(o.CacheDir); err != nil {
 			return nil, wrap(oci.CodeIO, err)
 		}
+		dc = holders.PushDigests()
 	}
 	entries, err := firstDigests(ctx, dc, files)
 	if err != nil {
@@ -236,7 +239,7 @@ type blobOrigin struct {
 // fileBlobs lists the files as blobs, each digest once (two files with the
 // same content are one blob). A file whose digest is not known yet is
 // hashed by the push (see oci.PushBlobs), which fills its entry.
-func fileBlobs(dc digestCache, files []file, entries []digestEntry) ([]oci.PushBlob, []blobOrigin) {
+func fileBlobs(dc cache.PushDigests, files []file, entries []cache.FileDigest) ([]oci.PushBlob, []blobOrigin) {
 	seen := map[string]bool{}
 	var blobs []oci.PushBlob
 	var index []blobOrigin
@@ -254,7 +257,7 @@ func fileBlobs(dc digestCache, files []file, entries []digestEntry) ([]oci.PushB
 					return "", err
 				}
 				entries[i] = e
-				dc.put(e) // now: a push cut short continues with it next time
+				dc.Put(e) // now: a push cut short continues with it next time
 				return e.Digest, nil
 			}
 		}

@@ -64,7 +64,11 @@ func modelDir(t *testing.T) (string, map[string][]byte) {
 }
 
 func client(t *testing.T) *oci.Client {
-	return oci.New(oci.WithEnv(testutil.Env(t, "")))
+	c, err := oci.New(oci.WithEnv(testutil.Env(t, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // requests counts the requests a registry gets, by method.
@@ -380,7 +384,7 @@ func TestCredentialsStayOnTheRegistryHost(t *testing.T) {
 	host := strings.TrimPrefix(reg.URL, "http://")
 	env := testutil.Env(t, "")
 	testutil.WriteJSON(t, filepath.Join(env["HOME"], ".docker", "config.json"), testutil.AuthsConfig(map[string][2]string{host: {"alice", "s3cret"}}))
-	c := oci.New(oci.WithEnv(env))
+	c := mustClient(t, env)
 	data := []byte("weights")
 	_, err := c.PushBlobs(context.Background(), host+"/org/model", []oci.PushBlob{{Digest: digestOf(data), Size: int64(len(data)), Data: data}}, oci.PushOptions{})
 	if err != nil {
@@ -400,7 +404,7 @@ func TestWrongCredentialsFailWithoutTheSecret(t *testing.T) {
 	env := testutil.Env(t, "")
 	testutil.WriteJSON(t, filepath.Join(env["HOME"], ".docker", "config.json"), testutil.AuthsConfig(map[string][2]string{reg.Host: {"alice", "wrong-s3cret"}}))
 	dir, _ := modelDir(t)
-	_, err := pushmodel.Push(context.Background(), oci.New(oci.WithEnv(env)), dir, reg.Ref("org/model", ":v1"), pushmodel.Options{})
+	_, err := pushmodel.Push(context.Background(), mustClient(t, env), dir, reg.Ref("org/model", ":v1"), pushmodel.Options{})
 	e := oci.AsError(err)
 	if e == nil || e.Code != oci.CodeUnauthorized {
 		t.Fatalf("got %v, want UNAUTHORIZED", err)
@@ -474,4 +478,13 @@ func TestSymlinkOutOfTheDirectory(t *testing.T) {
 	if res.Files != 2 || layerDigest(t, res.Raw, "model.safetensors") != digestOf([]byte("secret key")) {
 		t.Errorf("got %+v", res.Blobs)
 	}
+}
+
+func mustClient(t *testing.T, env map[string]string) *oci.Client {
+	t.Helper()
+	c, err := oci.New(oci.WithEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -47,9 +47,9 @@ func TestDownloadLargeBlobs(t *testing.T) {
 				writePartial(t, dest, data[:tc.partial], meta{Digest: digestOf(data).String, Size: size, Valid: -1})
 			}
 			o := options(size)
-			o.Connections, o.ChunkSize, o.Buffered = tc.connections, 2<<20, tc.buffered
+			o.Connections, o.ChunkSize = tc.connections, 2<<20
 			p := &transfer.Progress{}
-			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.Destination{Path: dest, Policy: transfer.Policy{Buffered: tc.buffered}}, o)
 			if err != nil {
 				t.Fatal(err)
 			}

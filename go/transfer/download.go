@@ -58,19 +58,6 @@ type Options struct {
 	Resumes int
 	// Retry paces resume attempts.
 	Retry RetryPolicy
-	// Buffered writes through the page cache even where O_DIRECT works.
-	// By default blobs of DirectMin bytes or more bypass it (Linux only).
-	Buffered bool
-	// NoSync renames a verified blob into place without fsyncing it, and
-	// starts no write-back while writing: the caller takes over durability
-	// (package cache does, off the critical path). Default: write-back
-	// starts as data lands and data and directory are synced, so a pull is
-	// on disk when it returns.
-	NoSync bool
-	// NoLock skips the flock on the partial file; the caller serializes
-	// pulls to one destination itself (package cache does, with lease
-	// files that also hold where flock does nothing, as on NFS or Lustre).
-	NoLock bool
 	// Lender, when set, lends the download connections that downloads
 	// running beside it have finished with, while at least MinChunked is
 	// left: a stream becomes ranged chunks (where the registry said it
@@ -78,6 +65,37 @@ type Options struct {
 	// download keeps the Connections it started with.
 	Lender Lender
 }
+
+// Destination is the file a download writes, and its owner's policy for
+// it: the caller decides, the download follows.
+type Destination struct {
+	// Path is the blob's final place. The data waits beside it
+	// (IncompletePath) until it is verified and renamed over Path.
+	Path string
+	Policy
+}
+
+// Policy is how a destination's owner keeps the file. The zero Policy is
+// a file nobody else keeps (File): the download locks its partial file,
+// writes blobs of DirectMin or more with O_DIRECT where that works, and
+// makes the blob durable before it returns.
+type Policy struct {
+	// Leased: the owner holds a lease on the destination that keeps other
+	// writers away (package cache's, which also holds where flock does
+	// nothing, as on NFS or Lustre); the partial file is not flocked.
+	Leased bool
+	// DeferSync: the owner makes the blob durable later, off the
+	// download's path (package cache does). The verified blob is renamed
+	// into place without fsync, and no write-back is started while it is
+	// written. Otherwise write-back starts as data lands and data and
+	// directory are synced, so the blob is on disk when Download returns.
+	DeferSync bool
+	// Buffered writes through the page cache even where O_DIRECT works.
+	Buffered bool
+}
+
+// File is a destination file that the download keeps on its own.
+func File(path string) Destination { return Destination{Path: path} }
 
 // Lender shares a connection budget among downloads that run together.
 type Lender interface {
@@ -94,6 +112,29 @@ type Lender interface {
 // DirectMin is the smallest blob written with O_DIRECT.
 const DirectMin = 4 << 20
 
+// Check says why o cannot apply: a negative number where only 0 (the
+// default) or more means something.
+func (o Options) Check() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"connections", int64(o.Connections)},
+		{"chunk size", o.ChunkSize},
+		{"minimum chunked size", o.MinChunked},
+		{"read timeout", int64(o.ReadTimeout)},
+		{"resumes", int64(o.Resumes)},
+		{"retry attempts", int64(o.Retry.Attempts)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("the transfer's %s must not be negative (0: the default), got %d", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills what o leaves zero: the one place transfer's
+// defaults are decided.
 func (o Options) withDefaults() Options {
 	if o.Connections <= 0 {
 		o.Connections = DefaultConnections
@@ -138,8 +179,9 @@ type Result struct {
 // Download fetches the blob at url into dest. dest becomes the verified
 // blob or stays as it was; on failure the partial data is kept beside it
 // for the next call, unless the data itself proved wrong.
-func Download(ctx context.Context, client *http.Client, url string, d Digest, dest string, o Options) (Result, error) {
-	j := &job{client: client, src: &source{registry: url}, d: d, dest: dest, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
+func Download(ctx context.Context, client *http.Client, url string, d Digest, to Destination, o Options) (Result, error) {
+	dest := to.Path
+	j := &job{client: client, src: &source{registry: url}, d: d, dest: dest, pol: to.Policy, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
 	if o.Size > 0 {
 		j.size = o.Size
 	}
@@ -175,7 +217,7 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, de
 			j.discard()
 			return j.result(), &MismatchError{Msg: fmt.Sprintf("content has digest %s:%s, want %s", strings.SplitN(d.String, ":", 2)[0], got, d.String)}
 		}
-		if err := commit(j.f, dest, !j.o.NoSync); err != nil {
+		if err := commit(j.f, dest, !j.pol.DeferSync); err != nil {
 			j.keep()
 			return j.result(), err
 		}
@@ -193,6 +235,7 @@ type job struct {
 	src    *source
 	d      Digest
 	dest   string
+	pol    Policy
 	o      Options
 	prog   *Progress
 	pool   *pieces
@@ -273,7 +316,7 @@ func (j *job) widen(resp *http.Response) bool {
 // resume adopts a partial file left by an earlier call for the same blob.
 func (j *job) resume(ctx context.Context) error {
 	j.h = j.d.New()
-	f, err := openLocked(ctx, IncompletePath(j.dest), false, !j.o.NoLock)
+	f, err := openLocked(ctx, IncompletePath(j.dest), false, !j.pol.Leased)
 	if err != nil || f == nil {
 		return err
 	}
@@ -318,7 +361,7 @@ func (j *job) open(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(j.dest), 0o755); err != nil {
 			return err
 		}
-		f, err := openLocked(ctx, IncompletePath(j.dest), true, !j.o.NoLock)
+		f, err := openLocked(ctx, IncompletePath(j.dest), true, !j.pol.Leased)
 		if err != nil {
 			return err
 		}
@@ -341,13 +384,13 @@ func (j *job) open(ctx context.Context) error {
 		if err := saveMeta(j.dest, partialMeta{Digest: j.d.String, Size: j.size, Valid: -1}); err != nil {
 			return err
 		}
-		direct := !j.o.Buffered && (j.size < 0 || j.size >= DirectMin)
+		direct := !j.pol.Buffered && (j.size < 0 || j.size >= DirectMin)
 		// Write-back as data lands makes the fsync before the rename cheap.
-		// Without that fsync (NoSync: the caller syncs later, off the
+		// Without that fsync (DeferSync: the owner syncs later, off the
 		// critical path) it would only be work in the pull's own threads
 		// that crane and curl never do: 0.15-0.25 CPU-s of a 2 GiB pull here,
 		// and on a 300 MB/s disk stalls in ext4's block allocator.
-		j.out = newSink(j.f, j.valid, j.pool, direct, !j.o.NoSync)
+		j.out = newSink(j.f, j.valid, j.pool, direct, !j.pol.DeferSync)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func TestDownloadSizes(t *testing.T) {
 					o.Size = int64(size)
 				}
 				o.Connections, o.ChunkSize = 4, chunk
-				res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+				res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -118,7 +118,7 @@ func TestDownloadWithoutContentLength(t *testing.T) {
 	})
 	p := &transfer.Progress{}
 	dest := destIn(t)
-	res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, options(0))
+	res, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestDownloadSHA512(t *testing.T) {
 	sum := sha512.Sum512(data)
 	d := transfer.Digest{String: "sha512:" + hex.EncodeToString(sum[:]), Hex: hex.EncodeToString(sum[:]), New: sha512.New}
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), d, dest, options(3000)); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), d, transfer.File(dest), options(3000)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -149,13 +149,13 @@ func TestDownloadCreatesParentsAndReplacesDest(t *testing.T) {
 	data := testutil.RandomBytes(t, 1000)
 	s := newBlobServer(t, data, nil)
 	dest := filepath.Join(t.TempDir(), "a", "b", "blob")
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(1000)); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(1000)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
 	// An older file at dest is replaced by the verified blob.
 	testutil.WriteFile(t, dest, []byte("old content, much longer than nothing at all"), 0o600)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(1000)); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(1000)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -180,7 +180,7 @@ func TestResumeAfterDrop(t *testing.T) {
 				o.Size = size
 			}
 			dest := destIn(t)
-			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestResumeAfterDropChunked(t *testing.T) {
 	o := options(size)
 	o.Connections, o.ChunkSize = 4, chunk
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -257,7 +257,7 @@ func TestServerIgnoringRangeAfterDrop(t *testing.T) {
 	})
 	p := &transfer.Progress{}
 	dest := destIn(t)
-	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, options(size)); err != nil {
+	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(size)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -290,7 +290,7 @@ func TestChunkedFallsBackWhenRangeIgnored(t *testing.T) {
 	o := options(size)
 	o.Connections, o.ChunkSize = 4, chunk
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -319,7 +319,7 @@ func TestChunkedFallsBackWhenLaterRangesAreIgnored(t *testing.T) {
 	o := options(size)
 	o.Connections, o.ChunkSize = 4, chunk
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -343,7 +343,7 @@ func TestContentRangeStartMismatch(t *testing.T) {
 		return true
 	})
 	dest := destIn(t)
-	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(size))
+	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(size))
 	if err == nil || !strings.Contains(err.Error(), "Content-Range") {
 		t.Fatalf("err = %v, want one about Content-Range", err)
 	}
@@ -374,7 +374,7 @@ func TestContentRangeStartMismatchChunked(t *testing.T) {
 	o := options(size)
 	o.Connections, o.ChunkSize = 4, chunk
 	dest := destIn(t)
-	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 	if err == nil || !strings.Contains(err.Error(), "Content-Range") {
 		t.Fatalf("err = %v, want one about Content-Range", err)
 	}
@@ -430,7 +430,7 @@ func TestRangeFollowsRedirect(t *testing.T) {
 				o.Connections, o.ChunkSize = 4, chunk
 			}
 			dest := destIn(t)
-			if _, err := transfer.Download(testCtx(t), client, registry.URL(), digestOf(data), dest, o); err != nil {
+			if _, err := transfer.Download(testCtx(t), client, registry.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 				t.Fatal(err)
 			}
 			wantFile(t, dest, data)
@@ -495,7 +495,7 @@ func TestStallResumed(t *testing.T) {
 			}
 			dest := destIn(t)
 			start := time.Now()
-			if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+			if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 				t.Fatal(err)
 			}
 			if el := time.Since(start); el > 5*time.Second {
@@ -539,7 +539,7 @@ func TestStallBeforeHeadersIsAnError(t *testing.T) {
 	o.ReadTimeout = 200 * time.Millisecond
 	dest := destIn(t)
 	start := time.Now()
-	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 	if !errors.Is(err, transfer.ErrStalled) {
 		t.Fatalf("err = %v, want ErrStalled", err)
 	}
@@ -562,7 +562,7 @@ func TestDropAtZeroEveryTime(t *testing.T) {
 	o.Resumes = 3
 	dest := destIn(t)
 	start := time.Now()
-	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -596,7 +596,7 @@ func TestBreaksAtSameOffsetIgnoringRange(t *testing.T) {
 	dest := destIn(t)
 	done := make(chan error, 1)
 	go func() {
-		_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+		_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 		done <- err
 	}()
 	select {
@@ -638,7 +638,7 @@ func TestDigestMismatch(t *testing.T) {
 				o.Connections, o.ChunkSize = 4, 4096
 			}
 			dest := destIn(t)
-			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			var mm *transfer.MismatchError
 			if !errors.As(err, &mm) {
 				t.Fatalf("err = %v (%T), want *MismatchError", err, err)
@@ -682,7 +682,7 @@ func TestWrongSize(t *testing.T) {
 			o := options(tc.size)
 			o.Connections, o.ChunkSize = 4, 2048
 			dest := destIn(t)
-			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			var mm *transfer.MismatchError
 			if !errors.As(err, &mm) || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("err = %v (%T), want *MismatchError saying %q", err, err, tc.msg)
@@ -703,7 +703,7 @@ func TestHTTPErrors(t *testing.T) {
 				return true
 			})
 			dest := filepath.Join(t.TempDir(), "sub", "blob")
-			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf([]byte("x")), dest, options(1))
+			_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf([]byte("x")), transfer.File(dest), options(1))
 			var te *transport.Error
 			if !errors.As(err, &te) || te.StatusCode != status {
 				t.Fatalf("err = %v (%T), want a transport.Error with status %d", err, err, status)
@@ -733,7 +733,7 @@ func TestRetryTransportRetriesBeforeBody(t *testing.T) {
 		return false
 	})
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(2000)); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(2000)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -746,7 +746,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dest := destIn(t)
-	_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), dest, options(2000))
+	_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(2000))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -779,7 +779,7 @@ func TestResumeAcrossCalls(t *testing.T) {
 			ctx, cancel := context.WithCancel(transfer.WithProgress(testCtx(t), p))
 			done := make(chan error, 1)
 			go func() {
-				_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), dest, o)
+				_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 				done <- err
 			}()
 			waitFor(t, "some progress", func() bool { return p.Snapshot().BytesDone >= 1<<20 })
@@ -801,7 +801,7 @@ func TestResumeAcrossCalls(t *testing.T) {
 			s.waitIdle(t)
 			before, reqs := s.served.Load(), len(s.Requests())
 			p2 := &transfer.Progress{}
-			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p2), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(transfer.WithProgress(testCtx(t), p2), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -862,7 +862,7 @@ func TestFetchedCountsBytesReceived(t *testing.T) {
 			writePartial(t, dest, data[:kept], meta{Digest: digestOf(data).String, Size: size, Valid: -1})
 			o := options(size)
 			o.Connections, o.ChunkSize = tc.connections, 64<<10
-			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+			res, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -894,7 +894,7 @@ func TestResumeAcrossCallsUnknownSizeClosedRange(t *testing.T) {
 	dest := destIn(t)
 	writePartial(t, dest, data[:kept], meta{Digest: digestOf(data).String, Size: size, Valid: -1})
 	p := &transfer.Progress{}
-	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, options(0)); err != nil {
+	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(0)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -913,7 +913,7 @@ func TestCompletePartialNeedsNoRequest(t *testing.T) {
 	for _, size := range []int64{5000, 0} {
 		dest := destIn(t)
 		writePartial(t, dest, data, meta{Digest: digestOf(data).String, Size: 5000, Valid: -1})
-		if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(size)); err != nil {
+		if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(size)); err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
 		wantFile(t, dest, data)
@@ -956,7 +956,7 @@ func TestUntrustedPartialIgnored(t *testing.T) {
 			if tc.chunked {
 				o.Connections, o.ChunkSize = 4, 4096
 			}
-			if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), d, dest, o); err != nil {
+			if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), d, transfer.File(dest), o); err != nil {
 				t.Fatal(err)
 			}
 			wantFile(t, dest, data)
@@ -985,7 +985,7 @@ func TestStalePartialAppearingMidCall(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(size)); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(size)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -1008,7 +1008,7 @@ func TestCorruptPartialRedownloaded(t *testing.T) {
 				o.Connections, o.ChunkSize = 4, chunk
 			}
 			p := &transfer.Progress{}
-			if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+			if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 				t.Fatal(err)
 			}
 			wantFile(t, dest, data)
@@ -1034,7 +1034,7 @@ func TestCorruptPartialThenWrongContent(t *testing.T) {
 	s := newBlobServer(t, testutil.RandomBytes(t, size), nil)
 	dest := destIn(t)
 	writePartial(t, dest, make([]byte, 4000), meta{Digest: digestOf(data).String, Size: size, Valid: -1})
-	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, options(size))
+	_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), options(size))
 	var mm *transfer.MismatchError
 	if !errors.As(err, &mm) {
 		t.Fatalf("err = %v", err)
@@ -1069,7 +1069,7 @@ func TestChunkedCancelKeepsHashedPrefix(t *testing.T) {
 	ctx, cancel := context.WithCancel(transfer.WithProgress(testCtx(t), p))
 	done := make(chan error, 1)
 	go func() {
-		_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), dest, o)
+		_, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 		done <- err
 	}()
 	// Every chunk before the stalled one is written; those after it wait in
@@ -1102,7 +1102,7 @@ func TestChunkedCancelKeepsHashedPrefix(t *testing.T) {
 	open.Store(true)
 	s.waitIdle(t)
 	before, reqs := s.served.Load(), len(s.Requests())
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)
@@ -1136,7 +1136,7 @@ func TestConcurrentDownloadsToOneDest(t *testing.T) {
 			errs := make(chan error, pulls)
 			for range pulls {
 				go func() {
-					_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o)
+					_, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 					errs <- err
 				}()
 			}
@@ -1205,7 +1205,7 @@ func TestProgressNeverExceedsSize(t *testing.T) {
 				}
 			}()
 			dest := destIn(t)
-			_, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o)
+			_, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o)
 			close(stop)
 			<-sampled
 			if err != nil {
@@ -1243,7 +1243,7 @@ func TestProgressChunked(t *testing.T) {
 	p := &transfer.Progress{}
 	p.AddTotal(size, 1)
 	dest := destIn(t)
-	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(transfer.WithProgress(testCtx(t), p), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	want := transfer.Snapshot{BytesDone: size, BytesTotal: size, BlobsDone: 1, BlobsTotal: 1}

@@ -125,7 +125,7 @@ func downloadLending(t *testing.T, s *blobServer, data []byte, connections int, 
 	o := options(int64(len(data)))
 	o.Connections, o.ChunkSize, o.Lender = connections, lendChunk, l
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)

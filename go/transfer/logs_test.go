@@ -125,7 +125,7 @@ func TestRedirectIsLoggedMasked(t *testing.T) {
 	})
 	ctx, drain := logged(t, "info")
 	dest := destIn(t)
-	if _, err := transfer.Download(ctx, loggingClient(t), s.URL(), digestOf(data), dest, options(int64(len(data)))); err != nil {
+	if _, err := transfer.Download(ctx, loggingClient(t), s.URL(), digestOf(data), transfer.File(dest), options(int64(len(data)))); err != nil {
 		t.Fatal(err)
 	}
 	lines := drain()
@@ -158,7 +158,7 @@ func TestRangeFallbackAndResumeLogged(t *testing.T) {
 	o := options(size)
 	o.Connections, o.ChunkSize = 4, chunk
 	ctx, drain := logged(t, "info")
-	if _, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), destIn(t), o); err != nil {
+	if _, err := transfer.Download(ctx, httpClient(t), s.URL(), digestOf(data), transfer.File(destIn(t)), o); err != nil {
 		t.Fatal(err)
 	}
 	lines := drain()

@@ -468,7 +468,7 @@ func TestRetryAfterWaitIsNotAStall(t *testing.T) {
 	t.Cleanup(srv.Close)
 	dest := filepath.Join(t.TempDir(), "blob")
 	client := &http.Client{Transport: transfer.NewRetryTransport(http.DefaultTransport, transfer.RetryPolicy{Attempts: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxRetryAfter: 2 * time.Second})}
-	_, err := transfer.Download(context.Background(), client, srv.URL, digestOf(data), dest, transfer.Options{ReadTimeout: 300 * time.Millisecond, Resumes: 1})
+	_, err := transfer.Download(context.Background(), client, srv.URL, digestOf(data), transfer.File(dest), transfer.Options{ReadTimeout: 300 * time.Millisecond, Resumes: 1})
 	if err != nil {
 		t.Fatalf("a Retry-After longer than the read timeout failed the call: %v", err)
 	}

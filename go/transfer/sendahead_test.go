@@ -57,7 +57,7 @@ func TestNextSpanIsAskedForWhileThisOneIsReceived(t *testing.T) {
 	o.Connections, o.ChunkSize = conns, chunk
 	o.ReadTimeout = 30 * time.Second
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), httpClient(t), s.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)

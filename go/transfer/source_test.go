@@ -57,7 +57,7 @@ func (ss *signedStorage) download(t *testing.T, data []byte, o transfer.Options)
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: authFor{host: ss.registry.srv.Listener.Addr().String(), inner: transfer.NewRetryTransport(tr, testPolicy)}}
 	dest := destIn(t)
-	if _, err := transfer.Download(testCtx(t), client, ss.registry.URL(), digestOf(data), dest, o); err != nil {
+	if _, err := transfer.Download(testCtx(t), client, ss.registry.URL(), digestOf(data), transfer.File(dest), o); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, dest, data)

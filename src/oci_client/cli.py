@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
         "checked and kept; skopeo's oci: transport and oras --oci-layout read the layout too.",
         examples=(
             "oci-client export localhost:5000/org/model:v1 /mnt/usb/models",
-            "oci-client pull oci-layout:/mnt/usb/models:v1",
+            "oci-client export --tag stable ghcr.io/org/model:v1 /mnt/usb/models",
         ),
     )
     ex.add_argument("reference")

@@ -95,29 +95,39 @@ func pullOptions(r abi.PullModelRequest) (pullmodel.Options, error) {
 
 // PullModel is the body of the PullModel export.
 func PullModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PullModel", input, func(ctx context.Context, r abi.PullModelRequest) (*pullmodel.Result, error) {
+	return Call(ctx, "PullModel", input, func(ctx context.Context, r abi.PullModelRequest) (*abi.PullModelResult, error) {
 		o, err := pullOptions(r)
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		res, err := pullmodel.Pull(ctx, newClient(r.Environ, r.Network, &r.Transfer), r.Reference, o)
+		if err != nil {
+			return nil, err
+		}
+		w := wirePull(res)
+		return &w, nil
 	})
 }
 
 // InspectModel is the body of the InspectModel export.
 func InspectModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "InspectModel", input, func(ctx context.Context, r abi.InspectModelRequest) (*pullmodel.Inspection, error) {
+	return Call(ctx, "InspectModel", input, func(ctx context.Context, r abi.InspectModelRequest) (*abi.InspectModelResult, error) {
 		o, err := selectOptions(r.Selection, r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
 		}
-		return pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		i, err := pullmodel.Inspect(ctx, newClient(r.Environ, r.Network, nil), r.Reference, o)
+		if err != nil {
+			return nil, err
+		}
+		w := wireInspection(i)
+		return &w, nil
 	})
 }
 
 // CacheList is the body of the CacheList export.
 func CacheList(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheList", input, func(ctx context.Context, r abi.CacheListRequest) (*cache.Listing, error) {
+	return Call(ctx, "CacheList", input, func(ctx context.Context, r abi.CacheListRequest) (*abi.CacheListResult, error) {
 		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
@@ -126,7 +136,8 @@ func CacheList(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}
-		return l, nil
+		w := wireListing(l)
+		return &w, nil
 	})
 }
 
@@ -134,7 +145,7 @@ func CacheList(ctx context.Context, input []byte) []byte {
 // tag (removed, and its snapshot when no other tag points there) or a
 // digest (its snapshot and the tags pointing to it).
 func CacheRemove(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*cache.Removed, error) {
+	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*abi.RemovedResult, error) {
 		ref, err := newClient(r.Environ, abi.Network{}, nil).ParseReference(r.Reference)
 		if err != nil {
 			return nil, err
@@ -151,7 +162,8 @@ func CacheRemove(ctx context.Context, input []byte) []byte {
 		if !found {
 			return nil, &oci.Error{Code: oci.CodeNotFound, Err: fmt.Errorf("%s is not in the cache at %s", ref.Name(), c.Root)}
 		}
-		return rm, nil
+		w := wireRemoved(rm)
+		return &w, nil
 	})
 }
 
@@ -169,7 +181,7 @@ const DefaultPruneAge = time.Hour
 
 // CachePrune is the body of the CachePrune export.
 func CachePrune(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CachePrune", input, func(ctx context.Context, r abi.CachePruneRequest) (*cache.Removed, error) {
+	return Call(ctx, "CachePrune", input, func(ctx context.Context, r abi.CachePruneRequest) (*abi.RemovedResult, error) {
 		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
@@ -182,7 +194,8 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}
-		return rm, nil
+		w := wireRemoved(rm)
+		return &w, nil
 	})
 }
 
@@ -191,9 +204,9 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 // background delay, and says how many it made durable, how many are left
 // and how long that took.
 func WaitDurable(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheSync", input, func(ctx context.Context, r abi.CacheSyncRequest) (cache.Flushed, error) {
+	return Call(ctx, "CacheSync", input, func(ctx context.Context, r abi.CacheSyncRequest) (abi.CacheSyncResult, error) {
 		if r.WaitMS < 0 {
-			return cache.Flushed{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
+			return abi.CacheSyncResult{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
 		}
 		bounded := ctx
 		if r.WaitMS > 0 {
@@ -203,8 +216,8 @@ func WaitDurable(ctx context.Context, input []byte) []byte {
 		}
 		done := cache.FlushAll(bounded)
 		if ctx.Err() != nil {
-			return cache.Flushed{}, oci.AsError(ctx.Err())
+			return abi.CacheSyncResult{}, oci.AsError(ctx.Err())
 		}
-		return done, nil
+		return wireFlushed(done), nil
 	})
 }

@@ -19,7 +19,8 @@ type verifyRequest struct{ abi.CacheVerifyRequest }
 
 func (r verifyRequest) client() *oci.Client { return newClient(r.Environ, r.Network, &r.Transfer) }
 
-// VerifyResult is what CacheVerify found and did.
+// VerifyResult is what CacheVerify found and did (abi.CacheVerifyResult
+// once converted).
 type VerifyResult struct {
 	cache.Checked
 	// Problems counts the blobs still wrong when the call returns.
@@ -33,7 +34,7 @@ type VerifyResult struct {
 // pulls the snapshots that use them again (which fetches just what is not
 // in place any more, through the same path as any pull).
 func CacheVerify(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheVerify", input, func(ctx context.Context, req abi.CacheVerifyRequest) (*VerifyResult, error) {
+	return Call(ctx, "CacheVerify", input, func(ctx context.Context, req abi.CacheVerifyRequest) (*abi.CacheVerifyResult, error) {
 		r := verifyRequest{req}
 		repair := r.Repair == nil || *r.Repair
 		offline := offlineFrom(r.Offline, r.Environ)
@@ -79,7 +80,8 @@ func CacheVerify(ctx context.Context, input []byte) []byte {
 				out.Problems++
 			}
 		}
-		return out, nil
+		w := wireChecked(&out.Checked, out.Problems, out.Repaired)
+		return &w, nil
 	})
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: What the AbiVersion export of a library of this contract returns.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: The exports that take a JSON request and return an envelope.
 EXPORTS = (
@@ -37,6 +37,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "ca_file",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -54,6 +55,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "digest",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "label",
             "log_level",
@@ -76,6 +78,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "connections",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -99,6 +102,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "direct_io",
             "durability",
             "env",
+            "events",
             "ignore_patterns",
             "insecure_registries",
             "lease_ms",
@@ -124,6 +128,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "ca_file",
             "cache_dir",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "offline",
@@ -139,6 +144,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "operation_id",
             "timeout_ms",
@@ -148,6 +154,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "operation_id",
             "reference",
@@ -158,6 +165,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "min_age_ms",
             "operation_id",
@@ -166,6 +174,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "CacheSync": frozenset(
         {
+            "events",
             "log_level",
             "operation_id",
             "timeout_ms",
@@ -181,6 +190,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "connections",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "offline",
@@ -200,6 +210,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "concurrency",
             "directory",
             "env",
+            "events",
             "follow_symlinks",
             "format",
             "insecure_registries",
@@ -217,6 +228,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "ca_file",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -228,6 +240,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "CancelOperation": frozenset(
         {
+            "events",
             "id",
             "log_level",
             "operation_id",
@@ -237,6 +250,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     "OperationProgress": frozenset(
         {
             "blobs_after",
+            "events",
             "id",
             "log_level",
             "operation_id",
@@ -246,6 +260,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "RuntimeStats": frozenset(
         {
+            "events",
             "log_level",
             "operation_id",
             "stacks",

@@ -139,7 +139,7 @@ func CacheSync(request *C.char) *C.char { return export(capi.WaitDurable, reques
 func PushModel(request *C.char) *C.char { return export(capi.PushModel, request) }
 
 // RuntimeStats reports the library's goroutines, running operations and Go
-// memory, for leak checks (bench/soak.py); see capi.StatsResult.
+// memory, for leak checks (bench/soak.py); see abi.RuntimeStatsResult.
 //
 //export RuntimeStats
 func RuntimeStats(request *C.char) *C.char { return export(capi.RuntimeStats, request) }

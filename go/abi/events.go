@@ -69,9 +69,11 @@ func NewEvent(seq int64, time float64, d EventData) Event {
 // FileFound is a file a pull found in place, verified, without downloading
 // it.
 type FileFound struct {
-	// Path is the file in the model directory (relative) or, for a blob of
-	// the cache, where the blob is.
-	Path   string `json:"path"`
+	// Path is where the verified file is: the blob in the cache, or the
+	// file in local_dir.
+	Path string `json:"path"`
+	// Label is the file's name in the model (the progress's label).
+	Label  string `json:"label"`
 	Digest string `json:"digest"`
 	// How is "cache" (the cache held it), "local" (local_dir held it) or
 	// "other_process" (another process fetched it while this one waited).

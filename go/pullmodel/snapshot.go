@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
@@ -136,6 +138,7 @@ func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, 
 		}
 		if p.o.Verify {
 			prog.Found(c.path, p.cache.BlobPath(c.entry.Digest))
+			events.Emit(ctx, abi.FileFound{Path: p.cache.BlobPath(c.entry.Digest), Label: c.path, Digest: c.entry.Digest, How: "cache"})
 		}
 	}
 	return true, nil

@@ -12,7 +12,11 @@ package events
 import (
 	"context"
 	"log/slog"
+	"net/url"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,4 +129,40 @@ func (s *Sink) scrub(d abi.EventData) abi.EventData {
 		}
 	}
 	return v.Interface().(abi.EventData)
+}
+
+var digestRE = regexp.MustCompile(`(sha256|sha384|sha512)[:-]([0-9a-f]{64,128})`)
+
+// DigestInURL is the blob digest a registry URL's path names
+// (".../blobs/sha256:…"), "" for none.
+func DigestInURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(u.Path, "/blobs/")
+	if !ok {
+		return ""
+	}
+	if m := digestRE.FindStringSubmatch(rest); m != nil && strings.HasPrefix(rest, m[0]) {
+		return m[1] + ":" + m[2]
+	}
+	return ""
+}
+
+// DigestInLease is the blob digest a lease file's name holds
+// ("sha256-….lock", "layer+sha256-….lock"), "" for none.
+func DigestInLease(path string) string {
+	if m := digestRE.FindStringSubmatch(filepath.Base(path)); m != nil {
+		return m[1] + ":" + m[2]
+	}
+	return ""
+}
+
+// Host is u's host (and port), "" for none: an event names the hosts a
+// redirect went between, never the URL, whose query may be a credential.
+func Host(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Host
 }

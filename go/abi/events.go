@@ -160,8 +160,10 @@ func (RangeRefused) EventKind() string { return "range_refused" }
 
 // ConnectionsChanged is the tuner adding connections or taking them back.
 type ConnectionsChanged struct {
-	From int `json:"from"`
-	To   int `json:"to"`
+	// Before and After are the connection budget before and after the
+	// change (named so that no reader's keyword stands in the way).
+	Before int `json:"before"`
+	After  int `json:"after"`
 	// Why is "slow_connections" (each connection brings little: more may
 	// help) or "no_gain" (the added ones did not raise the rate).
 	Why string `json:"why"`

@@ -220,7 +220,7 @@ func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int) {
 		return // most ticks: nothing to say, nothing formatted
 	}
 	rate := fmt.Sprintf("%.1f MB/s", t.rate/1e6)
-	changed := abi.ConnectionsChanged{From: t.cur - n, To: t.cur, RateBps: int64(t.rate)}
+	changed := abi.ConnectionsChanged{Before: t.cur - n, After: t.cur, RateBps: int64(t.rate)}
 	switch {
 	case n > 0:
 		changed.Why = "slow_connections"

@@ -54,8 +54,8 @@ func TestTunerChangesAreLogged(t *testing.T) {
 		}
 	}
 	wantChanges := []abi.ConnectionsChanged{
-		{From: 4, To: 8, Why: "slow_connections", RateBps: 200e6},
-		{From: 8, To: 4, Why: "no_gain", RateBps: 200e6},
+		{Before: 4, After: 8, Why: "slow_connections", RateBps: 200e6},
+		{Before: 8, After: 4, Why: "no_gain", RateBps: 200e6},
 	}
 	if !slices.Equal(changes, wantChanges) {
 		t.Errorf("events %+v, want %+v", changes, wantChanges)

@@ -179,7 +179,7 @@ class _FileBars:
         names = set(files) if isinstance(files, list) else set()
         sizes = {
             str(f["path"]): int(f.get("size", 0))
-            for f in (result.get("model") or {}).get("files") or ()
+            for f in (result["model"]["files"] if "model" in result else ())  # a push's has none
             if f.get("path") in names
         }
         for label, size in sizes.items():

@@ -106,7 +106,7 @@ class _Progress:
             self.callback(done, total)
 
     def poll(self, snapshot: dict[str, Any]) -> None:
-        self.update(int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
+        self.update(int(snapshot["bytes_done"]), int(snapshot["bytes_total"]))
 
     def finish(self, size: int) -> None:
         self.update(size, size)
@@ -337,7 +337,7 @@ class OciGoClient:
             registry=r["registry"],
             repository=r["repository"],
             anonymous=bool(r["anonymous"]),
-            source=r.get("source") or None,
+            source=r["source"] or None,
             digest=r["digest"],
         )
 
@@ -498,7 +498,7 @@ class OciGoClient:
         if verify is not None:
             req["verify"] = verify
         r = self._watched("PullModel", req, progress, on_snapshot, "bytes_downloaded", wake_on_blob)
-        log_skipped(reference, r.get("model") or {})
+        log_skipped(reference, r["model"])
         return r
 
     def _watched(
@@ -531,7 +531,7 @@ class OciGoClient:
         if reporter is not None:
             # The counters' total where they gave one: a pull's bytes_downloaded leaves out what
             # an earlier call left on disk and counts retried bytes again, so it is no blob size.
-            reporter.finish(reporter.total or int(r.get(moved_key, 0)))
+            reporter.finish(reporter.total or int(r[moved_key]))
         return r
 
     # -- publishing -----------------------------------------------------------

@@ -177,3 +177,18 @@ def test_no_secret_in_any_event_with_token_auth(
     for secret in (password, auth_field(user, password), "eyJ", "X-Amz-Signature"):
         assert secret not in text, secret
     assert not re.search(r"sig\d", text), text
+
+
+def test_dropped_events_are_told_and_the_rest_delivered(caplog: pytest.LogCaptureFixture) -> None:
+    got: list[events.Event] = []
+    wire = {
+        "seq": 5,
+        "time": 1.0,
+        "kind": "range_refused",
+        "range_refused": {"digest": "d", "fallback": "one_stream", "at": 0},
+    }
+    carrier = {"running": True, "events": [wire], "events_dropped": 4}
+    _native._deliver(carrier, got.append)
+    assert carrier == {"running": True}  # taken out of the snapshot a progress callback sees
+    assert got == [events.RangeRefused(seq=5, time=1.0, digest="d", fallback="one_stream", at=0)]
+    assert "4 events dropped" in caplog.text

@@ -29,7 +29,14 @@ SMALL, BIG = 5, 40 * 1024 * 1024
 
 
 def blob(label: str, done: int, total: int) -> dict[str, Any]:
-    return {"label": label, "bytes_done": done, "bytes_total": total, "done": done == total}
+    return {
+        "label": label,
+        "bytes_done": done,
+        "bytes_total": total,
+        "done": done == total,
+        "path": "",
+        "present": False,
+    }
 
 
 def snapshot(*blobs: dict[str, Any]) -> TransferProgress:
@@ -63,6 +70,8 @@ def pull_result(sizes: dict[str, int], downloaded: int, files: list[str] | None 
                         "kind": "weight",
                         "digest": "sha256:" + "1" * 64,
                         "media_type": "x",
+                        "archive": "",
+                        "extract_to": "",
                     }
                     for name, size in sizes.items()
                 ],

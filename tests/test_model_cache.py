@@ -322,16 +322,16 @@ def test_six_processes_at_once_fetch_each_blob_once(
 HEARING = """
 import json, os, sys, time
 import oci_client
+from oci_client import events
 ref, cache, ready, barrier = sys.argv[1:5]
-oci_client.cache_list()  # the library loaded before the start
+names = {f.digest: f.path for f in oci_client.inspect(ref, cache_dir=cache).files}  # loads the library
 open(ready, "w").close()
 while not os.path.exists(barrier):
     time.sleep(0.002)
 heard = {}
 def on_event(e):
-    for f in e.files:
-        if f.blob_path is not None:
-            heard.setdefault(f.name, (time.time(), f.found_in_place, str(f.blob_path)))
+    if isinstance(e, (events.FileVerified, events.FileFound)) and e.digest in names:
+        heard.setdefault(names[e.digest], (time.time(), isinstance(e, events.FileFound), e.path))
 oci_client.Client().pull(ref, cache_dir=cache, concurrency=1, on_event=on_event)
 print(json.dumps(heard), flush=True)
 """

@@ -16,7 +16,7 @@ extern char *CacheList(char *request);
 extern void FreeString(char *envelope);
 
 /* The ABI this program was written for: refuse any other. */
-#define WANT_ABI 1
+#define WANT_ABI 2
 
 /* s as a JSON string (quotes and backslashes escaped; enough for paths and references). */
 static char *json_string(const char *s) {

@@ -24,8 +24,20 @@ func (e *UnknownFieldError) Error() string {
 	return fmt.Sprintf("unknown field %q (known here: %s)", e.Field, strings.Join(e.Known, ", "))
 }
 
+// MissingFieldError is a key the request must carry (its field has no
+// omitempty) and does not.
+type MissingFieldError struct {
+	// Field is the key's path in the request, "blobs[0].digest".
+	Field string
+}
+
+func (e *MissingFieldError) Error() string {
+	return fmt.Sprintf("missing field %q", e.Field)
+}
+
 // Decode reads the JSON object data into v, a pointer to a request type,
-// refusing a key that no field names. encoding/json alone would match keys
+// refusing a key that no field names and the absence of one whose field
+// has no omitempty. encoding/json alone would match keys
 // case-insensitively ("Reference" for "reference") and, without
 // DisallowUnknownFields, drop unknown ones; both hide a caller's mistake.
 func Decode(data []byte, v any) error {
@@ -66,6 +78,11 @@ func checkKeys(data []byte, t reflect.Type, path string) error {
 				return err
 			}
 		}
+		for _, k := range Required(t) {
+			if _, ok := obj[k]; !ok {
+				return &MissingFieldError{Field: path + k}
+			}
+		}
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil
@@ -82,6 +99,31 @@ func checkKeys(data []byte, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// Required lists, sorted, the JSON keys of struct type t whose fields have
+// no omitempty (promoted ones included): a request must carry them, a
+// result always does.
+func Required(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, Required(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Fields maps each JSON key of struct type t to its field's type, with the

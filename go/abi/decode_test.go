@@ -72,3 +72,22 @@ func TestExportsTakeTheirOwnFields(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeRefusesARequestWithoutARequiredKey(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in    string
+		into  any
+		field string
+	}{
+		{`{"env":{}}`, &PullManifestRequest{}, "reference"},
+		{`{"reference":"r","blobs":[{"digest":"d","path":"p"},{"digest":"d"}]}`, &PullBlobsRequest{}, "blobs[1].path"},
+		{`{"wait_ms":5}`, &OperationProgressRequest{}, "id"},
+	} {
+		err := Decode([]byte(c.in), c.into)
+		var m *MissingFieldError
+		if !errors.As(err, &m) || m.Field != c.field {
+			t.Errorf("%s: error %v, want missing field %q", c.in, err, c.field)
+		}
+	}
+}

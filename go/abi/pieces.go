@@ -13,6 +13,9 @@ type Control struct {
 	// LogLevel asks for the call's log records at this level and above
 	// ("debug", "info", "warning", "error"); absent: none are made.
 	LogLevel string `json:"log_level,omitempty"`
+	// Events asks for the call's typed events (abi.Event), which come with
+	// its progress reads and in its envelope.
+	Events bool `json:"events,omitempty"`
 }
 
 // CallControl gives the control fields of any request that embeds Control.

@@ -24,27 +24,31 @@ var (
 )
 
 // Schema is the JSON Schema (draft 2020-12) of every export's request and
-// result, generated from the Go types and described by their doc comments: results maps each export to a zero
-// value of its result type (package capi holds them; this package imports
-// no domain package). Requests refuse unknown keys (additionalProperties
-// false) and require none; a result's fields without omitempty are
-// always present.
-func Schema(results map[string]any, docs Docs) ([]byte, error) {
+// result, of the envelope and of each kind of event, generated from the Go
+// types and described by their doc comments. Objects refuse unknown keys
+// (additionalProperties false); fields without omitempty are required: a
+// request must carry them, a result always does.
+func Schema(docs Docs) ([]byte, error) {
 	g := gen{docs: docs}
 	defs := object{}
 	var exports []any
 	for _, e := range Exports {
-		res, ok := results[e.Name]
-		if !ok {
+		if e.Result == nil {
 			return nil, fmt.Errorf("no result type for %s", e.Name)
 		}
 		defs[e.Name+"Request"] = g.typeSchema(reflect.TypeOf(e.Request), false)
-		defs[e.Name+"Result"] = g.typeSchema(reflect.TypeOf(res), true)
+		defs[e.Name+"Result"] = g.typeSchema(reflect.TypeOf(e.Result), true)
 		exports = append(exports, object{
 			"name": e.Name, "description": e.Doc,
 			"request": object{"$ref": "#/$defs/" + e.Name + "Request"},
 			"result":  object{"$ref": "#/$defs/" + e.Name + "Result"},
 		})
+	}
+	defs["Envelope"] = g.typeSchema(reflect.TypeFor[Envelope](), true)
+	defs["Event"] = g.typeSchema(reflect.TypeFor[Event](), true)
+	var kinds []any
+	for _, k := range EventKinds {
+		kinds = append(kinds, k.EventKind())
 	}
 	doc := object{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
@@ -52,6 +56,7 @@ func Schema(results map[string]any, docs Docs) ([]byte, error) {
 		"description": "Generated from go/abi by `cd go && go run ./cmd/abigen`; do not edit. Each JSON export takes its <Name>Request and answers {\"abi_version\", \"ok\", \"result\": <Name>Result} or {\"abi_version\", \"ok\": false, \"error\"}.",
 		"abi_version": Version,
 		"exports":     exports,
+		"event_kinds": kinds,
 		"$defs":       defs,
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
@@ -135,7 +140,7 @@ func (g gen) structSchema(t reflect.Type, result bool) object {
 				p["description"] = d
 			}
 			props[name] = p
-			if result && !slices.Contains(strings.Split(opts, ","), "omitempty") {
+			if !slices.Contains(strings.Split(opts, ","), "omitempty") {
 				required = append(required, name)
 			}
 		}

@@ -8,12 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 )
 
@@ -99,7 +100,8 @@ func (k *Locker) TryLock(ctx context.Context, path string) (l *Lease, ok bool, e
 		if why == "" {
 			return nil, false, nil
 		}
-		logs.From(ctx, "cache").Info("breaking a stale lease", "lease", path, "why", why)
+		events.Log(ctx, "cache", "breaking a stale lease", abi.LeaseBroken{Digest: events.DigestInLease(path), Lease: path, Why: why},
+			"lease", path, "why", why)
 		k.breakLease(path, token)
 	}
 	return nil, false, nil
@@ -180,14 +182,16 @@ func (l *Lease) heartbeat(every time.Duration) {
 }
 
 // LogHeld records that this call waits for the lease at path, and who
-// holds it, as far as the lease file says.
+// holds it, as far as the lease file says: a log line and a lease_waiting
+// event.
 func LogHeld(ctx context.Context, path string) {
-	log := logs.From(ctx, "cache")
-	if !log.Enabled(ctx, slog.LevelInfo) {
+	if !events.Wanted(ctx) {
 		return
 	}
 	o, _ := readOwner(path)
-	log.Info("waiting for another process's lease", "lease", path, "holder_pid", o.PID, "holder_host", o.Host)
+	events.Log(ctx, "cache", "waiting for another process's lease",
+		abi.LeaseWaiting{Digest: events.DigestInLease(path), Lease: path, HolderPID: o.PID, HolderHost: o.Host},
+		"lease", path, "holder_pid", o.PID, "holder_host", o.Host)
 }
 
 // stale says why the lease at path may be broken ("" while it may not): its

@@ -13,36 +13,11 @@ import (
 	"time"
 
 	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
 )
-
-// ErrorBody is the "error" member of a failed envelope.
-type ErrorBody struct {
-	Code         oci.Code `json:"code"`
-	Message      string   `json:"message"`
-	Status       int      `json:"status,omitempty"`
-	RegistryCode string   `json:"registry_code,omitempty"`
-	Details      any      `json:"details,omitempty"`
-	// Reference, Digest and URL say what failed, where known; URL is
-	// redacted (no user information, no signed query parameters).
-	Reference string `json:"reference,omitempty"`
-	Digest    string `json:"digest,omitempty"`
-	URL       string `json:"url,omitempty"`
-}
-
-type envelope struct {
-	// AbiVersion lets a caller that did not check the AbiVersion export
-	// still tell a library of another contract.
-	AbiVersion int        `json:"abi_version"`
-	OK         bool       `json:"ok"`
-	Result     any        `json:"result,omitempty"`
-	Error      *ErrorBody `json:"error,omitempty"`
-	// Logs are the call's log records not yet read through
-	// OperationProgress, when the request asked for them (log_level).
-	Logs []logs.Entry `json:"logs,omitempty"`
-}
 
 // controlled is what Call needs of every request type: the control fields
 // (abi.Control, embedded).
@@ -68,29 +43,34 @@ func referenceOf(req any) string {
 func Call[Req controlled, Resp any](ctx context.Context, export string, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
 	var rec *logs.Recorder // nil until the request asks for logs
+	var sink *events.Sink  // nil until the request asks for events
 	defer func() {
 		if p := recover(); p != nil {
-			out = failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})
+			out = failure(secrets, rec, sink, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})
 		}
 	}()
 
 	var req Req
 	if err := abi.Decode(input, &req); err != nil {
-		return failure(secrets, nil, decodeError(export, err))
+		return failure(secrets, nil, nil, decodeError(export, err))
 	}
 	dl := req.CallControl()
 	if dl.TimeoutMS < 0 {
-		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
+		return failure(secrets, nil, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("timeout_ms must not be negative, got %d", dl.TimeoutMS)})
 	}
 	level, on, err := logs.ParseLevel(dl.LogLevel)
 	if err != nil {
-		return failure(secrets, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: err})
+		return failure(secrets, nil, nil, &oci.Error{Code: oci.CodeInvalidArgument, Err: err})
 	}
 	if on {
 		rec = logs.NewRecorder(level, secrets)
 		ctx = logs.With(ctx, rec.Logger())
 	}
-	ctx, finish := startOperation(ctx, dl.OperationID, rec)
+	if dl.Events {
+		sink = events.NewSink(secrets)
+		ctx = events.With(ctx, sink)
+	}
+	ctx, finish := startOperation(ctx, dl.OperationID, rec, sink)
 	defer finish()
 	if dl.TimeoutMS > 0 {
 		var cancel context.CancelFunc
@@ -103,11 +83,13 @@ func Call[Req controlled, Resp any](ctx context.Context, export string, input []
 		if e.Reference == "" {
 			e.Reference = referenceOf(req)
 		}
-		return failure(secrets, rec, e)
+		return failure(secrets, rec, sink, e)
 	}
-	b, err := json.Marshal(envelope{AbiVersion: abi.Version, OK: true, Result: resp, Logs: rec.Drain()})
+	env := abi.Envelope{AbiVersion: abi.Version, OK: true, Result: resp, Logs: rec.Drain()}
+	env.Events, env.EventsDropped = sink.Drain()
+	b, err := json.Marshal(env)
 	if err != nil {
-		return failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
+		return failure(secrets, rec, sink, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("encoding result: %w", err)})
 	}
 	return b
 }
@@ -120,12 +102,17 @@ func decodeError(export string, err error) *oci.Error {
 		return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("%s: %w", export, err),
 			Details: map[string]any{"export": export, "field": unknown.Field}}
 	}
+	var missing *abi.MissingFieldError
+	if errors.As(err, &missing) {
+		return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("%s: %w", export, err),
+			Details: map[string]any{"export": export, "field": missing.Field}}
+	}
 	return &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("decoding the %s request: %w", export, err)}
 }
 
-func failure(secrets *redact.Set, rec *logs.Recorder, e *oci.Error) []byte {
-	b, err := json.Marshal(envelope{AbiVersion: abi.Version, Error: &ErrorBody{
-		Code:         e.Code,
+func failure(secrets *redact.Set, rec *logs.Recorder, sink *events.Sink, e *oci.Error) []byte {
+	env := abi.Envelope{AbiVersion: abi.Version, Error: &abi.ErrorBody{
+		Code:         string(e.Code),
 		Message:      secrets.Scrub(e.Error()),
 		Status:       e.Status,
 		RegistryCode: e.RegistryCode,
@@ -133,7 +120,9 @@ func failure(secrets *redact.Set, rec *logs.Recorder, e *oci.Error) []byte {
 		Reference:    secrets.Scrub(e.Reference),
 		Digest:       e.Digest,
 		URL:          secrets.Scrub(redact.URL(e.URL)),
-	}, Logs: rec.Drain()})
+	}, Logs: rec.Drain()}
+	env.Events, env.EventsDropped = sink.Drain()
+	b, err := json.Marshal(env)
 	if err != nil {
 		// Marshalling strings and ints cannot fail; keep a valid envelope anyway.
 		return []byte(`{"abi_version":` + strconv.Itoa(abi.Version) + `,"ok":false,"error":{"code":"INTERNAL","message":"encoding error"}}`)

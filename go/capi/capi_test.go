@@ -117,7 +117,7 @@ func image(t *testing.T) v1.Image {
 
 type echoReq struct {
 	abi.Control
-	Value string `json:"value"`
+	Value string `json:"value,omitempty"`
 }
 
 type echoResp struct {
@@ -129,7 +129,7 @@ func TestCallSuccessEnvelope(t *testing.T) {
 	out := Call(context.Background(), "Echo", []byte(`{"value":"hi","timeout_ms":1000}`), func(_ context.Context, r echoReq) (echoResp, error) {
 		return echoResp{Echo: r.Value}, nil
 	})
-	if string(out) != `{"abi_version":1,"ok":true,"result":{"echo":"hi"}}` {
+	if string(out) != `{"abi_version":2,"ok":true,"result":{"echo":"hi"}}` {
 		t.Fatalf("envelope %s", out)
 	}
 }
@@ -139,7 +139,7 @@ func TestCallErrorEnvelope(t *testing.T) {
 	out := Call(context.Background(), "Echo", []byte(`{}`), func(context.Context, echoReq) (*echoResp, error) {
 		return nil, &oci.Error{Code: oci.CodeNotFound, Status: 404, RegistryCode: "MANIFEST_UNKNOWN", Err: errors.New("no such manifest")}
 	})
-	want := `{"abi_version":1,"ok":false,"error":{"code":"NOT_FOUND","message":"no such manifest","status":404,"registry_code":"MANIFEST_UNKNOWN"}}`
+	want := `{"abi_version":2,"ok":false,"error":{"code":"NOT_FOUND","message":"no such manifest","status":404,"registry_code":"MANIFEST_UNKNOWN"}}`
 	if string(out) != want {
 		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
 	}
@@ -162,7 +162,7 @@ func TestCallErrorDetails(t *testing.T) {
 		inner := &oci.Error{Code: oci.CodeNoMatch, Details: map[string]any{"files": []string{"a.json"}}, Err: errors.New("none")}
 		return nil, fmt.Errorf("pulling: %w", inner)
 	})
-	want := `{"abi_version":1,"ok":false,"error":{"code":"NO_MATCH","message":"pulling: none","details":{"files":["a.json"]}}}`
+	want := `{"abi_version":2,"ok":false,"error":{"code":"NO_MATCH","message":"pulling: none","details":{"files":["a.json"]}}}`
 	if string(out) != want {
 		t.Fatalf("envelope\n%s\nwant\n%s", out, want)
 	}

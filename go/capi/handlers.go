@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/oci-client/liboci/abi"
-	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -46,50 +45,45 @@ func newClient(e abi.Environ, n abi.Network, t *abi.Transfer) (*oci.Client, erro
 	return oci.New(opts...)
 }
 
-// BlobsResult is PullBlobs' result, in request order.
-type BlobsResult struct {
-	Blobs []oci.Blob `json:"blobs"`
-}
-
-// OperationResult answers CancelOperation and OperationProgress.
-type OperationResult struct {
-	// Running is false when no call with that id is running (yet, or any more).
-	Running bool `json:"running"`
-	transfer.Snapshot
-	// Logs are the call's log records made since the last read, oldest
-	// first, when it asked for them (log_level).
-	Logs []logs.Entry `json:"logs,omitempty"`
-}
-
 func blobRequest(b abi.Blob) oci.BlobRequest {
 	return oci.BlobRequest{Digest: b.Digest, Path: b.Path, Size: b.Size, Label: b.Label}
 }
 
 // PullManifest is the body of the PullManifest export.
 func PullManifest(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PullManifest", input, func(ctx context.Context, r abi.PullManifestRequest) (*oci.Manifest, error) {
+	return Call(ctx, "PullManifest", input, func(ctx context.Context, r abi.PullManifestRequest) (*abi.ManifestResult, error) {
 		c, err := newClient(r.Environ, r.Network, nil)
 		if err != nil {
 			return nil, err
 		}
-		return c.PullManifest(ctx, r.Reference)
+		m, err := c.PullManifest(ctx, r.Reference)
+		if err != nil {
+			return nil, err
+		}
+		w := wireManifest(m)
+		return &w, nil
 	})
 }
 
 // PullBlob is the body of the PullBlob export.
 func PullBlob(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PullBlob", input, func(ctx context.Context, r abi.PullBlobRequest) (*oci.Blob, error) {
+	return Call(ctx, "PullBlob", input, func(ctx context.Context, r abi.PullBlobRequest) (*abi.PulledBlob, error) {
 		c, err := newClient(r.Environ, r.Network, &r.Transfer)
 		if err != nil {
 			return nil, err
 		}
-		return c.PullBlob(ctx, r.Reference, blobRequest(r.Blob))
+		b, err := c.PullBlob(ctx, r.Reference, blobRequest(r.Blob))
+		if err != nil {
+			return nil, err
+		}
+		w := wireBlob(*b)
+		return &w, nil
 	})
 }
 
 // PullBlobs is the body of the PullBlobs export.
 func PullBlobs(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PullBlobs", input, func(ctx context.Context, r abi.PullBlobsRequest) (*BlobsResult, error) {
+	return Call(ctx, "PullBlobs", input, func(ctx context.Context, r abi.PullBlobsRequest) (*abi.PullBlobsResult, error) {
 		c, err := newClient(r.Environ, r.Network, &r.Transfer)
 		if err != nil {
 			return nil, err
@@ -102,34 +96,38 @@ func PullBlobs(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return &BlobsResult{Blobs: blobs}, nil
+		return &abi.PullBlobsResult{Blobs: mapSlice(blobs, wireBlob)}, nil
 	})
 }
 
 // TestAuthentication is the body of the TestAuthentication export.
 func TestAuthentication(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "TestAuthentication", input, func(ctx context.Context, r abi.TestAuthenticationRequest) (*oci.AuthResult, error) {
+	return Call(ctx, "TestAuthentication", input, func(ctx context.Context, r abi.TestAuthenticationRequest) (*abi.AuthResult, error) {
 		c, err := newClient(r.Environ, r.Network, nil)
 		if err != nil {
 			return nil, err
 		}
-		return c.CheckAuth(ctx, r.Reference)
+		a, err := c.CheckAuth(ctx, r.Reference)
+		if err != nil {
+			return nil, err
+		}
+		w := wireAuth(a)
+		return &w, nil
 	})
 }
 
 // CancelOperation is the body of the CancelOperation export. Cancelling an
 // id whose call has not started yet cancels that call when it starts.
 func CancelOperation(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CancelOperation", input, func(ctx context.Context, r abi.CancelOperationRequest) (*OperationResult, error) {
-		return &OperationResult{Running: cancelOperation(r.ID)}, nil
+	return Call(ctx, "CancelOperation", input, func(ctx context.Context, r abi.CancelOperationRequest) (*abi.OperationResult, error) {
+		return &abi.OperationResult{Running: cancelOperation(r.ID), Blobs: []abi.BlobProgress{}}, nil
 	})
 }
 
 // OperationProgress is the body of the OperationProgress export.
 func OperationProgress(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "OperationProgress", input, func(ctx context.Context, r abi.OperationProgressRequest) (*OperationResult, error) {
+	return Call(ctx, "OperationProgress", input, func(ctx context.Context, r abi.OperationProgressRequest) (*abi.OperationResult, error) {
 		waitForBlobs(ctx, r.ID, r.BlobsAfter, time.Duration(r.WaitMS)*time.Millisecond)
-		s, entries, ok := progressOf(r.ID)
-		return &OperationResult{Running: ok, Snapshot: s, Logs: entries}, nil
+		return progressOf(r.ID), nil
 	})
 }

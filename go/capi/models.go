@@ -98,7 +98,7 @@ func pullOptions(r abi.PullModelRequest) (pullmodel.Options, error) {
 
 // PullModel is the body of the PullModel export.
 func PullModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PullModel", input, func(ctx context.Context, r abi.PullModelRequest) (*pullmodel.Result, error) {
+	return Call(ctx, "PullModel", input, func(ctx context.Context, r abi.PullModelRequest) (*abi.PullModelResult, error) {
 		o, err := pullOptions(r)
 		if err != nil {
 			return nil, err
@@ -108,16 +108,18 @@ func PullModel(ctx context.Context, input []byte) []byte {
 			return nil, err
 		}
 		res, err := pullmodel.Pull(ctx, c, r.Reference, o)
-		if res != nil {
-			res.Reference = layout.Display(res.Reference) // as the caller named it
+		if err != nil {
+			return nil, err
 		}
-		return res, err
+		res.Reference = layout.Display(res.Reference) // as the caller named it
+		w := wirePull(res)
+		return &w, nil
 	})
 }
 
 // ExportModel is the body of the ExportModel export.
 func ExportModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "ExportModel", input, func(ctx context.Context, r abi.ExportModelRequest) (*export.Result, error) {
+	return Call(ctx, "ExportModel", input, func(ctx context.Context, r abi.ExportModelRequest) (*abi.ExportModelResult, error) {
 		if r.LayoutDir == "" {
 			return nil, oci.Coded(oci.CodeInvalidArgument, errors.New("layout_dir is required"))
 		}
@@ -125,13 +127,18 @@ func ExportModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return export.Model(ctx, c, r.Reference, r.LayoutDir, export.Options{Tag: r.Tag, Concurrency: r.Concurrency})
+		res, err := export.Model(ctx, c, r.Reference, r.LayoutDir, export.Options{Tag: r.Tag, Concurrency: r.Concurrency})
+		if err != nil {
+			return nil, err
+		}
+		w := wireExport(res)
+		return &w, nil
 	})
 }
 
 // InspectModel is the body of the InspectModel export.
 func InspectModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "InspectModel", input, func(ctx context.Context, r abi.InspectModelRequest) (*pullmodel.Inspection, error) {
+	return Call(ctx, "InspectModel", input, func(ctx context.Context, r abi.InspectModelRequest) (*abi.InspectModelResult, error) {
 		o, err := selectOptions(r.Selection, r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
@@ -140,17 +147,19 @@ func InspectModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		res, err := pullmodel.Inspect(ctx, c, r.Reference, o)
-		if res != nil {
-			res.Reference = layout.Display(res.Reference)
+		i, err := pullmodel.Inspect(ctx, c, r.Reference, o)
+		if err != nil {
+			return nil, err
 		}
-		return res, err
+		i.Reference = layout.Display(i.Reference)
+		w := wireInspection(i)
+		return &w, nil
 	})
 }
 
 // CacheList is the body of the CacheList export.
 func CacheList(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheList", input, func(ctx context.Context, r abi.CacheListRequest) (*cache.Listing, error) {
+	return Call(ctx, "CacheList", input, func(ctx context.Context, r abi.CacheListRequest) (*abi.CacheListResult, error) {
 		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
@@ -159,7 +168,8 @@ func CacheList(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}
-		return l, nil
+		w := wireListing(l)
+		return &w, nil
 	})
 }
 
@@ -167,7 +177,7 @@ func CacheList(ctx context.Context, input []byte) []byte {
 // tag (removed, and its snapshot when no other tag points there) or a
 // digest (its snapshot and the tags pointing to it).
 func CacheRemove(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*cache.Removed, error) {
+	return Call(ctx, "CacheRemove", input, func(ctx context.Context, r abi.CacheRemoveRequest) (*abi.RemovedResult, error) {
 		client, err := newClient(r.Environ, abi.Network{}, nil)
 		if err != nil {
 			return nil, err
@@ -188,7 +198,8 @@ func CacheRemove(ctx context.Context, input []byte) []byte {
 		if !found {
 			return nil, &oci.Error{Code: oci.CodeNotFound, Err: fmt.Errorf("%s is not in the cache at %s", ref.Name(), c.Root)}
 		}
-		return rm, nil
+		w := wireRemoved(rm)
+		return &w, nil
 	})
 }
 
@@ -206,7 +217,7 @@ const DefaultPruneAge = time.Hour
 
 // CachePrune is the body of the CachePrune export.
 func CachePrune(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CachePrune", input, func(ctx context.Context, r abi.CachePruneRequest) (*cache.Removed, error) {
+	return Call(ctx, "CachePrune", input, func(ctx context.Context, r abi.CachePruneRequest) (*abi.RemovedResult, error) {
 		c, err := openCache(r.Cache, r.Environ)
 		if err != nil {
 			return nil, err
@@ -219,7 +230,8 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, &oci.Error{Code: oci.CodeIO, Err: err}
 		}
-		return rm, nil
+		w := wireRemoved(rm)
+		return &w, nil
 	})
 }
 
@@ -228,9 +240,9 @@ func CachePrune(ctx context.Context, input []byte) []byte {
 // background delay, and says how many it made durable, how many are left
 // and how long that took.
 func WaitDurable(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheSync", input, func(ctx context.Context, r abi.CacheSyncRequest) (cache.Flushed, error) {
+	return Call(ctx, "CacheSync", input, func(ctx context.Context, r abi.CacheSyncRequest) (abi.CacheSyncResult, error) {
 		if r.WaitMS < 0 {
-			return cache.Flushed{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
+			return abi.CacheSyncResult{}, &oci.Error{Code: oci.CodeInvalidArgument, Err: fmt.Errorf("wait_ms must not be negative, got %d", r.WaitMS)}
 		}
 		bounded := ctx
 		if r.WaitMS > 0 {
@@ -240,8 +252,8 @@ func WaitDurable(ctx context.Context, input []byte) []byte {
 		}
 		done := cache.FlushAll(bounded)
 		if ctx.Err() != nil {
-			return cache.Flushed{}, oci.AsError(ctx.Err())
+			return abi.CacheSyncResult{}, oci.AsError(ctx.Err())
 		}
-		return done, nil
+		return wireFlushed(done), nil
 	})
 }

@@ -84,7 +84,7 @@ func TestVerifyComesFromTheEnvironmentUnlessTheRequestSays(t *testing.T) {
 		{"1", false, false}, {"", true, true},
 	} {
 		var r abi.PullModelRequest
-		fields := map[string]any{"cache_dir": t.TempDir(), "env": map[string]string{"OCI_CLIENT_VERIFY": c.env}}
+		fields := map[string]any{"reference": "r", "cache_dir": t.TempDir(), "env": map[string]string{"OCI_CLIENT_VERIFY": c.env}}
 		if c.req != nil {
 			fields["verify"] = c.req
 		}

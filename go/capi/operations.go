@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -18,6 +20,7 @@ type operation struct {
 	cancel   context.CancelFunc
 	progress *transfer.Progress
 	logs     *logs.Recorder // nil when the call asked for no logs
+	events   *events.Sink   // nil when the call asked for no events
 }
 
 var (
@@ -31,7 +34,7 @@ var (
 // earlyCancelTTL bounds how long an unmatched cancellation is remembered.
 const earlyCancelTTL = time.Minute
 
-func startOperation(ctx context.Context, id string, rec *logs.Recorder) (context.Context, func()) {
+func startOperation(ctx context.Context, id string, rec *logs.Recorder, sink *events.Sink) (context.Context, func()) {
 	if id == "" {
 		return ctx, func() {}
 	}
@@ -39,7 +42,7 @@ func startOperation(ctx context.Context, id string, rec *logs.Recorder) (context
 	p := &transfer.Progress{}
 	ctx = transfer.WithProgress(ctx, p)
 	opsMu.Lock()
-	ops[id] = &operation{ctx: ctx, cancel: cancel, progress: p, logs: rec}
+	ops[id] = &operation{ctx: ctx, cancel: cancel, progress: p, logs: rec, events: sink}
 	if _, ok := canceledEarly[id]; ok {
 		delete(canceledEarly, id)
 		cancel()
@@ -77,14 +80,18 @@ func lookup(id string) (*operation, bool) {
 	return op, ok
 }
 
-// progressOf reads operation id's counters and takes the log records it
-// made since the last read (those left at its end go in its envelope).
-func progressOf(id string) (transfer.Snapshot, []logs.Entry, bool) {
+// progressOf reads operation id's counters and takes the log records and
+// events it made since the last read (those left at its end go in its
+// envelope).
+func progressOf(id string) *abi.OperationResult {
 	op, ok := lookup(id)
 	if !ok {
-		return transfer.Snapshot{}, nil, false
+		return &abi.OperationResult{Blobs: []abi.BlobProgress{}}
 	}
-	return op.progress.Snapshot(), op.logs.Drain(), true
+	r := wireProgress(op.progress.Snapshot())
+	r.Running, r.Logs = true, op.logs.Drain()
+	r.Events, r.EventsDropped = op.events.Drain()
+	return &r
 }
 
 // maxProgressWait bounds how long one progress read may wait: the caller's

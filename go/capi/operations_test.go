@@ -395,7 +395,7 @@ func TestPullBlobsProgressCountsBlobs(t *testing.T) {
 	if first["done"] != true || first["path"] != filepath.Join(dir, "a") {
 		t.Errorf("finished blob's entry %v", first)
 	}
-	if second["done"] != false || second["path"] != nil {
+	if second["done"] != false || second["path"] != "" {
 		t.Errorf("stalled blob's entry %v", second)
 	}
 	close(release)

@@ -10,7 +10,7 @@ import (
 // PushModel is the body of the PushModel export: the cache root keeps the
 // digests of published files.
 func PushModel(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "PushModel", input, func(ctx context.Context, r abi.PushModelRequest) (*pushmodel.Result, error) {
+	return Call(ctx, "PushModel", input, func(ctx context.Context, r abi.PushModelRequest) (*abi.PushModelResult, error) {
 		o := pushmodel.Options{Format: r.Format, Concurrency: r.Concurrency, MountFrom: r.MountFrom, FollowSymlinks: r.FollowSymlinks}
 		root, err := cacheRoot(r.Cache, r.Environ)
 		if err != nil && !r.NoDigestCache {
@@ -25,6 +25,11 @@ func PushModel(ctx context.Context, input []byte) []byte {
 		if err != nil {
 			return nil, err
 		}
-		return pushmodel.Push(ctx, c, r.Directory, r.Reference, o)
+		res, err := pushmodel.Push(ctx, c, r.Directory, r.Reference, o)
+		if err != nil {
+			return nil, err
+		}
+		w := wirePush(res)
+		return &w, nil
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/testutil"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -18,7 +19,7 @@ import (
 // field added to a request or result without regenerating it fails here.
 func TestCommittedSchemaIsUpToDate(t *testing.T) {
 	t.Parallel()
-	want, err := abi.Schema(Results(), abi.SourceDocs(".."))
+	want, err := abi.Schema(abi.SourceDocs(".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,5 +68,38 @@ func TestSchemaDescribesRealRequestsAndResults(t *testing.T) {
 	}
 	if err := valid(compile("CacheListResult"), string(env.Result)); err != nil {
 		t.Errorf("CacheList's result %s does not fit its schema: %v", env.Result, err)
+	}
+	if err := valid(compile("CacheListRequest"), `{"env":{}}`); err != nil {
+		t.Errorf("a request without cache_dir: %v", err)
+	}
+	if valid(compile("PullManifestRequest"), `{"env":{}}`) == nil {
+		t.Error("PullManifest's schema takes a request without its reference")
+	}
+
+	// A blob pulled through a retry, with its events, and a failure: whole
+	// envelopes, results and events fit too.
+	reg := testutil.NewRegistry(t)
+	data := testutil.RandomBytes(t, 3000)
+	digest := testutil.PushBlob(t, reg.Ref("app", ""), data)
+	reg.Use(failFirst(1, 503))
+	out = PullBlob(context.Background(), request(t, map[string]any{
+		"reference": reg.Ref("app", ""), "env": tempEnv(t), "digest": digest, "path": filepath.Join(dir, "b"),
+		"events": true, "log_level": "debug",
+	}))
+	if err := valid(compile("Envelope"), string(out)); err != nil {
+		t.Errorf("PullBlob's envelope %s does not fit its schema: %v", out, err)
+	}
+	if err := json.Unmarshal(out, &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := valid(compile("PullBlobResult"), string(env.Result)); err != nil {
+		t.Errorf("PullBlob's result %s does not fit its schema: %v", env.Result, err)
+	}
+	if !strings.Contains(string(out), `"kind":"blob_retried"`) {
+		t.Errorf("no event in %s", out)
+	}
+	out = PullManifest(context.Background(), request(t, map[string]any{"reference": reg.Ref("app", ":nope"), "env": tempEnv(t)}))
+	if err := valid(compile("Envelope"), string(out)); err != nil || !strings.Contains(string(out), `"ok":false`) {
+		t.Errorf("a failed envelope %s does not fit its schema: %v", out, err)
 	}
 }

@@ -14,7 +14,7 @@ func stats(t *testing.T) map[string]any {
 
 func TestRuntimeStatsCountsGoroutinesAndOperations(t *testing.T) {
 	before := stats(t)
-	_, end := startOperation(context.Background(), opID(t), nil)
+	_, end := startOperation(context.Background(), opID(t), nil, nil)
 	// Many: goroutines other tests left (idle connections closing) may end meanwhile.
 	const waiting = 1000
 	release := make(chan struct{})

@@ -21,7 +21,8 @@ func (r verifyRequest) client() (*oci.Client, error) {
 	return newClient(r.Environ, r.Network, &r.Transfer)
 }
 
-// VerifyResult is what CacheVerify found and did.
+// VerifyResult is what CacheVerify found and did (abi.CacheVerifyResult
+// once converted).
 type VerifyResult struct {
 	cache.Checked
 	// Problems counts the blobs still wrong when the call returns.
@@ -35,7 +36,7 @@ type VerifyResult struct {
 // pulls the snapshots that use them again (which fetches just what is not
 // in place any more, through the same path as any pull).
 func CacheVerify(ctx context.Context, input []byte) []byte {
-	return Call(ctx, "CacheVerify", input, func(ctx context.Context, req abi.CacheVerifyRequest) (*VerifyResult, error) {
+	return Call(ctx, "CacheVerify", input, func(ctx context.Context, req abi.CacheVerifyRequest) (*abi.CacheVerifyResult, error) {
 		r := verifyRequest{req}
 		repair := r.Repair == nil || *r.Repair
 		offline := offlineFrom(r.Offline, r.Environ)
@@ -81,7 +82,8 @@ func CacheVerify(ctx context.Context, input []byte) []byte {
 				out.Problems++
 			}
 		}
-		return out, nil
+		w := wireChecked(&out.Checked, out.Problems, out.Repaired)
+		return &w, nil
 	})
 }
 

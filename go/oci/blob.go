@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -215,7 +217,7 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most i
 				if n != 0 {
 					b.resize(n)
 				}
-				logTune(log, t, n)
+				logTune(ctx, log, t, n)
 			}
 		}
 	}()
@@ -223,17 +225,21 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most i
 }
 
 // logTune says what the tuner did on a tick that changed something: the
-// rate it measured (all connections together) is why.
-func logTune(log *slog.Logger, t *tuner, n int) {
+// rate it measured (all connections together) is why. A change is also a
+// connections_changed event.
+func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int) {
 	if n == 0 && t.phase != tuneDone {
 		return // most ticks: nothing to say, nothing formatted
 	}
 	rate := fmt.Sprintf("%.1f MB/s", t.rate/1e6)
+	changed := abi.ConnectionsChanged{Before: t.cur - n, After: t.cur, RateBps: int64(t.rate)}
 	switch {
 	case n > 0:
-		log.Info("adding connections: each brings little", "added", n, "connections", t.cur, "rate", rate)
+		changed.Why = "slow_connections"
+		events.Log(ctx, "oci", "adding connections: each brings little", changed, "added", n, "connections", t.cur, "rate", rate)
 	case n < 0:
-		log.Info("taking connections back: they did not pay", "removed", -n, "connections", t.cur, "rate", rate, "before", fmt.Sprintf("%.1f MB/s", t.base/1e6))
+		changed.Why = "no_gain"
+		events.Log(ctx, "oci", "taking connections back: they did not pay", changed, "removed", -n, "connections", t.cur, "rate", rate, "before", fmt.Sprintf("%.1f MB/s", t.base/1e6))
 	case t.phase == tuneDone:
 		log.Debug("connection tuning done", "connections", t.cur, "rate", rate)
 	}

@@ -7,8 +7,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
-	"github.com/oci-client/liboci/internal/logs"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -50,6 +51,24 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 	prog := transfer.ProgressFrom(ctx)
 	fetched := map[string]int{}
 	waited := map[string]time.Time{} // wants first seen busy, and when
+	reported := map[string]bool{}    // wants told of as found
+	// found reports w verified in place without this pull fetching it: to
+	// the progress, and once as a file_found event.
+	found := func(w want, how string) {
+		prog.Found(w.label, w.path)
+		if reported[w.path] {
+			return
+		}
+		reported[w.path] = true
+		ev := abi.FileFound{Path: w.path, Label: w.label, Digest: w.digest, How: how}
+		if since, ok := waited[w.path]; ok {
+			ev.How = "other_process"
+			events.Log(ctx, "pull", "another process fetched the blob", ev, "blob", w.digest, "waited", time.Since(since).Round(time.Millisecond))
+			delete(waited, w.path)
+			return
+		}
+		events.Emit(ctx, ev)
+	}
 	for {
 		var mine, others []want
 		var leases []*cache.Lease
@@ -81,20 +100,21 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 				mine = append(mine, w)
 				leases = append(leases, l)
 			default:
-				if since, ok := waited[w.path]; ok {
-					logs.From(ctx, "pull").Info("another process fetched the blob", "blob", w.digest, "waited", time.Since(since).Round(time.Millisecond))
-					delete(waited, w.path)
+				if fetched[w.path] == 0 {
+					found(w, p.foundHow())
+				} else {
+					prog.Found(w.label, w.path)
 				}
-				prog.Found(w.label, w.path)
 			}
 		}
 		if len(mine) > 0 {
-			err := p.fetchWatching(ctx, mine, leases, others)
+			err := p.fetchWatching(ctx, mine, leases, others, found)
 			if err != nil && !errors.Is(err, errLeaseLost) {
 				return err
 			}
 			if err != nil {
-				logs.From(ctx, "pull").Info("another process broke this pull's lease (it stalled too long): looking again")
+				events.Log(ctx, "pull", "another process broke this pull's lease (it stalled too long): looking again",
+					abi.LeaseBroken{Why: "this pull stalled for longer than the lease", Ours: true})
 			}
 			continue
 		}
@@ -111,13 +131,12 @@ func (p *puller) ensure(ctx context.Context, wants []want) error {
 // fetching: each is reported once it is there, not when this pull's own
 // downloads end, which would hold a loader in this process back until the
 // slowest of them (a tensor-parallel rank fetching the last shard).
-func (p *puller) fetchWatching(ctx context.Context, mine []want, leases []*cache.Lease, others []want) error {
+func (p *puller) fetchWatching(ctx context.Context, mine []want, leases []*cache.Lease, others []want, found func(want, string)) error {
 	if len(others) == 0 {
 		return p.fetch(ctx, mine, leases)
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.fetch(ctx, mine, leases) }()
-	prog := transfer.ProgressFrom(ctx)
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {
@@ -128,12 +147,21 @@ func (p *puller) fetchWatching(ctx context.Context, mine []want, leases []*cache
 			others = slices.DeleteFunc(others, func(w want) bool {
 				ok, err := w.present(ctx)
 				if err == nil && ok {
-					prog.Found(w.label, w.path)
+					found(w, "other_process")
 				}
 				return err == nil && ok
 			})
 		}
 	}
+}
+
+// foundHow is how a file_found event says where this pull found a file:
+// in its local_dir, or in the cache.
+func (p *puller) foundHow() string {
+	if p.o.LocalDir != "" {
+		return "local"
+	}
+	return "cache"
 }
 
 // claim looks at one want: done (no lease, not busy), another holder's

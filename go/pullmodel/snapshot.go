@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/cache"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/model"
 	"github.com/oci-client/liboci/oci"
 	"github.com/oci-client/liboci/transfer"
@@ -136,9 +138,22 @@ func (p *puller) servable(ctx context.Context, rec *cache.Snapshot, dir string, 
 		}
 		if p.o.Verify {
 			prog.Found(c.path, p.cache.BlobPath(c.entry.Digest))
+			events.Emit(ctx, foundInSnapshot(p, c.path, c.entry.Digest))
+		}
+	}
+	if !p.o.Verify {
+		// Told once the whole snapshot is known servable: else the pull
+		// goes on to fetch, and would tell of some files twice.
+		for _, c := range check {
+			events.Emit(ctx, foundInSnapshot(p, c.path, c.entry.Digest))
 		}
 	}
 	return true, nil
+}
+
+// foundInSnapshot is the file_found event of a file a snapshot serves.
+func foundInSnapshot(p *puller, label, digest string) abi.FileFound {
+	return abi.FileFound{Path: p.cache.BlobPath(digest), Label: label, Digest: digest, How: "cache"}
 }
 
 // link puts every selected file into the snapshot directory and records

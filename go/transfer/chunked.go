@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 )
 
 type span struct{ start, end int64 } // [start, end)
@@ -41,7 +44,8 @@ func (j *job) chunked(ctx context.Context) error {
 		if resp.StatusCode != http.StatusPartialContent {
 			release(resp, wd)
 			j.narrow = true
-			j.log(ctx).Info("registry ignores range requests: one stream instead of chunks",
+			events.Log(ctx, "transfer", "registry ignores range requests: one stream instead of chunks",
+				abi.RangeRefused{Digest: j.d.String, Fallback: "one_stream", At: spans[0].start},
 				"blob", j.d.String, "status", resp.StatusCode)
 			return j.stream(ctx)
 		}
@@ -240,7 +244,9 @@ func (j *job) fetchSpan(ctx context.Context, sp span, resp *http.Response, wd *w
 			return rerr
 		}
 		wait := j.o.Retry.Backoff(stale)
-		j.log(ctx).Info("chunk broke: resuming", "blob", j.d.String, "at", off,
+		events.Log(ctx, "transfer", "chunk broke: resuming",
+			abi.BlobRetried{Digest: j.d.String, Reason: Reason(rerr), WaitMS: wait.Milliseconds(), Attempt: stale, ResumeAt: off},
+			"blob", j.d.String, "at", off,
 			"reason", Reason(rerr), "wait", wait.Round(time.Millisecond), "try", stale, "of", j.o.Resumes)
 		if err := Sleep(ctx, wait); err != nil {
 			return err

@@ -22,6 +22,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 )
 
@@ -180,6 +182,7 @@ type Result struct {
 // blob or stays as it was; on failure the partial data is kept beside it
 // for the next call, unless the data itself proved wrong.
 func Download(ctx context.Context, client *http.Client, url string, d Digest, to Destination, o Options) (Result, error) {
+	start := time.Now()
 	dest := to.Path
 	j := &job{client: client, src: &source{registry: url}, d: d, dest: dest, pol: to.Policy, o: o.withDefaults(), prog: ProgressFrom(ctx), size: -1}
 	if o.Size > 0 {
@@ -224,7 +227,10 @@ func Download(ctx context.Context, client *http.Client, url string, d Digest, to
 		j.f.Close()
 		j.f = nil
 		j.prog.BlobAt(dest)
-		return j.result(), nil
+		r := j.result()
+		events.Emit(ctx, abi.BlobDone{Digest: d.String, Size: r.Size, Fetched: r.Fetched, ElapsedMS: time.Since(start).Milliseconds()})
+		events.Emit(ctx, abi.FileVerified{Path: dest, Digest: d.String, Size: r.Size})
+		return r, nil
 	}
 }
 
@@ -493,7 +499,8 @@ func (j *job) fetch(ctx context.Context) error {
 	if errors.Is(err, errNoRanges) && !j.narrow && ctx.Err() == nil {
 		// It said it honours ranges, then did not: one stream after all.
 		j.narrow = true
-		j.log(ctx).Info("registry stopped honouring range requests: the rest comes over one stream",
+		events.Log(ctx, "transfer", "registry stopped honouring range requests: the rest comes over one stream",
+			abi.RangeRefused{Digest: j.d.String, Fallback: "rest_one_stream", At: j.received()},
 			"blob", j.d.String, "at", j.received())
 		return j.stream(ctx)
 	}
@@ -617,7 +624,9 @@ func (j *job) stream(ctx context.Context) error {
 			return err
 		}
 		wait := j.o.Retry.Backoff(stale)
-		j.log(ctx).Info("stream broke: resuming", "blob", j.d.String, "at", j.received(),
+		events.Log(ctx, "transfer", "stream broke: resuming",
+			abi.BlobRetried{Digest: j.d.String, Reason: Reason(err), WaitMS: wait.Milliseconds(), Attempt: stale, ResumeAt: j.received()},
+			"blob", j.d.String, "at", j.received(),
 			"reason", Reason(err), "wait", wait.Round(time.Millisecond), "try", stale, "of", j.o.Resumes)
 		if err := Sleep(ctx, wait); err != nil {
 			return err

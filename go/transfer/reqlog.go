@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 )
 
@@ -24,7 +26,7 @@ func NewLogTransport(inner http.RoundTripper) http.RoundTripper { return &logTra
 
 func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if !logs.Enabled(ctx, slog.LevelInfo) {
+	if !events.Wanted(ctx) {
 		return t.inner.RoundTrip(req)
 	}
 	start := time.Now()
@@ -40,7 +42,8 @@ func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err == nil && isRedirect(resp.StatusCode) {
 		if loc, lerr := resp.Location(); lerr == nil {
-			l.Info("redirected", "from", logs.URL(req.URL), "to", logs.URL(loc), "status", resp.StatusCode)
+			events.Log(ctx, "http", "redirected", abi.RedirectFollowed{FromHost: events.Host(req.URL), ToHost: events.Host(loc), Status: resp.StatusCode},
+				"from", logs.URL(req.URL), "to", logs.URL(loc), "status", resp.StatusCode)
 		}
 	}
 	return resp, err

@@ -6,14 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/errtext"
+	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/netconf"
 )
@@ -164,10 +165,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// logRetry says why a request is tried again and after how long.
+// logRetry says why a request is tried again and after how long, in the
+// logs and as a blob_retried event.
 func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err error, wait time.Duration, retryAfter bool, attempt, attempts int) {
-	l := logs.From(ctx, "transfer")
-	if !l.Enabled(ctx, slog.LevelInfo) {
+	if !events.Wanted(ctx) {
 		return
 	}
 	reason := ""
@@ -180,7 +181,10 @@ func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err e
 	if retryAfter {
 		args = append(args, "retry_after", true)
 	}
-	l.Info("retrying request", args...)
+	events.Log(ctx, "transfer", "retrying request", abi.BlobRetried{
+		Digest: events.DigestInURL(req.URL), Reason: reason, WaitMS: wait.Milliseconds(),
+		Attempt: attempt + 1, Attempts: attempts, RetryAfter: retryAfter,
+	}, args...)
 }
 
 type watchdogKey struct{}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: What the AbiVersion export of a library of this contract returns.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: The exports that take a JSON request and return an envelope.
 EXPORTS = (
@@ -38,6 +38,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "ca_file",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -56,6 +57,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "digest",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "label",
             "log_level",
@@ -79,6 +81,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "connections",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -103,6 +106,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "direct_io",
             "durability",
             "env",
+            "events",
             "ignore_patterns",
             "insecure_registries",
             "lease_ms",
@@ -129,6 +133,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "ca_file",
             "cache_dir",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "offline",
@@ -145,6 +150,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "operation_id",
             "timeout_ms",
@@ -154,6 +160,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "operation_id",
             "reference",
@@ -164,6 +171,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "cache_dir",
             "env",
+            "events",
             "log_level",
             "min_age_ms",
             "operation_id",
@@ -172,6 +180,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "CacheSync": frozenset(
         {
+            "events",
             "log_level",
             "operation_id",
             "timeout_ms",
@@ -187,6 +196,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "connections",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "offline",
@@ -207,6 +217,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "concurrency",
             "directory",
             "env",
+            "events",
             "follow_symlinks",
             "format",
             "insecure_registries",
@@ -229,6 +240,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
             "connections",
             "direct_io",
             "env",
+            "events",
             "insecure_registries",
             "layout_dir",
             "log_level",
@@ -246,6 +258,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         {
             "ca_file",
             "env",
+            "events",
             "insecure_registries",
             "log_level",
             "operation_id",
@@ -258,6 +271,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "CancelOperation": frozenset(
         {
+            "events",
             "id",
             "log_level",
             "operation_id",
@@ -267,6 +281,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     "OperationProgress": frozenset(
         {
             "blobs_after",
+            "events",
             "id",
             "log_level",
             "operation_id",
@@ -276,6 +291,7 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
     ),
     "RuntimeStats": frozenset(
         {
+            "events",
             "log_level",
             "operation_id",
             "stacks",

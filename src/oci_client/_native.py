@@ -10,7 +10,9 @@ threads call into Go in parallel.
 Long calls run on a worker thread while the calling thread polls their
 progress and stays responsive to Ctrl-C: a KeyboardInterrupt cancels the
 call in Go (``CancelOperation``), waits for it to return, and propagates.
-Go never calls back into Python.
+Go never calls back into Python. A call's log records and typed events
+(:mod:`oci_client.events`) come the same way, with its progress reads and
+in its envelope.
 
 The Go runtime does not survive ``fork``: a child forked after the library
 started has one thread and a runtime that believes it has many, and the
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import ctypes
 import itertools
 import json
@@ -35,17 +38,17 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout  # the builtin only from 3.11
 from pathlib import Path
 from typing import Any
 
-from . import _env, _logs
+from . import _env, _logs, events
 from ._abi import ABI_VERSION, EXPORTS
 from .errors import ForkedProcessError, LibraryError, error_from_envelope
 
-__all__ = ["call", "default_library_path", "load_library"]
+__all__ = ["call", "collect_events", "default_library_path", "load_library"]
 
 LIBRARY_ENV = "OCI_CLIENT_LIB"
 
@@ -67,6 +70,31 @@ POLL_INTERVAL = 0.2
 CANCEL_GRACE = 10.0
 
 ProgressPoll = Callable[[dict[str, Any]], None]
+
+#: Called with each of a call's events, parsed, in order, on the calling thread.
+EventCallback = Callable[[events.Event], None]
+
+# The callback that calls made in this context hand their events to.
+_event_callback: contextvars.ContextVar[EventCallback | None] = contextvars.ContextVar(
+    "oci_client_event_callback", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_events(callback: EventCallback) -> Iterator[None]:
+    """Within the block, every call this thread (or context) makes asks Go for its events and
+    hands each, parsed (:mod:`oci_client.events`), to ``callback`` on the calling thread, in order:
+    as its progress reads bring them while it runs, and the rest when it returns. An exception
+    raised by ``callback`` while the call runs cancels it, as one from a progress callback does.
+
+    The hook a public ``on_event=`` argument stands on; blocks nest (the inner one wins).
+    """
+    token = _event_callback.set(callback)
+    try:
+        yield
+    finally:
+        _event_callback.reset(token)
+
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -193,12 +221,26 @@ def _invoke(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> Any:
     return _unwrap(_envelope(lib, export, request))
 
 
-def _unwrap(envelope: dict[str, Any]) -> Any:
-    """The envelope's result, or its error raised; its log records first."""
+def _unwrap(envelope: dict[str, Any], on_event: EventCallback | None = None) -> Any:
+    """The envelope's result, or its error raised; its log records and events first."""
     _logs.emit(envelope.get("logs"))
-    if envelope.get("ok"):
-        return envelope.get("result")
-    raise error_from_envelope(envelope.get("error") or {})
+    _deliver(envelope, on_event)
+    if envelope["ok"]:
+        return envelope["result"]
+    raise error_from_envelope(envelope["error"])
+
+
+def _deliver(carrier: dict[str, Any], on_event: EventCallback | None) -> None:
+    """Hand the events an envelope or a progress read carries (``events``, ``events_dropped``:
+    both present only when there are some) to ``on_event``, and take them out of it."""
+    wire = carrier.pop("events", None)
+    dropped = carrier.pop("events_dropped", 0)
+    if on_event is None:
+        return
+    if dropped:
+        log.warning("oci-client: %d events dropped: more than 1000 waited between two reads", dropped)
+    for event in events.parse_all(wire):
+        on_event(event)
 
 
 def _envelope(lib: ctypes.CDLL, export: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +273,7 @@ def call(
     lib_path: str | os.PathLike[str] | None = None,
     on_progress: ProgressPoll | None = None,
     wake_on_blob: bool = False,
+    on_event: EventCallback | None = None,
 ) -> Any:
     """Call ``export`` with ``request``; return the result or raise its error.
 
@@ -243,6 +286,10 @@ def call(
     finishes (the read waits in Go for the next one, up to
     :data:`POLL_INTERVAL`), for a caller that starts work on each verified
     blob; a KeyboardInterrupt then takes up to that long to be seen.
+
+    ``on_event`` (default: the callback of an enclosing :func:`collect_events`)
+    asks Go for the call's typed events and receives each, parsed, on this
+    thread, as the progress reads bring them and the rest at the end.
     """
     if export not in EXPORTS:
         raise ValueError(f"unknown export {export!r}")
@@ -252,7 +299,11 @@ def call(
     level = _logs.requested_level()
     if level is not None:
         request = {**request, "log_level": level}
-    if on_progress is None and threading.current_thread() is not threading.main_thread():
+    if on_event is None:
+        on_event = _event_callback.get()
+    if on_event is not None:
+        request = {**request, "events": True}
+    if on_progress is None and on_event is None and threading.current_thread() is not threading.main_thread():
         # Its records arrive with its envelope: polling from every thread
         # would queue calls behind the few workers.
         return _invoke(lib, export, request)
@@ -264,19 +315,19 @@ def call(
     waits = wake_on_blob and on_progress is not None
     # Records are read as they are made (a long pull's retries while it
     # retries), on this thread, so that they stay in order.
-    reads = on_progress is not None or _logs.polls(level)
+    reads = on_progress is not None or on_event is not None or _logs.polls(level)
     try:
         blobs_done = 0
         while True:
             if waits and future.done():
-                return _unwrap(future.result())
+                return _unwrap(future.result(), on_event)
             if not waits:
                 try:
                     envelope = future.result(timeout=POLL_INTERVAL)
                 except FutureTimeout:
                     pass
                 else:
-                    return _unwrap(envelope)
+                    return _unwrap(envelope, on_event)
             if not reads:
                 continue
             read: dict[str, Any] = {"id": op_id}
@@ -284,8 +335,9 @@ def call(
                 read.update(wait_ms=int(POLL_INTERVAL * 1000), blobs_after=blobs_done)
             snapshot = _invoke(lib, "OperationProgress", read)
             _logs.emit(snapshot.pop("logs", None))
-            if snapshot.get("running"):
-                blobs_done = snapshot.get("blobs_done", 0)
+            _deliver(snapshot, on_event)
+            if snapshot["running"]:
+                blobs_done = snapshot["blobs_done"]
                 if on_progress is not None:
                     on_progress(snapshot)
             elif waits:  # not started yet, or just ended: Go does not wait then
@@ -294,14 +346,16 @@ def call(
                 except FutureTimeout:
                     pass
                 else:
-                    return _unwrap(envelope)
+                    return _unwrap(envelope, on_event)
     except BaseException:
         if not future.done():
             _invoke(lib, "CancelOperation", {"id": op_id})
             # The cancelled call's own error (CANCELED) is expected and
             # dropped; its records still tell what it was doing.
             with contextlib.suppress(BaseException):
-                _logs.emit(future.result(timeout=CANCEL_GRACE).get("logs"))
+                envelope = future.result(timeout=CANCEL_GRACE)
+                _logs.emit(envelope.get("logs"))
+                _deliver(envelope, on_event)
         raise
 
 
@@ -353,8 +407,8 @@ def _sync_at_exit() -> None:
     except Exception as exc:  # exit goes on whatever failed here
         log.warning("oci-client: making the pulled blobs durable at exit failed: %s", exc)
         return
-    synced, left = int(done.get("synced", 0)), int(done.get("left", 0))
-    seconds = float(done.get("elapsed_ms", 0.0)) / 1000
+    synced, left = int(done["synced"]), int(done["left"])
+    seconds = float(done["elapsed_ms"]) / 1000
     if left:
         log.warning(
             "oci-client: waited %.1f s at exit for pulled blobs to reach the disk; %d are not on it "

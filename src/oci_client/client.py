@@ -119,7 +119,7 @@ class _Progress:
             self.callback(done, total)
 
     def poll(self, snapshot: dict[str, Any]) -> None:
-        self.update(int(snapshot.get("bytes_done", 0)), int(snapshot.get("bytes_total", 0)))
+        self.update(int(snapshot["bytes_done"]), int(snapshot["bytes_total"]))
 
     def finish(self, size: int) -> None:
         self.update(size, size)
@@ -405,7 +405,7 @@ class Client:
             registry=r["registry"],
             repository=r["repository"],
             anonymous=bool(r["anonymous"]),
-            source=r.get("source") or None,
+            source=r["source"] or None,
             digest=r["digest"],
         )
 
@@ -623,11 +623,12 @@ class Client:
             on_progress=poll if watching else None,
             # Each verified file heard of at once, for a caller that starts work on it.
             wake_on_blob=on_event is not None,
+            on_event=on_event,
         )
         if reporter is not None:
             # The counters' total where they gave one: a pull's bytes_downloaded leaves out what
             # an earlier call left on disk and counts retried bytes again, so it is no blob size.
-            reporter.finish(reporter.total or int(r.get(moved_key, 0)))
+            reporter.finish(reporter.total or int(r[moved_key]))
         return r
 
     # -- publishing -----------------------------------------------------------

@@ -1,7 +1,11 @@
 """What ``pull_model``, ``push_model``, ``inspect`` and the cache functions return.
 
 The work is done in Go (format detection, safe extraction, the cache); this
-module only turns its JSON into typed, immutable values.
+module only turns its JSON into typed, immutable values. Results are read
+strictly: every field the schema (docs/abi.schema.json) lists as always
+present is taken with ``r[key]``, never with a default, so a field Go stops
+sending fails loudly here instead of reading as 0 (tests/test_abi.py holds
+these readers to the schema, field by field).
 """
 
 from __future__ import annotations
@@ -93,29 +97,29 @@ class PushedModel(Manifest):
             digest=r["digest"],
             media_type=r["media_type"],
             size=int(r["size"]),
-            raw=base64.b64decode(r.get("raw") or ""),
-            tag=r.get("tag") or None,
+            raw=base64.b64decode(r["raw"]),
+            tag=r["tag"] or None,
             format=r["format"],
             blobs=tuple(
                 PushedBlob(
                     digest=b["digest"],
                     size=int(b["size"]),
                     how=b["how"],
-                    media_type=b.get("media_type", ""),
-                    path=b.get("path") or None,
-                    mounted_from=b.get("mounted_from") or None,
-                    bytes_sent=int(b.get("bytes_sent", 0)),
-                    continued_at=int(b.get("continued_at", 0)),
+                    media_type=b["media_type"],
+                    path=b["path"] or None,
+                    mounted_from=b["mounted_from"] or None,
+                    bytes_sent=int(b["bytes_sent"]),
+                    continued_at=int(b["continued_at"]),
                 )
-                for b in r.get("blobs") or ()
+                for b in r["blobs"]
             ),
-            uploaded=int(r.get("uploaded", 0)),
-            skipped=int(r.get("skipped", 0)),
-            mounted=int(r.get("mounted", 0)),
-            bytes_sent=int(r.get("bytes_sent", 0)),
-            continued=int(r.get("continued", 0)),
-            files=int(r.get("files", 0)),
-            file_bytes=int(r.get("file_bytes", 0)),
+            uploaded=int(r["uploaded"]),
+            skipped=int(r["skipped"]),
+            mounted=int(r["mounted"]),
+            bytes_sent=int(r["bytes_sent"]),
+            continued=int(r["continued"]),
+            files=int(r["files"]),
+            file_bytes=int(r["file_bytes"]),
         )
 
 
@@ -152,19 +156,22 @@ class ModelInfo:
     @classmethod
     def from_result(cls, r: dict[str, Any]) -> ModelInfo:
         m = r["model"]
-        config = r.get("config")
+        config = r["config"]
         return cls(
             reference=r["reference"],
             digest=r["digest"],
-            media_type=r.get("media_type") or m.get("manifest_media_type", ""),
+            media_type=r["media_type"] or m["manifest_media_type"],
             format=m["format"],
-            artifact_type=m.get("artifact_type") or None,
+            artifact_type=m["artifact_type"] or None,
             manifest_digest=r["manifest_digest"],
             config_media_type=r["config_media_type"],
             files=files_of(m),
-            total_size=int(m.get("total_size", 0)),
+            total_size=int(m["total_size"]),
             config=config if isinstance(config, dict) else None,
-            skipped=tuple(m.get("skipped") or ()),
+            skipped=tuple(
+                {"digest": s["digest"], "media_type": s["media_type"], "reason": s["reason"]}
+                for s in m["skipped"]
+            ),
         )
 
 
@@ -199,7 +206,7 @@ class PulledModel:
             reference=r["reference"],
             digest=r["digest"],
             format=m["format"],
-            files=tuple(r.get("files") or ()),
+            files=tuple(r["files"]),
             model_files=files_of(m),
             blobs_downloaded=int(r["blobs_downloaded"]),
             bytes_downloaded=int(r["bytes_downloaded"]),
@@ -229,7 +236,7 @@ class ExportedModel:
             reference=r["reference"],
             digest=r["digest"],
             media_type=r["media_type"],
-            tag=r.get("tag") or None,
+            tag=r["tag"] or None,
             blobs=int(r["blobs"]),
             blobs_downloaded=int(r["blobs_downloaded"]),
             bytes_downloaded=int(r["bytes_downloaded"]),
@@ -243,20 +250,18 @@ def files_of(m: dict[str, Any]) -> tuple[ModelFile, ...]:
             digest=f["digest"],
             size=int(f["size"]),
             media_type=f["media_type"],
-            kind=f.get("kind", "other"),
-            archive=f.get("archive") or None,
-            extract_to=f.get("extract_to") or None,
+            kind=f["kind"],
+            archive=f["archive"] or None,
+            extract_to=f["extract_to"] or None,
         )
-        for f in m.get("files") or ()
+        for f in m["files"]
     )
 
 
 def log_skipped(reference: str, m: dict[str, Any]) -> None:
     """One log line for each layer the model does not use."""
-    for s in m.get("skipped") or ():
-        log.warning(
-            "%s: skipped layer %s (%s): %s", reference, s.get("digest"), s.get("media_type"), s.get("reason")
-        )
+    for s in m["skipped"]:
+        log.warning("%s: skipped layer %s (%s): %s", reference, s["digest"], s["media_type"], s["reason"])
 
 
 @dataclass(frozen=True)
@@ -298,26 +303,26 @@ class CacheInfo:
     def from_result(cls, r: dict[str, Any]) -> CacheInfo:
         return cls(
             root=Path(r["root"]),
-            size=int(r.get("size", 0)),
+            size=int(r["size"]),
             models=tuple(
                 CachedModel(
                     registry=m["registry"],
                     repository=m["repository"],
-                    size=int(m.get("size", 0)),
+                    size=int(m["size"]),
                     snapshots=tuple(
                         CachedSnapshot(
                             digest=s["digest"],
-                            tags=tuple(s.get("tags") or ()),
+                            tags=tuple(s["tags"]),
                             path=Path(s["path"]),
-                            format=s.get("format", ""),
-                            files=int(s.get("files", 0)),
-                            size=int(s.get("size", 0)),
-                            last_used=_parse_time(s.get("last_used")),
+                            format=s["format"],
+                            files=int(s["files"]),
+                            size=int(s["size"]),
+                            last_used=_parse_time(s["last_used"]),
                         )
-                        for s in m.get("snapshots") or ()
+                        for s in m["snapshots"]
                     ),
                 )
-                for m in r.get("repos") or ()
+                for m in r["repos"]
             ),
         )
 
@@ -346,10 +351,10 @@ class Removed:
     @classmethod
     def from_result(cls, r: dict[str, Any]) -> Removed:
         return cls(
-            snapshots=tuple(r.get("snapshots") or ()),
-            tags=tuple(r.get("tags") or ()),
-            blobs=int(r.get("blobs", 0)),
-            bytes=int(r.get("bytes", 0)),
+            snapshots=tuple(r["snapshots"]),
+            tags=tuple(r["tags"]),
+            blobs=int(r["blobs"]),
+            bytes=int(r["bytes"]),
         )
 
 
@@ -405,22 +410,22 @@ class CacheVerified:
     def from_result(cls, r: dict[str, Any]) -> CacheVerified:
         return cls(
             root=Path(r["root"]),
-            checked=int(r.get("checked", 0)),
-            bytes_hashed=int(r.get("bytes_hashed", 0)),
-            repaired=tuple(r.get("repaired") or ()),
+            checked=int(r["checked"]),
+            bytes_hashed=int(r["bytes_hashed"]),
+            repaired=tuple(r["repaired"]),
             blobs=tuple(
                 BlobCheck(
                     digest=b["digest"],
-                    size=int(b.get("size", 0)),
+                    size=int(b["size"]),
                     status=b["status"],
                     path=Path(b["path"]),
-                    fixed=bool(b.get("fixed")),
-                    action=b.get("action") or "",
-                    moved_to=Path(b["moved_to"]) if b.get("moved_to") else None,
-                    models=tuple(b.get("models") or ()),
-                    error=b.get("error") or None,
+                    fixed=bool(b["fixed"]),
+                    action=b["action"],
+                    moved_to=Path(b["moved_to"]) if b["moved_to"] else None,
+                    models=tuple(b["models"]),
+                    error=b["error"] or None,
                 )
-                for b in r.get("blobs") or ()
+                for b in r["blobs"]
             ),
         )
 

@@ -1,10 +1,12 @@
-"""What ``on_event=`` hears while a pull or a push runs.
+"""What ``on_event=`` hears while a pull or a push runs: :class:`TransferProgress`, the
+state of the whole call a few times a second (the bytes moved and, per file, its own bytes,
+whether it was found in place and, once verified, where its blob is), and the typed events of
+:mod:`oci_client.events` (a file found in place or verified, a request retried, a redirect, a
+range refused, connections changed, a lease waited on or broken), each exactly once, in order.
 
-:class:`TransferProgress` is the state of the whole call, a few times a second
-(and, for a pull, as soon as a file is verified): the bytes moved and, per file,
-its own bytes, whether it was found in place and, once verified, where its
-blob is. The command line's bars and the vLLM loader's shard-by-shard hand-off
-are built on it alone.
+The command line's bars are built on the first, the vLLM loader's shard-by-shard hand-off on
+the second: a progress snapshot may miss a file verified just before the call returns, an
+event never does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
+
+from . import events
 
 __all__ = ["Event", "EventCallback", "FileProgress", "TransferProgress"]
 
@@ -61,16 +65,17 @@ class TransferProgress:
                     bytes_done=int(b["bytes_done"]),
                     bytes_total=int(b["bytes_total"]),
                     done=bool(b["done"]),
-                    found_in_place=bool(b.get("present", False)),
-                    blob_path=Path(b["path"]) if b.get("path") else None,
+                    found_in_place=bool(b["present"]),
+                    blob_path=Path(b["path"]) if b["path"] else None,
                 )
-                for b in s.get("blobs") or ()
+                for b in s["blobs"] or ()
             ),
         )
 
 
-#: Everything ``on_event=`` may be called with.
-Event: TypeAlias = TransferProgress
+#: Everything ``on_event=`` may be called with: a :class:`TransferProgress`, or one of the
+#: typed events (subclasses of :class:`oci_client.events.Event`).
+Event: TypeAlias = "TransferProgress | events.Event"
 
 #: Called on the calling thread (the call's own, which waits for the library) with each
 #: event in order; an exception it raises cancels the call and is raised from it.

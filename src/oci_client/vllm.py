@@ -56,8 +56,9 @@ from ._vllm_resolve import (
 )
 from .client import Client
 from .errors import InvalidArgumentError
+from .events import FileFound, FileVerified
 from .models import ModelFile
-from .progress import Event, TransferProgress
+from .progress import Event
 
 __all__ = [
     "CONCURRENCY_KEY",
@@ -281,25 +282,32 @@ class OciModelLoader(BaseModelLoader):  # type: ignore[misc]  # vLLM ships no ty
         """(name, tensor) of every shard in order, each read as soon as it is verified.
 
         One pull fetches the whole model (under the client's connection budget, shards of at
-        least :data:`SHARD_ORDER_MIN` one after another) on another thread; its progress says
-        when a blob is verified and in the cache, and that shard is read from there while the
-        others still download. So does a shard the pull finds in place: cached already, or
+        least :data:`SHARD_ORDER_MIN` one after another) on another thread; its events
+        (:class:`~oci_client.events.FileVerified`) say when a blob is verified and in the cache,
+        and that shard is read from there while the others still download. So does a shard
+        the pull finds in place (:class:`~oci_client.events.FileFound`): cached already, or
         fetched by another process (a tensor-parallel rank whose turn it was), each told as
         soon as it is seen verified."""
 
         shards = self.shards(reference)
-        # file name -> its verified blob and when the pull's progress first said so
+        # file name -> its verified blob and when the pull's events first said so
         done: dict[str, tuple[Path, float]] = {}
         outcome: dict[str, Any] = {}
         changed = threading.Condition()
 
+        # A shard by its digest: the events name blobs (two shards may be one blob).
+        by_digest: dict[str, list[str]] = {}
+        for shard in shards:
+            by_digest.setdefault(shard.digest, []).append(shard.path)
+
         def on_event(event: Event) -> None:
-            if not isinstance(event, TransferProgress):
+            # Verified by this pull, or found verified in place (cached, or fetched by another
+            # process meanwhile): each is heard of once, the last ones too.
+            if not isinstance(event, (FileVerified, FileFound)) or event.digest not in by_digest:
                 return
-            verified = {f.name: f.blob_path for f in event.files if f.blob_path is not None}
             with changed:
-                for name, path in verified.items():
-                    done.setdefault(name, (path, time.perf_counter()))
+                for name in by_digest[event.digest]:
+                    done.setdefault(name, (Path(event.path), time.perf_counter()))
                 changed.notify_all()
 
         def fetch() -> None:

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/oci-client/liboci/abi"
-	"github.com/oci-client/liboci/capi"
 )
 
 func main() {
@@ -29,7 +28,7 @@ func main() {
 	if err := os.WriteFile(docPath, doc, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	schema, err := abi.Schema(capi.Results(), abi.SourceDocs("."))
+	schema, err := abi.Schema(abi.SourceDocs("."))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,7 +9,9 @@
 //     soon as the call returns.
 //   - The argument takes exactly the fields of the export's request type
 //     in package abi (docs/reference/c-abi.md); any other key, or one spelt in
-//     another case, fails with INVALID_ARGUMENT naming it.
+//     another case, or the absence of a required one, fails with
+//     INVALID_ARGUMENT naming it. The result is the export's result type
+//     in package abi.
 //   - The return value is never NULL: a NUL-terminated UTF-8 JSON envelope
 //     allocated with malloc, either {"abi_version":N,"ok":true,"result":{...}}
 //     or {"abi_version":N,"ok":false,"error":{"code":"...","message":"...",
@@ -38,6 +40,11 @@
 //     made since the last read) and in its envelope (the rest): a list of
 //     {"time": unix seconds, "level", "logger", "msg", "attrs": {...}},
 //     credentials masked. At most 1000 wait between reads; the oldest go.
+//   - A request may carry "events": true. The call's typed events
+//     (abi.Event: {"seq", "time", "kind", <kind>: {...}}) then come as
+//     "events" in the results of OperationProgress and in its envelope,
+//     each once, numbered from 1; at most 1000 wait between reads, the
+//     oldest go and "events_dropped" says how many (docs/reference/events.md).
 //   - Go reads GOMAXPROCS and GODEBUG once, when the library loads. Other
 //     settings (credentials, proxies, TLS roots) come in each request's
 //     "env" member, never from the environment frozen at load time.
@@ -144,7 +151,7 @@ func CacheSync(request *C.char) *C.char { return export(capi.WaitDurable, reques
 func PushModel(request *C.char) *C.char { return export(capi.PushModel, request) }
 
 // RuntimeStats reports the library's goroutines, running operations and Go
-// memory, for leak checks (bench/soak.py); see capi.StatsResult.
+// memory, for leak checks (bench/soak.py); see abi.RuntimeStatsResult.
 //
 //export RuntimeStats
 func RuntimeStats(request *C.char) *C.char { return export(capi.RuntimeStats, request) }

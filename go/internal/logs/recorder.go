@@ -1,15 +1,14 @@
 package logs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/redact"
 )
 
@@ -36,51 +35,14 @@ func ParseLevel(s string) (level slog.Level, on bool, err error) {
 	return 0, false, fmt.Errorf("log_level must be one of debug, info, warning, error; got %q", s)
 }
 
-// Entry is one record as it leaves the library: the JSON the caller reads.
-type Entry struct {
-	// Time is seconds since the Unix epoch.
-	Time float64 `json:"time"`
-	// Level is DEBUG, INFO, WARNING or ERROR (Python's names).
-	Level  string `json:"level"`
-	Logger string `json:"logger,omitempty"`
-	Msg    string `json:"msg"`
-	Attrs  Attrs  `json:"attrs,omitempty"`
-}
+// Entry is one record as it leaves the library: the wire type, abi.LogRecord.
+type Entry = abi.LogRecord
 
 // Attr is one attribute; its value is a string, number or bool.
-type Attr struct {
-	Key   string
-	Value any
-}
+type Attr = abi.LogAttr
 
-// Attrs marshal as one JSON object in the order they were logged, so a
-// line reads as it was written.
-type Attrs []Attr
-
-// MarshalJSON implements json.Marshaler.
-func (as Attrs) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	// The encoder that embeds this decides about HTML escaping.
-	enc.SetEscapeHTML(false)
-	b.WriteByte('{')
-	for i, a := range as {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if err := enc.Encode(a.Key); err != nil {
-			return nil, err
-		}
-		b.Truncate(b.Len() - 1) // Encode's newline
-		b.WriteByte(':')
-		if err := enc.Encode(a.Value); err != nil {
-			return nil, err
-		}
-		b.Truncate(b.Len() - 1)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
+// Attrs marshal as one JSON object in the order they were logged.
+type Attrs = abi.LogAttrs
 
 // Recorder keeps one call's records until they are drained. Secrets are
 // masked on the way out, not on the way in, so that a secret the call
@@ -220,7 +182,7 @@ func flatten(area string, attrs Attrs, prefix string, a slog.Attr) (string, Attr
 		}
 		return area, attrs
 	}
-	return area, append(attrs, Attr{prefix + a.Key, plain(a.Value)})
+	return area, append(attrs, Attr{Key: prefix + a.Key, Value: plain(a.Value)})
 }
 
 // plain is v as a JSON string, number or bool.

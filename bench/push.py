@@ -51,12 +51,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="runs per tool, in rotated rounds (default 3)")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"comma list of {', '.join(TOOLS)}")
     p.add_argument("--quick", action="store_true", help="smoke run: 256 MiB model, one round")
-    p.add_argument(
-        "--split-cpus",
-        action="store_true",
-        help="the registry on the last CPU, the tool on the others, as with a registry on another "
-        "machine (on two cores, the tool's hashing and the registry's otherwise share both)",
-    )
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/oci-bench"), help="model data, crane")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results")
     args = p.parse_args(argv)
@@ -158,19 +152,13 @@ def verify(registry: LocalRegistry, ref: str, m: model.Model) -> str:
 
 
 def run_once(tool: str, directory: Path, layout: Path, m: model.Model, work: Path, i: int,
-             crane: Path | None, env: dict[str, str], split: bool = False) -> dict[str, Any]:  # fmt: skip
-    """One cold push into a registry of its own; with ``split``, the registry on the last CPU
-    and the tool on the others."""
+             crane: Path | None, env: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """One cold push into a registry of its own."""
     root = work / f"registry-{tool}-{i}"
     with LocalRegistry("plain", workdir=root) as registry:
         ref = f"{registry.host}/bench/{tool}:v1"
         scratch = Path(tempfile.mkdtemp(dir=work))
         argv = command(tool, directory, layout, ref, scratch, crane)
-        if split:
-            cpus = sorted(os.sched_getaffinity(0))
-            for task in Path(f"/proc/{registry.pid}/task").iterdir():  # every thread of the Go program
-                os.sched_setaffinity(int(task.name), {cpus[-1]})
-            argv = ["taskset", "-c", ",".join(map(str, cpus[:-1])), *argv]
         wait_for_quiet()
         run = run_measured(argv, env=env, log_dir=scratch / "log", timeout=60 + m.total_size / (8 * MIB))
         result = _result(run, verify(registry, ref, m) if run.ok else run.failure())
@@ -203,8 +191,7 @@ def median(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float | N
 def render(doc: dict[str, Any]) -> str:
     size = doc["model_bytes"]
     lines = [
-        f"### push: {doc['files']} files, {size / MIB:.0f} MiB, plain HTTP, median of {doc['repeat']} runs"
-        + (", the registry on a CPU of its own" if doc.get("split_cpus") else ""),
+        f"### push: {doc['files']} files, {size / MIB:.0f} MiB, plain HTTP, median of {doc['repeat']} runs",
         "",
         "| tool | push s | MiB/s | vs crane | peak RSS MiB | ok |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
@@ -279,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
             for i in range(args.repeat):
                 for tool in tools[i % len(tools) :] + tools[: i % len(tools)]:
-                    r = run_once(tool, directory, layout, m, work, i, crane, env, args.split_cpus)
+                    r = run_once(tool, directory, layout, m, work, i, crane, env)
                     runs[tool].append(r)
                     status = f"{r['wall_s']:.2f} s" if r["ok"] else f"FAILED: {r['error']}"
                     extra = ""
@@ -297,7 +284,6 @@ def main(argv: list[str] | None = None) -> int:
                 "model_bytes": m.total_size,
                 "files": len(m.files),
                 "repeat": args.repeat,
-                "split_cpus": args.split_cpus,
                 "runs": runs,
                 "medians": {t: median(rs, lambda r: r["wall_s"]) for t, rs in runs.items()},
             }

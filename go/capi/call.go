@@ -16,6 +16,8 @@ import (
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
+
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // ErrorBody is the "error" member of a failed envelope.
@@ -67,7 +69,8 @@ func referenceOf(req any) string {
 // redactor on its way out.
 func Call[Req controlled, Resp any](ctx context.Context, export string, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
-	var rec *logs.Recorder // nil until the request asks for logs
+	ctx = mirrors.WithCall(ctx) // a pull's requests share what they learn of mirrors
+	var rec *logs.Recorder      // nil until the request asks for logs
 	defer func() {
 		if p := recover(); p != nil {
 			out = failure(secrets, rec, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})

@@ -23,6 +23,7 @@ import (
 	"github.com/oci-client/liboci/internal/envmap"
 	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
+	"github.com/oci-client/liboci/mirrors"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -39,6 +40,8 @@ type Client struct {
 	userAgent string
 	retry     transfer.RetryPolicy
 	transfer  transfer.Options
+	mirrors   map[string][]string
+	certsDirs []string
 }
 
 // Option configures a Client.
@@ -59,6 +62,19 @@ func WithCAFile(path string) Option { return func(c *Client) { c.caFile = path }
 // use plain HTTP.
 func WithInsecureRegistries(hosts ...string) Option {
 	return func(c *Client) { c.insecure = append(c.insecure, hosts...) }
+}
+
+// WithMirrors sets the mirrors of registries ("docker.io", "host:port",
+// "*" for all) as URLs tried in order before the registry itself; an
+// empty list turns a registry's mirrors off. Default: OCI_CLIENT_MIRRORS,
+// else hosts.toml and registries.conf (package mirrors).
+func WithMirrors(m map[string][]string) Option { return func(c *Client) { c.mirrors = m } }
+
+// WithCertsDirs adds certs.d directories (containerd's hosts.toml,
+// docker's ca.crt, client.cert and client.key per registry), searched
+// before the system's. Default: OCI_CLIENT_CERTS_DIR.
+func WithCertsDirs(dirs ...string) Option {
+	return func(c *Client) { c.certsDirs = append(c.certsDirs, dirs...) }
 }
 
 // WithUserAgent sets the User-Agent header. Default: DefaultUserAgent.
@@ -126,6 +142,10 @@ func New(opts ...Option) *Client {
 
 func (c *Client) netConfig() netconf.Config {
 	return netconf.Config{Env: c.env, CAFile: c.caFile, Insecure: c.insecure}
+}
+
+func (c *Client) mirrorSettings() mirrors.Settings {
+	return mirrors.Settings{Env: c.env, Mirrors: c.mirrors, CertsDirs: c.certsDirs, Net: c.netConfig()}
 }
 
 // ParseReference parses s the way docker does ("ubuntu" is
@@ -233,6 +253,13 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 	}
 	// Under the retries, so that each try has its request line.
 	t := transfer.NewRetryTransport(transfer.NewLogTransport(base), c.retry)
+	// Mirrors, where a pull's context allows them, go under the auth.
+	t = mirrors.NewTransport(repo.RegistryStr(), t, func(rt http.RoundTripper, mirror bool) http.RoundTripper {
+		if mirror { // no retries: the next host is the retry
+			return transfer.NewLogTransport(rt)
+		}
+		return transfer.NewRetryTransport(transfer.NewLogTransport(rt), c.retry)
+	})
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, scopes)
 	if err != nil {

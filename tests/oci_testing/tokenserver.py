@@ -125,8 +125,13 @@ class TokenServer:
         issuer: str = DEFAULT_ISSUER,
         ttl: int = 300,
         effective_ttl: int | None = None,
+        realm_base: str | None = None,
     ) -> None:
         self.users: dict[str, str] = dict(users or {})
+        # Where registries send clients for tokens when not here: a proxy on the registry's
+        # own host:port that forwards /token to this server (distribution 3's pull-through
+        # cache takes a realm only on its upstream's host).
+        self.realm_base = realm_base
         if grants is None:
             self.policy: AccessPolicy = default_access_policy
         elif callable(grants):
@@ -198,6 +203,8 @@ class TokenServer:
         Uses the name ``localhost``: go-containerregistry refuses realms on loopback/private
         IP literals other than the registry's own host:port (SSRF guard).
         """
+        if self.realm_base is not None:
+            return f"{self.realm_base}/token"
         return f"http://localhost:{self.port}/token"
 
     def write_root_cert_bundle(self, path: str | Path) -> Path:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from credentials import auth_field, write_config
 from faultproxy import FaultProxy, Rule, Seen
-from oci_testing import LocalRegistry, PushedArtifact, RegistryTarget, TokenServer, push_model
+from oci_testing import LocalRegistry, PushedArtifact, RegistryTarget, TokenServer, push_artifact, push_model
 
-from oci_client import Client
+from oci_client import Client, TLSError
 from oci_client.server import Registry
 
 FILES = {
@@ -127,7 +127,7 @@ def check_files(path: Path) -> None:
 
 NODE = """
 import json, sys
-from oci_client import Client
+from oci_client import Client, TLSError
 from oci_client.server import Registry
 ref, certs, cache = sys.argv[1:4]
 pulled = Client(certs_dir=certs).pull(ref, cache_dir=cache)
@@ -314,3 +314,50 @@ def test_inspect_and_pull_blob_through_mirror(world: World, tmp_path: Path) -> N
     assert hashlib.sha256((tmp_path / "blob").read_bytes()).hexdigest() == big.digest.split(":")[1]
     assert f"/blobs/{big.digest}" in " ".join(blob_paths(world.front.log))
     assert world.origin_blob_gets()[big.digest] == 1  # to the cache
+
+
+def test_mirror_breaking_mid_blob_resumes_from_origin(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    big = max(world.pushed.layers, key=lambda b: b.size)
+    world.front.add(Rule(path=f"/blobs/{big.digest}", method="GET", truncate_at=1 << 20))
+    _pull(world, tmp_path, caplog)
+    assert len(mirror_records(caplog, "mirror failed")) == 1, caplog.text
+    # What the mirror sent was kept: the origin was asked for the rest only.
+    resumed = [
+        s for s in world.counter.log if s.path.endswith(f"/blobs/{big.digest}") and s.range is not None
+    ]
+    assert resumed, [(s.path, s.range) for s in world.counter.log]
+    assert all(not s.range.startswith("bytes=0-") for s in resumed if s.range), resumed
+
+
+@pytest.mark.parametrize("layout", ["docker", "hosts.toml"])
+def test_certs_dir_ca_for_the_registry(
+    tls_registry: LocalRegistry, docker_config: Path, tmp_path: Path, layout: str
+) -> None:
+    """Item 4's certs.d part: the registry's own CA from its certs.d directory, as docker
+    (ca.crt in host:port) or containerd (hosts.toml's ca, in host_port_) reads it."""
+    assert tls_registry.ca_file is not None and tls_registry.username and tls_registry.password
+    pushed = push_artifact(tls_registry, "certsd/model", "v1", {"w.bin": b"certs.d " * 1000})
+    write_config(
+        docker_config / "config.json",
+        {"auths": {tls_registry.host: {"auth": auth_field(tls_registry.username, tls_registry.password)}}},
+    )
+    ref = f"{tls_registry.host}/certsd/model:v1"
+    with pytest.raises(TLSError):
+        Client().get_manifest(ref)
+    certs = tmp_path / "certs.d"
+    if layout == "docker":
+        d = certs / tls_registry.host
+        d.mkdir(parents=True)
+        shutil.copy(tls_registry.ca_file, d / "ca.crt")
+    else:
+        d = certs / (tls_registry.host.replace(":", "_") + "_")
+        d.mkdir(parents=True)
+        (d / "hosts.toml").write_text(
+            f'server = "https://{tls_registry.host}"\nca = "{tls_registry.ca_file}"\n'
+        )
+    client = Client(certs_dir=certs)
+    assert client.get_manifest(ref).digest == pushed.digest
+    client.pull_blob(ref, pushed.layers[0].digest, tmp_path / "w", size=pushed.layers[0].size)
+    assert (tmp_path / "w").read_bytes() == b"certs.d " * 1000

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -122,7 +123,7 @@ func (t *Transport) try(ctx context.Context, c *call, p *pull, h Host, req *http
 		h.Scheme = "http"
 	}
 	resp, err := t.send(ctx, c, p, h, req, repo, kind, ref, false)
-	if err != nil && h.Insecure && h.Scheme == "https" && errtext.Of(err) == errtext.PlainHTTPAnswer {
+	if err != nil && h.Insecure && h.Scheme == "https" && plainHTTP(err) {
 		c.mu.Lock()
 		c.http[h.Key()] = true
 		c.mu.Unlock()
@@ -273,6 +274,12 @@ func checkManifest(resp *http.Response, digest string) ([]byte, error) {
 		return nil, fmt.Errorf("manifest has digest %s:%s, want %s", alg, got, digest)
 	}
 	return body, nil
+}
+
+// plainHTTP says a TLS handshake met a server speaking plain HTTP.
+func plainHTTP(err error) bool {
+	var rec tls.RecordHeaderError
+	return errtext.Of(err) == errtext.PlainHTTPAnswer || errors.As(err, &rec)
 }
 
 func discard(resp *http.Response) {

@@ -340,3 +340,28 @@ func (c *capture) Write(p []byte) (int, error) {
 	return c.body.Write(p)
 }
 func (c *capture) WriteHeader(s int) { c.status = s }
+
+func TestMirrorGetsOnlyItsOwnCredentials(t *testing.T) {
+	s := newSetup(t, `["pull"]`)
+	s.mirror.Use(s.mirrorSeen.mw(testutil.BasicAuth("bob", "mirror-password")))
+	e := testutil.Env(t, "")
+	e["DOCKER_CONFIG"] = t.TempDir()
+	testutil.WriteJSON(t, filepath.Join(e["DOCKER_CONFIG"], "config.json"), testutil.AuthsConfig(map[string][2]string{
+		s.origin.Host: {user, pass},
+		s.mirror.Host: {"bob", "mirror-password"},
+	}))
+	s.client = oci.New(oci.WithEnv(e), oci.WithCertsDirs(s.certs))
+	s.pull(t)
+	if n := s.originSeen.count(blobGets); n != 0 {
+		t.Errorf("origin served %d blobs, want 0", n)
+	}
+	bob := "Basic " + testutil.BasicB64("bob", "mirror-password")
+	for _, r := range s.mirrorSeen.reqs {
+		if r.auth != "" && r.auth != bob {
+			t.Errorf("the mirror got someone else's Authorization: %q", r.auth)
+		}
+	}
+	if s.mirrorSeen.count(func(x seen) bool { return blobGets(x) && x.auth == bob }) < 3 {
+		t.Errorf("the mirror's own login was not used: %v", s.mirrorSeen.reqs)
+	}
+}

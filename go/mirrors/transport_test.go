@@ -98,9 +98,13 @@ const (
 // newSetup starts an origin that wants a login and a mirror holding the
 // same image, with hosts.toml naming the mirror (capabilities caps).
 func newSetup(t *testing.T, caps string) *setup {
+	return newSetupSized(t, caps, 3<<20, 3)
+}
+
+func newSetupSized(t *testing.T, caps string, size, layers int64) *setup {
 	t.Helper()
 	s := &setup{origin: testutil.NewRegistry(t), mirror: testutil.NewRegistry(t), originSeen: &recorder{}, mirrorSeen: &recorder{}, log: &syncBuf{}}
-	img, err := random.Image(3<<20, 3)
+	img, err := random.Image(size, layers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +253,17 @@ func TestMirrorDown(t *testing.T) {
 }
 
 func TestCorruptBlobFetchedFromOrigin(t *testing.T) {
-	s := newSetup(t, `["pull"]`)
+	for _, tc := range []struct {
+		name          string
+		size, layers  int64
+		wantOriginMin int
+	}{{"streams", 3 << 20, 3, 3}, {"ranged chunks", 40 << 20, 1, 1}} {
+		t.Run(tc.name, func(t *testing.T) { testCorruptBlob(t, tc.size, tc.layers, tc.wantOriginMin) })
+	}
+}
+
+func testCorruptBlob(t *testing.T, size, layers int64, wantOriginMin int) {
+	s := newSetupSized(t, `["pull"]`, size, layers)
 	// The mirror flips a byte of every blob it serves.
 	s.mirror.Use(s.mirrorSeen.mw(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -271,8 +285,11 @@ func TestCorruptBlobFetchedFromOrigin(t *testing.T) {
 		})
 	}))
 	s.pull(t)
-	if n := s.originSeen.count(blobGets); n < 3 {
+	if n := s.originSeen.count(blobGets); n < wantOriginMin {
 		t.Errorf("origin served %d blob requests, want every blob again", n)
+	}
+	if size > 16<<20 && s.mirrorSeen.count(func(x seen) bool { return blobGets(x) && x.rng != "" }) == 0 {
+		t.Error("no ranged request reached the mirror")
 	}
 	if n := strings.Count(s.log.String(), "sent wrong bytes"); n != 1 {
 		t.Errorf("wrong bytes logged %d times, want once:\n%s", n, s.log)

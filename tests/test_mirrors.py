@@ -136,20 +136,24 @@ print(json.dumps({"path": str(pulled.path), "blobs": pulled.blobs_downloaded}))
 
 
 def run_nodes(world: World, tmp_path: Path, n: int, first: int = 0) -> list[Path]:
-    """n node processes, each with a cache of its own (node<first>…), pull the model at once."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", NODE, world.ref, str(world.certs), str(tmp_path / f"node{i}")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(first, first + n)
-    ]
+    """n node processes, each with a cache of its own (node<first>…), pull the model at once:
+    even ones with ``Client(certs_dir=…)``, odd ones with ``oci-client pull`` and
+    ``OCI_CLIENT_CERTS_DIR``."""
+    procs = []
+    for i in range(first, first + n):
+        cache = str(tmp_path / f"node{i}")
+        if i % 2 == 0:
+            argv = [sys.executable, "-c", NODE, world.ref, str(world.certs), cache]
+        else:
+            argv = [sys.executable, "-m", "oci_client", "pull", "-q", "--cache-dir", cache, world.ref]
+        env = {**os.environ, "OCI_CLIENT_CERTS_DIR": str(world.certs)}
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
     paths = []
-    for p in procs:
+    for i, p in enumerate(procs, start=first):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
-        paths.append(Path(json.loads(out)["path"]))
+        text = out.decode().strip()
+        paths.append(Path(json.loads(text)["path"] if i % 2 == 0 else text.splitlines()[-1]))
     return paths
 
 

@@ -24,7 +24,7 @@ from credentials import auth_field, write_config
 from faultproxy import FaultProxy, Rule, Seen
 from oci_testing import LocalRegistry, PushedArtifact, RegistryTarget, TokenServer, push_artifact, push_model
 
-from oci_client import Client, TLSError
+from oci_client import Client, InvalidArgumentError, TLSError
 from oci_client.server import Registry
 
 FILES = {
@@ -127,7 +127,7 @@ def check_files(path: Path) -> None:
 
 NODE = """
 import json, sys
-from oci_client import Client, TLSError
+from oci_client import Client, InvalidArgumentError, TLSError
 from oci_client.server import Registry
 ref, certs, cache = sys.argv[1:4]
 pulled = Client(certs_dir=certs).pull(ref, cache_dir=cache)
@@ -365,3 +365,11 @@ def test_certs_dir_ca_for_the_registry(
     assert client.get_manifest(ref).digest == pushed.digest
     client.pull_blob(ref, pushed.layers[0].digest, tmp_path / "w", size=pushed.layers[0].size)
     assert (tmp_path / "w").read_bytes() == b"certs.d " * 1000
+
+
+def test_mirrors_argument_checked() -> None:
+    with pytest.raises(InvalidArgumentError):
+        Client(mirrors="docker.io=https://m")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        Client(mirrors={"docker.io": [1]})  # type: ignore[list-item]
+    assert Client(mirrors={"docker.io": "https://m"}).mirrors == {"docker.io": ["https://m"]}

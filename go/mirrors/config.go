@@ -88,7 +88,7 @@ type Host struct {
 func (h Host) Key() string {
 	k := h.Scheme + "://" + h.Host + h.Root
 	if h.AddRepo != "" || h.StripRepo != "" {
-		k += " (" + h.StripRepo + "→" + h.AddRepo + ")"
+		k += " (repository " + h.StripRepo + " as " + h.AddRepo + ")"
 	}
 	return k
 }

@@ -136,6 +136,18 @@ func (c *call) fail(ctx context.Context, h Host, registry, reason string, skip b
 	}
 }
 
+// used says, once per call and host, that h serves this pull.
+func (c *call) used(ctx context.Context, h Host, registry string) {
+	key := h.Key() + "\x00used"
+	c.mu.Lock()
+	first := !c.logged[key]
+	c.logged[key] = true
+	c.mu.Unlock()
+	if first {
+		logs.From(ctx, "mirrors").Debug("pulling through mirror", "mirror", h.Key(), "registry", registry, "from", h.Source)
+	}
+}
+
 // servedBy records that h sent (some of) blob digest.
 func (c *call) servedBy(digest string, h Host) {
 	c.mu.Lock()

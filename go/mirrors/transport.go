@@ -173,6 +173,7 @@ func (t *Transport) try(ctx context.Context, c *call, p *pull, h Host, req *http
 		c.servedBy(ref, h)
 		resp.Body = &watchedBody{ReadCloser: resp.Body, ctx: ctx, c: c, h: h, reg: reg}
 	}
+	c.used(ctx, h, reg)
 	// The caller asked the origin; that it got the answer elsewhere is no
 	// redirect for it to learn.
 	resp.Request = req

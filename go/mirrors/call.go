@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/oci-client/liboci/auth"
+	"github.com/oci-client/liboci/internal/envmap"
 	"github.com/oci-client/liboci/internal/logs"
 )
 
@@ -20,6 +22,12 @@ type call struct {
 	logged  map[string]bool            // host key + what was said
 	served  map[string]map[string]Host // blob digest: hosts that sent bytes of it
 	http    map[string]bool            // insecure hosts found to speak plain HTTP
+	creds   map[string]credResult      // a mirror's own login, looked up once per call
+}
+
+type credResult struct {
+	cred auth.Credential
+	err  error
 }
 
 type configResult struct {
@@ -48,6 +56,7 @@ func WithCall(ctx context.Context) context.Context {
 		logged:  map[string]bool{},
 		served:  map[string]map[string]Host{},
 		http:    map[string]bool{},
+		creds:   map[string]credResult{},
 	})
 }
 
@@ -146,6 +155,23 @@ func (c *call) used(ctx context.Context, h Host, registry string) {
 	if first {
 		logs.From(ctx, "mirrors").Debug("pulling through mirror", "mirror", h.Key(), "registry", registry, "from", h.Source)
 	}
+}
+
+// cred is the user's login for a mirror's host, looked up (files read,
+// helpers run) once per call, not once per request.
+func (c *call) cred(ctx context.Context, env envmap.Env, host, repo string) (auth.Credential, error) {
+	key := host + "\x00" + repo
+	c.mu.Lock()
+	r, ok := c.creds[key]
+	c.mu.Unlock()
+	if !ok {
+		cred, err := auth.Lookup(ctx, env, host, repo)
+		r = credResult{cred, err}
+		c.mu.Lock()
+		c.creds[key] = r
+		c.mu.Unlock()
+	}
+	return r.cred, r.err
 }
 
 // servedBy records that h sent (some of) blob digest.

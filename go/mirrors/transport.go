@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/oci-client/liboci/auth"
 	"github.com/oci-client/liboci/internal/errtext"
 	"github.com/oci-client/liboci/internal/lru"
 	"github.com/oci-client/liboci/internal/redact"
@@ -182,7 +181,7 @@ func (t *Transport) try(ctx context.Context, c *call, p *pull, h Host, req *http
 
 // send makes req into a request to h and sends it through h's transport.
 func (t *Transport) send(ctx context.Context, c *call, p *pull, h Host, req *http.Request, repo, kind, ref string, anonToken bool) (*http.Response, error) {
-	rt, err := t.hostTransport(ctx, p, h, repo, anonToken)
+	rt, err := t.hostTransport(ctx, c, p, h, repo, anonToken)
 	if err != nil {
 		return nil, err
 	}
@@ -205,13 +204,13 @@ var mirrorTransports = lru.New[string, http.RoundTripper](64, nil)
 // hostTransport reaches h: its TLS, request logs, and its own credentials
 // where the user has some for its host (or an anonymous token where it
 // asked for one).
-func (t *Transport) hostTransport(ctx context.Context, p *pull, h Host, repo string, anonToken bool) (http.RoundTripper, error) {
+func (t *Transport) hostTransport(ctx context.Context, c *call, p *pull, h Host, repo string, anonToken bool) (http.RoundTripper, error) {
 	base, err := netconf.HostTransport(p.settings.Net, h.TLS)
 	if err != nil {
 		return nil, err
 	}
 	rt := t.wrap(base, true)
-	cred, err := auth.Lookup(ctx, p.settings.Env, h.Host, h.Repo(repo))
+	cred, err := c.cred(ctx, p.settings.Env, h.Host, h.Repo(repo))
 	if err != nil {
 		return nil, err
 	}

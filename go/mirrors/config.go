@@ -159,6 +159,15 @@ func Resolve(s Settings, registry, repo string) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	// The registry itself, listed among its hosts (containerd's examples
+	// often end with it), is the origin: it keeps its login and comes last.
+	kept := hosts[:0]
+	for _, h := range hosts {
+		if Name(h.Host) != reg || h.AddRepo != "" || h.StripRepo != "" {
+			kept = append(kept, h)
+		}
+	}
+	hosts = kept
 	for i := range hosts {
 		if hosts[i].TLS.Empty() {
 			t, err := hostTLS(dirs, hosts[i].Host)

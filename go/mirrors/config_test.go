@@ -105,7 +105,7 @@ func TestHostsTomlDefaultDirAndDirOrder(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	// Docker Hub's directory is docker.io, whatever the reference's host.
-	write(t, filepath.Join(second, "docker.io", "hosts.toml"), "server = \"https://registry-1.docker.io\"\n[host.\"https://hub.mirror\"]\n")
+	write(t, filepath.Join(second, "docker.io", "hosts.toml"), "server = \"https://registry-1.docker.io\"\n[host.\"https://hub.mirror\"]\n[host.\"https://registry-1.docker.io\"]\n")
 	cfg, _ = Resolve(Settings{CertsDirs: []string{second}}, "index.docker.io", "library/x")
 	if got := keys(cfg.Mirrors); !reflect.DeepEqual(got, []string{"https://hub.mirror/v2"}) {
 		t.Fatalf("got %v", got)

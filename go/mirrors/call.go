@@ -2,6 +2,7 @@ package mirrors
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
 	"github.com/oci-client/liboci/auth"
@@ -73,6 +74,8 @@ func Origin(ctx context.Context, s Settings) context.Context {
 	ctx = WithCall(ctx)
 	return context.WithValue(ctx, pullKey{}, &pull{settings: s, origin: true})
 }
+
+func logFrom(ctx context.Context) *slog.Logger { return logs.From(ctx, "mirrors") }
 
 func callFrom(ctx context.Context) *call {
 	c, _ := ctx.Value(callKey{}).(*call)

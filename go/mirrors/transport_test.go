@@ -382,3 +382,25 @@ func TestMirrorGetsOnlyItsOwnCredentials(t *testing.T) {
 		t.Errorf("the mirror's own login was not used: %v", s.mirrorSeen.reqs)
 	}
 }
+
+func TestRegistryDownMirrorsServe(t *testing.T) {
+	s := newSetup(t, `["pull", "resolve"]`)
+	s.origin.Server.Close()
+	s.client = s.client.With(oci.WithRetries(1)) // no waiting for the dead registry
+	s.pull(t) // by tag: the mirror may resolve it
+	if !strings.Contains(s.log.String(), "registry unreachable") {
+		t.Errorf("no word of the registry being down:\n%s", s.log)
+	}
+
+	s = newSetup(t, `["pull"]`)
+	s.origin.Server.Close()
+	s.client = s.client.With(oci.WithRetries(1))
+	ctx := mirrors.WithCall(context.Background())
+	if _, err := s.client.PullManifest(ctx, s.origin.Ref("org/model", ":v1")); err == nil {
+		t.Fatal("a tag was resolved with the registry down and no mirror allowed to")
+	}
+	m, err := s.client.PullManifest(ctx, s.origin.Ref("org/model", "@"+s.digest))
+	if err != nil || m.Digest != s.digest {
+		t.Fatalf("by digest through the mirror: %v", err)
+	}
+}

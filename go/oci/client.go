@@ -267,6 +267,10 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		// judged the login: naming the credentials then sends people to the
 		// wrong problem.
 		if cerr := describeConnectFailure(err, repo.RegistryStr()); cerr != nil {
+			// Mirrors may serve a pull that the registry cannot.
+			if mrt, ok := mirrors.WithoutOrigin(ctx, repo, t, scopes); ok {
+				return &session{repo: repo, cred: cred, rt: mrt}, nil
+			}
 			return nil, cerr
 		}
 		if rerr := authFailure(repo.RegistryStr(), cred, err); rerr != nil {

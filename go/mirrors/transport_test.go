@@ -387,7 +387,7 @@ func TestRegistryDownMirrorsServe(t *testing.T) {
 	s := newSetup(t, `["pull", "resolve"]`)
 	s.origin.Server.Close()
 	s.client = s.client.With(oci.WithRetries(1)) // no waiting for the dead registry
-	s.pull(t) // by tag: the mirror may resolve it
+	s.pull(t)                                    // by tag: the mirror may resolve it
 	if !strings.Contains(s.log.String(), "registry unreachable") {
 		t.Errorf("no word of the registry being down:\n%s", s.log)
 	}

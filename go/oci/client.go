@@ -10,6 +10,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -267,9 +268,13 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		// judged the login: naming the credentials then sends people to the
 		// wrong problem.
 		if cerr := describeConnectFailure(err, repo.RegistryStr()); cerr != nil {
-			// Mirrors may serve a pull that the registry cannot.
-			if mrt, ok := mirrors.WithoutOrigin(ctx, repo, t, scopes); ok {
-				return &session{repo: repo, cred: cred, rt: mrt}, nil
+			// Mirrors may serve a pull that the registry cannot (down, not
+			// a certificate or plain-HTTP problem: those are for the user).
+			var plain *netconf.PlainHTTPError
+			if !transfer.IsTLSError(err) && !errors.As(err, &plain) {
+				if mrt, ok := mirrors.WithoutOrigin(ctx, repo, t, scopes); ok {
+					return &session{repo: repo, cred: cred, rt: mrt}, nil
+				}
 			}
 			return nil, cerr
 		}

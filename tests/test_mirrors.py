@@ -373,3 +373,28 @@ def test_mirrors_argument_checked() -> None:
     with pytest.raises(InvalidArgumentError):
         Client(mirrors={"docker.io": [1]})  # type: ignore[list-item]
     assert Client(mirrors={"docker.io": "https://m"}).mirrors == {"docker.io": ["https://m"]}
+
+
+def test_origin_down_digest_pull_from_mirror(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.hosts_toml(capabilities='["pull", "resolve"]')
+    run_nodes(world, tmp_path, 1)  # fills the pull-through cache, the manifest too
+    world.counter.__exit__(None, None, None)  # the origin is gone: connections refused
+    script = (
+        "import logging, sys\n"
+        "from oci_client import Client\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "print(Client(certs_dir=sys.argv[2], retries=1).pull_model(sys.argv[1], cache_dir=sys.argv[3]))\n"
+    )
+    ref = f"{world.counter.host}/{REPO}@{world.pushed.digest}"
+    out = subprocess.run(
+        [sys.executable, "-c", script, ref, str(world.certs), str(tmp_path / "cold")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    check_files(Path(out.stdout.strip()))
+    check_cache(tmp_path / "cold")
+    assert out.stderr.count("registry unreachable") == 1, out.stderr

@@ -2,6 +2,7 @@ package mirrors
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -26,7 +27,7 @@ func WithoutOrigin(ctx context.Context, repo name.Repository, t http.RoundTrippe
 	if len(c.config(ctx, p.settings, origin, repo.RepositoryStr()).Mirrors) == 0 {
 		return nil, false
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, authn.Anonymous, &pingless{origin: origin, next: t}, scopes)
+	rt, err := transport.NewWithContext(ctx, repo.Registry, authn.Anonymous, &pingless{origin: origin, scheme: repo.Scheme(), next: t}, scopes)
 	if err != nil {
 		return nil, false
 	}
@@ -44,12 +45,17 @@ func WithoutOrigin(ctx context.Context, repo name.Repository, t http.RoundTrippe
 // pingless answers the registry's ping itself: the registry is down, and
 // no login is needed for the mirrors.
 type pingless struct {
-	origin string
-	next   http.RoundTripper
+	origin, scheme string
+	next           http.RoundTripper
 }
 
 func (p *pingless) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.EqualFold(req.URL.Host, p.origin) && req.URL.Path == "/v2/" {
+		if req.URL.Scheme != p.scheme {
+			// go-containerregistry tries https first where http may do:
+			// the answer must come for the scheme the registry's name gets.
+			return nil, errors.New("registry unreachable")
+		}
 		return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: http.Header{}, Body: http.NoBody, Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
 	}
 	return p.next.RoundTrip(req)

@@ -50,7 +50,12 @@ class Seen:
     range: str | None
     at: float
     status: int | None = None
-    authorization: bool = False  # the request carried an Authorization header
+    headers: dict[str, str] = field(default_factory=dict)  # the request's, as received
+
+    @property
+    def authorization(self) -> bool:
+        """The request carried an Authorization header."""
+        return any(k.lower() == "authorization" for k in self.headers)
 
 
 @dataclass
@@ -88,6 +93,9 @@ class FaultProxy:
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
+        # Path prefix -> another upstream ("http://host:port"): a token server behind the
+        # same host:port as the registry, as some registries and caches want it.
+        self.routes: dict[str, str] = {}
         self.rules: list[Rule] = []
         self.bytes_forwarded = 0
         self.blob_bytes = 0  # the part of bytes_forwarded that was blob content
@@ -153,8 +161,10 @@ class FaultProxy:
             self.log.clear()
             self.rules[:] = [r for r in self.rules if r.times is None or r.hits < r.times]
 
-    def _match(self, method: str, path: str, rng: str | None, body_length: int) -> tuple[Rule | None, Seen]:
-        seen = Seen(method, path, rng, time.monotonic())
+    def _match(
+        self, method: str, path: str, rng: str | None, body_length: int, headers: dict[str, str] | None = None
+    ) -> tuple[Rule | None, Seen]:
+        seen = Seen(method, path, rng, time.monotonic(), headers=dict(headers or {}))
         with self._lock:
             self.requests.append((method, path))
             self.log.append(seen)
@@ -197,8 +207,7 @@ class FaultProxy:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
-        rule, seen = self._match(h.command, h.path, h.headers.get("Range"), length)
-        seen.authorization = "Authorization" in h.headers
+        rule, seen = self._match(h.command, h.path, h.headers.get("Range"), length, dict(h.headers.items()))
         upstream_path = h.path
         if h.path.startswith("/storage/"):
             if not self._signature_good(h.path):
@@ -216,7 +225,12 @@ class FaultProxy:
             )
             self._answer(h, seen, rule.status, {**rule.headers, "Content-Type": "application/json"}, body)
             return
-        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
+        host, port = self.upstream_host, self.upstream_port
+        for prefix, target in self.routes.items():
+            if upstream_path.startswith(prefix):
+                t = urlsplit(target)
+                host, port = t.hostname or host, t.port or port
+        conn = http.client.HTTPConnection(host, port, timeout=60)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         if rule and rule.strip_range:
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}

@@ -38,6 +38,14 @@ type Network struct {
 	UserAgent string `json:"user_agent,omitempty"`
 	// Retries is how often one request is tried (0: the default, 5).
 	Retries int `json:"retries,omitempty"`
+	// Mirrors maps a registry ("docker.io", "host:port", "*") to mirror
+	// URLs tried in order before it; an empty list turns its mirrors off.
+	// Absent: OCI_CLIENT_MIRRORS, else hosts.toml, else registries.conf.
+	Mirrors map[string][]string `json:"mirrors,omitempty"`
+	// CertsDir is a certs.d directory (or several, ":"-separated) searched
+	// before /etc/containerd/certs.d, /etc/docker/certs.d and
+	// /etc/containers/certs.d. Absent: OCI_CLIENT_CERTS_DIR.
+	CertsDir string `json:"certs_dir,omitempty"`
 }
 
 // Transfer tunes blob downloads (0: transfer's defaults).

@@ -17,6 +17,8 @@ import (
 	"github.com/oci-client/liboci/internal/logs"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/oci"
+
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // controlled is what Call needs of every request type: the control fields
@@ -42,8 +44,9 @@ func referenceOf(req any) string {
 // redactor on its way out.
 func Call[Req controlled, Resp any](ctx context.Context, export string, input []byte, fn func(context.Context, Req) (Resp, error)) (out []byte) {
 	ctx, secrets := redact.WithSet(ctx)
-	var rec *logs.Recorder // nil until the request asks for logs
-	var sink *events.Sink  // nil until the request asks for events
+	ctx = mirrors.WithCall(ctx) // a pull's requests share what they learn of mirrors
+	var rec *logs.Recorder      // nil until the request asks for logs
+	var sink *events.Sink       // nil until the request asks for events
 	defer func() {
 		if p := recover(); p != nil {
 			out = failure(secrets, rec, sink, &oci.Error{Code: oci.CodeInternal, Err: fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())})

@@ -2,6 +2,7 @@ package capi
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/oci-client/liboci/abi"
@@ -38,6 +39,12 @@ func newClient(e abi.Environ, n abi.Network, t *abi.Transfer) (*oci.Client, erro
 	}
 	if n.Retries != 0 {
 		opts = append(opts, oci.WithRetries(n.Retries))
+	}
+	if n.Mirrors != nil {
+		opts = append(opts, oci.WithMirrors(n.Mirrors))
+	}
+	if n.CertsDir != "" {
+		opts = append(opts, oci.WithCertsDirs(filepath.SplitList(n.CertsDir)...))
 	}
 	if n.UserAgent != "" {
 		opts = append(opts, oci.WithUserAgent(n.UserAgent))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // AuthResult tells what a successful check used, without secrets.
@@ -26,6 +28,7 @@ func (c *Client) CheckAuth(ctx context.Context, ref string) (*AuthResult, error)
 	if err != nil {
 		return nil, err
 	}
+	ctx = mirrors.Origin(ctx, c.mirrorSettings()) // the registry's own answer, never a mirror's
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, About(err, r.Name(), refDigest(r))

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/oci-client/liboci/abi"
 	"github.com/oci-client/liboci/internal/events"
 	"github.com/oci-client/liboci/internal/logs"
+	"github.com/oci-client/liboci/mirrors"
 	"github.com/oci-client/liboci/transfer"
 )
 
@@ -106,6 +108,8 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	if err := checkSpace(jobs); err != nil {
 		return nil, err
 	}
+	_, pinned := r.(name.Digest)
+	ctx = mirrors.Begin(ctx, c.mirrorSettings(), pinned)
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, About(err, r.Name(), "")
@@ -175,7 +179,20 @@ func (c *Client) download(ctx context.Context, s *session, j blobJob, connection
 	if j.prog != nil {
 		ctx = transfer.WithProgress(ctx, j.prog)
 	}
-	return transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
+	var fetched int64
+	for tries := 0; ; tries++ {
+		res, err := transfer.Download(ctx, client, blobURL(s.repo, j.d), transfer.Digest{String: j.d.str, Hex: j.d.hex, New: j.d.newHash}, j.dest, opts)
+		fetched += res.Fetched
+		res.Fetched = fetched
+		var mm *transfer.MismatchError
+		// Wrong bytes from a mirror: it is skipped from now on, and the
+		// blob comes again from the next host.
+		if errors.As(err, &mm) && tries < 8 && mirrors.Distrust(ctx, j.d.str, mm.Msg) {
+			continue
+		}
+		mirrors.Forget(ctx, j.d.str)
+		return res, err
+	}
 }
 
 func blobURL(repo name.Repository, d blobDigest) string {

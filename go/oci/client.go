@@ -31,6 +31,7 @@ import (
 	"github.com/oci-client/liboci/internal/envmap"
 	"github.com/oci-client/liboci/internal/redact"
 	"github.com/oci-client/liboci/layout"
+	"github.com/oci-client/liboci/mirrors"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -50,6 +51,8 @@ type Client struct {
 	retry     transfer.RetryPolicy
 	transfer  transfer.Options
 	directIO  bool
+	mirrors   map[string][]string
+	certsDirs []string
 }
 
 // Option configures a Client. An option that cannot apply (a number out of
@@ -110,6 +113,37 @@ func WithProxy(url string) Option {
 			return &Error{Code: CodeInvalidArgument, Err: err}
 		}
 		c.proxy = url
+		return nil
+	}
+}
+
+// WithMirrors sets the mirrors of registries ("docker.io", "host:port",
+// "*" for all) as URLs tried in order before the registry itself; an
+// empty list turns a registry's mirrors off. Default: OCI_CLIENT_MIRRORS,
+// else hosts.toml and registries.conf (package mirrors).
+func WithMirrors(m map[string][]string) Option {
+	return func(c *Client) error {
+		for registry := range m {
+			if registry == "" {
+				return invalid("mirrors: an empty registry name")
+			}
+		}
+		c.mirrors = m
+		return nil
+	}
+}
+
+// WithCertsDirs adds certs.d directories (containerd's hosts.toml,
+// docker's ca.crt, client.cert and client.key per registry), searched
+// before the system's. Default: OCI_CLIENT_CERTS_DIR.
+func WithCertsDirs(dirs ...string) Option {
+	return func(c *Client) error {
+		for _, d := range dirs {
+			if d == "" {
+				return invalid("a certs.d directory is an empty path")
+			}
+		}
+		c.certsDirs = append(c.certsDirs, dirs...)
 		return nil
 	}
 }
@@ -204,6 +238,10 @@ func New(opts ...Option) (*Client, error) {
 
 func (c *Client) netConfig() netconf.Config {
 	return netconf.Config{Env: c.env, CAFile: c.caFile, Insecure: c.insecure, Proxy: c.proxy}
+}
+
+func (c *Client) mirrorSettings() mirrors.Settings {
+	return mirrors.Settings{Env: c.env, Mirrors: c.mirrors, CertsDirs: c.certsDirs, Net: c.netConfig()}
 }
 
 // ParseReference parses s the way docker does ("ubuntu" is
@@ -317,6 +355,13 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 	}
 	// Under the retries, so that each try has its request line.
 	t := transfer.NewRetryTransport(transfer.NewLogTransport(base), c.retry)
+	// Mirrors, where a pull's context allows them, go under the auth.
+	t = mirrors.NewTransport(repo.RegistryStr(), t, func(rt http.RoundTripper, mirror bool) http.RoundTripper {
+		if mirror { // no retries: the next host is the retry
+			return transfer.NewLogTransport(rt)
+		}
+		return transfer.NewRetryTransport(transfer.NewLogTransport(rt), c.retry)
+	})
 	t = transport.NewUserAgent(t, c.userAgent)
 	rt, err := transport.NewWithContext(ctx, repo.Registry, cred.Authenticator(), t, scopes)
 	if err != nil {
@@ -324,6 +369,14 @@ func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []
 		// judged the login: naming the credentials then sends people to the
 		// wrong problem.
 		if cerr := describeConnectFailure(err, repo.RegistryStr()); cerr != nil {
+			// Mirrors may serve a pull that the registry cannot (down, not
+			// a certificate or plain-HTTP problem: those are for the user).
+			var plain *netconf.PlainHTTPError
+			if !transfer.IsTLSError(err) && !errors.As(err, &plain) {
+				if mrt, ok := mirrors.WithoutOrigin(ctx, repo, t, scopes); ok {
+					return &session{repo: repo, cred: cred, rt: mrt}, nil
+				}
+			}
 			return nil, cerr
 		}
 		if rerr := authFailure(repo.RegistryStr(), cred, err); rerr != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // Manifest is a manifest or index exactly as the registry served it.
@@ -25,6 +26,8 @@ func (c *Client) PullManifest(ctx context.Context, ref string) (*Manifest, error
 	if err != nil {
 		return nil, err
 	}
+	_, pinned := r.(name.Digest)
+	ctx = mirrors.Begin(ctx, c.mirrorSettings(), pinned)
 	s, err := c.open(ctx, r.Context())
 	if err != nil {
 		return nil, About(err, r.Name(), refDigest(r))

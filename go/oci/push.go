@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/oci-client/liboci/transfer"
+
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // PushBlob is one blob to upload: a file (Path) or bytes (Data). A blob
@@ -108,6 +110,7 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 	if err != nil {
 		return nil, err
 	}
+	ctx = mirrors.Origin(ctx, c.mirrorSettings()) // certs.d TLS; pushes never go to mirrors
 	jobs := make([]*pushJob, len(blobs))
 	for i, b := range blobs {
 		var d blobDigest
@@ -256,6 +259,7 @@ func (c *Client) PushManifest(ctx context.Context, ref string, raw []byte, media
 	if d, ok := r.(name.Digest); ok && d.DigestStr() != digest {
 		return nil, newError(CodeDigestMismatch, "manifest for %s has digest %s", ref, digest)
 	}
+	ctx = mirrors.Origin(ctx, c.mirrorSettings())
 	s, err := c.openPush(ctx, r.Context(), nil)
 	if err != nil {
 		return nil, About(err, r.Name(), refDigest(r))

@@ -58,6 +58,27 @@ VARIABLES: tuple[Variable, ...] = (
         "Go `capi`",
     ),
     Variable(
+        "OCI_CLIENT_MIRRORS",
+        "unset (hosts.toml, then registries.conf)",
+        "Mirrors tried before each registry: `docker.io=https://m1,https://m2;ghcr.io=…`, `*` for "
+        "every registry, an empty list for none (docs/guides/mirrors.md). `mirrors=` overrides it.",
+        "Go `mirrors`",
+    ),
+    Variable(
+        "OCI_CLIENT_CERTS_DIR",
+        "unset",
+        "A `certs.d` directory (`hosts.toml`, `ca.crt`, `client.cert`, `client.key` per registry) "
+        "searched before `/etc/containerd/certs.d`, `/etc/docker/certs.d`, `/etc/containers/certs.d`. "
+        "`certs_dir=` overrides it.",
+        "Go `mirrors`",
+    ),
+    Variable(
+        "CONTAINERS_REGISTRIES_CONF",
+        "`~/.config/containers/registries.conf`, else `/etc/containers/registries.conf`",
+        "The containers `registries.conf` (v2) whose mirrors a pull uses, as podman reads it.",
+        "Go `mirrors`",
+    ),
+    Variable(
         "OCI_CLIENT_VERIFY",
         "unset (trust blobs hashed when fetched)",
         "`1`, `true`, `yes` or `on`: re-hash every blob a pull serves from the cache, as "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -125,6 +125,23 @@ class _Progress:
         self.update(size, size)
 
 
+def _mirrors(mirrors: Mapping[str, Iterable[str] | str] | None) -> dict[str, list[str]] | None:
+    """``mirrors=`` as the request carries it: registry to a list of URLs."""
+    if mirrors is None:
+        return None
+    if not isinstance(mirrors, Mapping):
+        raise InvalidArgumentError("mirrors must map registries to lists of mirror URLs")
+    out: dict[str, list[str]] = {}
+    for registry, urls in mirrors.items():
+        if not isinstance(registry, str) or not registry:
+            raise InvalidArgumentError(f"mirrors: {registry!r} is not a registry name")
+        listed = [urls] if isinstance(urls, str) else list(urls)
+        if not all(isinstance(u, str) and u for u in listed):
+            raise InvalidArgumentError(f"mirrors[{registry!r}] must be mirror URLs, got {urls!r}")
+        out[registry] = listed
+    return out
+
+
 class Client:
     """Pulls manifests and blobs from OCI registries through the Go library.
 
@@ -178,6 +195,15 @@ class Client:
             renamed into place is cheap; through the page cache for
             ``pull_model``, whose loader reads the files right after (see
             docs/design/cache-format.md, "Durability without the wait"). True or False forces it.
+        mirrors: ``{"docker.io": ["https://mirror.example"], "*": [...]}``: mirror URLs tried
+            in order before each registry (an empty list: none for it). Default
+            ``$OCI_CLIENT_MIRRORS``, else containerd's ``hosts.toml`` and containers'
+            ``registries.conf`` (docs/guides/mirrors.md). Every byte from a mirror is checked
+            against the digest the registry named.
+        certs_dir: a ``certs.d`` directory (``hosts.toml``, ``ca.crt``, ``client.cert``,
+            ``client.key`` per registry) searched before ``/etc/containerd/certs.d``,
+            ``/etc/docker/certs.d`` and ``/etc/containers/certs.d``. Default
+            ``$OCI_CLIENT_CERTS_DIR``.
 
     Instances hold only settings and are safe to share between threads;
     calls release the GIL, so threads pull in parallel.
@@ -197,6 +223,8 @@ class Client:
         chunk_size: int | None = None,
         read_timeout: float | None = None,
         direct_io: bool | None = None,
+        mirrors: Mapping[str, Iterable[str] | str] | None = None,
+        certs_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(insecure_registries, str):
             raise InvalidArgumentError("insecure_registries must be a list of hosts, not a string")
@@ -223,6 +251,8 @@ class Client:
         self.insecure_registries = tuple(insecure_registries)
         self.timeout = timeout
         self.user_agent = user_agent
+        self.mirrors = _mirrors(mirrors)
+        self.certs_dir = os.path.abspath(os.fspath(certs_dir)) if certs_dir is not None else None
 
     def __repr__(self) -> str:
         return (
@@ -258,6 +288,10 @@ class Client:
         )
         if self.retries is not None:
             req["retries"] = self.retries
+        if self.mirrors is not None:
+            req["mirrors"] = self.mirrors
+        if self.certs_dir is not None:
+            req["certs_dir"] = self.certs_dir
         if transfer:
             if self.read_timeout is not None:
                 req["read_timeout_ms"] = max(1, int(self.read_timeout * 1000))

@@ -126,9 +126,14 @@ class TokenServer:
         ttl: int = 300,
         effective_ttl: int | None = None,
         realm_host: str = "localhost",
+        realm_base: str | None = None,
     ) -> None:
         self.users: dict[str, str] = dict(users or {})
         self.realm_host = realm_host
+        # Where registries send clients for tokens when not here: a proxy on the registry's
+        # own host:port that forwards /token to this server (distribution 3's pull-through
+        # cache takes a realm only on its upstream's host).
+        self.realm_base = realm_base
         if grants is None:
             self.policy: AccessPolicy = default_access_policy
         elif callable(grants):
@@ -202,6 +207,8 @@ class TokenServer:
         oci-client relaxes for registries on private addresses; ``realm_host="127.0.0.1"``
         tests that).
         """
+        if self.realm_base is not None:
+            return f"{self.realm_base}/token"
         return f"http://{self.realm_host}:{self.port}/token"
 
     def write_root_cert_bundle(self, path: str | Path) -> Path:

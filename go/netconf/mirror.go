@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/oci-client/liboci/internal/lru"
 	"golang.org/x/net/http/httpproxy"
@@ -109,7 +108,7 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("client certificate %s: %s", certFile, strings.TrimPrefix(err.Error(), "tls: "))
+		return tls.Certificate{}, fmt.Errorf("client certificate %s: %w", certFile, err)
 	}
 	return cert, nil
 }

@@ -374,10 +374,30 @@ def _render_push(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def _render_nodes(doc: dict[str, Any]) -> list[str]:
+    out = [
+        "| nodes | mode | origin sent MiB | copies of the model | last node done s | CPU per node s |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in doc["runs"]:
+        out.append(
+            f"| {r['nodes']} | {r['mode']} | {r['origin_bytes'] / MIB:.0f} | {r['origin_copies']:.2f} | "
+            f"{r['last_node_s']:.2f} | {r['node_cpu_median_s']:.2f} |"
+        )
+    size = doc["model_bytes"] / MIB
+    out += [
+        "",
+        f"One run each; a {size:.0f} MiB model of {doc['files']} files; CPU per node: the median of "
+        "the nodes' process CPU time for the pull. " + _machine_line(doc),
+    ]
+    return out
+
+
 def render_result(doc: dict[str, Any]) -> str:
     """The markdown the performance page shows for one published result."""
     kind = _kind(doc)
-    render = {"pull": _render_pull, "models": _render_models, "push": _render_push}[kind]
+    renderers = {"pull": _render_pull, "models": _render_models, "push": _render_push, "nodes": _render_nodes}
+    render = renderers[kind]
     return "\n".join([*render(doc), *_seeded(doc)]) + "\n"
 
 

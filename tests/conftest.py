@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from faultproxy import FaultProxy
 from oci_testing import LocalRegistry, RegistryMode, RegistryUnavailable
+from tinyproxy import Tinyproxy
 
 # tests/with_vllm run inside the vLLM environments (.ci/vllm-envs, a stage of test.sh of its
 # own); an environment without vLLM cannot import them.
@@ -105,6 +106,14 @@ def proxy(plain_registry: LocalRegistry) -> Iterator[FaultProxy]:
     """A FaultProxy in front of ``plain_registry``: it counts, logs and injects faults."""
     with FaultProxy(plain_registry.url) as p:
         yield p
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
+    """Debian's tinyproxy on 127.0.0.1, the only one here that knows where registry.test is."""
+    p = Tinyproxy(tmp_path / "tinyproxy").start()
+    yield p
+    p.stop()
 
 
 @pytest.fixture

@@ -20,6 +20,14 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def login(docker_config: Path, host: str, user: str, password: str) -> Path:
+    """``docker login host`` as the config file has it: DOCKER_CONFIG's config.json with one
+    ``auth`` entry."""
+    return write_config(
+        docker_config / "config.json", {"auths": {host: {"auth": auth_field(user, password)}}}
+    )
+
+
 def write_helper(bin_dir: Path, name: str, *, user: str, secret: str, fail: str | None = None) -> Path:
     """A ``docker-credential-NAME`` program speaking the helper protocol.
 

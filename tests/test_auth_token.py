@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import _start_registry
-from credentials import auth_field, write_config
+from credentials import auth_field, login, write_config
 from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 
 from oci_client import AuthenticationError, OciGoClient
@@ -48,9 +48,7 @@ def pushed(registry: LocalRegistry) -> dict[str, PushedArtifact]:
 
 
 def _login(docker_config: Path, registry: LocalRegistry, user: str, password: str) -> None:
-    write_config(
-        docker_config / "config.json", {"auths": {registry.host: {"auth": auth_field(user, password)}}}
-    )
+    login(docker_config, registry.host, user, password)
 
 
 def test_anonymous_public_pull(

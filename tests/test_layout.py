@@ -11,6 +11,7 @@ from pathlib import Path
 
 import peertools
 import pytest
+from modelfixtures import tree
 from oci_testing import LocalRegistry, push_model
 
 from oci_client import Client, DigestMismatchError, InvalidReferenceError, NotFoundError
@@ -22,13 +23,6 @@ FILES = {
     "tokenizer/vocab.txt": b"a\nb\n",
     "model.safetensors": b"L" * 300_000,
 }
-
-
-def _tree(path: Path) -> dict[str, bytes]:
-    files = {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
-    return {
-        name: data for name, data in files.items() if not name.startswith(".oci-client/")
-    }  # local_dir's record
 
 
 @pytest.fixture
@@ -54,13 +48,13 @@ def test_a_model_pulls_from_a_layout_skopeo_wrote(skopeo_layout: tuple[Path, str
     layout, digest = skopeo_layout
     client = Client()
     r = client.pull(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
     assert r.digest == digest and r.reference == f"oci-layout:{layout}@{digest}"
     # By digest, into a local_dir, and by the pinned reference the pull gave.
     out = client.pull_model(
         f"oci-layout:{layout}@{digest}", cache_dir=tmp_path / "cache", local_dir=tmp_path / "out"
     )
-    assert _tree(out) == FILES and not (out / "config.json").is_symlink()
+    assert tree(out) == FILES and not (out / "config.json").is_symlink()
     assert client.pull(r.reference, cache_dir=tmp_path / "other").digest == digest
     info = client.inspect(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache")
     assert {f.path for f in info.files} == set(FILES) and info.reference.startswith(f"oci-layout:{layout}")
@@ -89,7 +83,7 @@ def test_a_model_pulls_from_a_layout_the_oras_cli_wrote(
         capture_output=True,
     )
     r = Client().pull(f"oci-layout:{layout}:v2", cache_dir=tmp_path / "cache", allow_patterns="*.json")
-    assert _tree(r.path) == {"config.json": FILES["config.json"]}
+    assert tree(r.path) == {"config.json": FILES["config.json"]}
     assert r.digest == pushed.digest
 
 
@@ -129,7 +123,7 @@ def test_an_exported_model_is_read_by_skopeo_oras_and_a_pull(
     assert r.blobs == 5 and r.blobs_downloaded == 4  # 3 files and the config; the manifest
     assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     # Read back by a pull, by skopeo and by oras, each into a registry or a directory.
-    assert _tree(client.pull(r.reference, cache_dir=tmp_path / "cache").path) == FILES
+    assert tree(client.pull(r.reference, cache_dir=tmp_path / "cache").path) == FILES
     skopeo_ref = f"{plain_registry.host}/layout/from-skopeo:v1"
     subprocess.run(
         [
@@ -150,7 +144,7 @@ def test_an_exported_model_is_read_by_skopeo_oras_and_a_pull(
     )
     for ref in (skopeo_ref, oras_ref):
         again = client.pull(ref, cache_dir=tmp_path / "cache2")
-        assert again.digest == pushed.digest and _tree(again.path) == FILES, ref
+        assert again.digest == pushed.digest and tree(again.path) == FILES, ref
     # Again, under another tag: every blob is there and right, nothing is fetched.
     second = client.export_model(pushed.reference, layout, tag="stable")
     assert second.blobs_downloaded == 0 and second.reference == f"oci-layout:{layout}:stable"
@@ -189,4 +183,4 @@ def test_the_command_line_exports_and_prints_the_layout_reference(
         text=True,
         check=True,
     )
-    assert _tree(Path(done.stdout.strip())) == FILES
+    assert tree(Path(done.stdout.strip())) == FILES

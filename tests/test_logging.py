@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from credentials import auth_field, write_config
+from credentials import auth_field, login, write_config
 from faultproxy import FaultProxy, Rule
 from oci_testing import LocalRegistry, PushedArtifact, push_artifact
 from test_cli_bars import _on_a_terminal
@@ -127,10 +127,6 @@ def test_nothing_below_the_level_and_records_from_threads(
     t.start()
     t.join(60)
     assert [r for r in caplog.records if r.msg.startswith("retrying request")]
-
-
-def login(docker_config: Path, host: str, user: str, password: str) -> None:
-    write_config(docker_config / "config.json", {"auths": {host: {"auth": auth_field(user, password)}}})
 
 
 def _all_text(caplog: pytest.LogCaptureFixture) -> str:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from credentials import auth_field, write_config
+from credentials import login
+from modelfixtures import tree
 from oci_testing import LocalRegistry, push_model
 from tinyproxy import FAKE_HOST, Tinyproxy
 
@@ -19,13 +20,6 @@ from oci_client import Client, InvalidArgumentError, OciError
 
 FILES = {"config.json": b'{"model_type": "proxied"}', "model.safetensors": b"p" * 300_000}
 PROXY_PASSWORD = "Pr0xy-S3cret-pw"
-
-
-@pytest.fixture
-def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    p = Tinyproxy(tmp_path / "tinyproxy").start()
-    yield p
-    p.stop()
 
 
 @pytest.fixture
@@ -41,13 +35,8 @@ def tls_model(tls_registry: LocalRegistry, docker_config: Path) -> str:
     the reference by that name."""
     push_model(tls_registry, "proxy/model", "v1", FILES)
     assert tls_registry.username and tls_registry.password
-    login = {"auth": auth_field(tls_registry.username, tls_registry.password)}
-    write_config(docker_config / "config.json", {"auths": {f"{FAKE_HOST}:{tls_registry.port}": login}})
+    login(docker_config, f"{FAKE_HOST}:{tls_registry.port}", tls_registry.username, tls_registry.password)
     return f"{FAKE_HOST}:{tls_registry.port}/proxy/model:v1"
-
-
-def _tree(path: Path) -> dict[str, bytes]:
-    return {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
 
 
 def test_a_model_pulls_over_connect_through_https_proxy(
@@ -59,7 +48,7 @@ def test_a_model_pulls_over_connect_through_https_proxy(
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", tinyproxy.url)
     r = Client(ca_file=tls_registry.ca_file).pull(tls_model, cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
     # Everything went through one tunnel kind: CONNECT to the registry, TLS inside it.
     assert tinyproxy.requests and all(
         line == f"CONNECT {FAKE_HOST}:{tls_registry.port} HTTP/1.1" for line in tinyproxy.requests
@@ -78,7 +67,7 @@ def test_the_proxy_option_replaces_the_environment_and_its_password_shows_nowher
     client = Client(ca_file=tls_registry.ca_file, proxy=guarded_proxy.url)
     assert PROXY_PASSWORD not in repr(client)
     r = client.pull(tls_model, cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
     assert any(line.startswith("CONNECT") for line in guarded_proxy.requests)
 
     # A wrong password: the proxy refuses the tunnel, and the password is in no message or log.
@@ -118,7 +107,7 @@ def test_a_plain_registry_goes_through_the_proxy_only_when_listed(
     assert all(line.startswith("CONNECT") for line in tinyproxy.requests), tinyproxy.requests
     listed = Client(proxy=tinyproxy.url, insecure_registries=[f"{FAKE_HOST}:{plain_registry.port}"])
     r = listed.pull(ref, cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
     assert any(
         line.startswith(f"GET http://{FAKE_HOST}:{plain_registry.port}/v2/") for line in tinyproxy.requests
     )

@@ -11,29 +11,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from credentials import auth_field, write_config
+from credentials import login
 from faultproxy import FaultProxy, Rule
+from modelfixtures import tree
 from oci_testing import LocalRegistry, TokenServer, push_model
 from tinyproxy import FAKE_HOST, Tinyproxy
 
 from oci_client import Client, OciError, TLSError
 
 FILES = {"config.json": b'{"model_type": "redirected"}', "model.safetensors": b"r" * 200_000}
-
-
-def _tree(path: Path) -> dict[str, bytes]:
-    return {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
-
-
-def _login(docker_config: Path, host: str, user: str, password: str) -> None:
-    write_config(docker_config / "config.json", {"auths": {host: {"auth": auth_field(user, password)}}})
-
-
-@pytest.fixture
-def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    p = Tinyproxy(tmp_path / "tinyproxy").start()
-    yield p
-    p.stop()
 
 
 @pytest.fixture
@@ -52,9 +38,9 @@ def test_a_blob_redirect_to_storage_on_another_private_address_is_followed_witho
         front.storage = storage
         front.add(Rule(path=r"^/v2/.*/blobs/", method="GET", redirect=True))
         assert token_registry.username and token_registry.password
-        _login(docker_config, front.host, token_registry.username, token_registry.password)
+        login(docker_config, front.host, token_registry.username, token_registry.password)
         r = Client().pull(f"{front.host}/redirect/model:v1", cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
     fetched = [s for s in storage.log if s.path.startswith("/storage/")]
     assert len(fetched) >= 2 and all(s.status == 200 for s in fetched)
     # The registry got the token; the storage, on another host, never did.
@@ -97,16 +83,16 @@ def test_a_token_realm_on_another_private_port_works_for_a_private_registry(
 ) -> None:
     assert ip_realm_registry.token_server is not None
     assert ip_realm_registry.token_server.realm.startswith("http://127.0.0.1:")
-    _login(docker_config, ip_realm_registry.host, "alice", "s3cret-a")
+    login(docker_config, ip_realm_registry.host, "alice", "s3cret-a")
     r = Client().pull(f"{ip_realm_registry.host}/realm/model:v1", cache_dir=tmp_path / "cache")
-    assert _tree(r.path) == FILES
+    assert tree(r.path) == FILES
 
 
 def test_a_private_token_realm_of_a_registry_outside_is_refused(
     ip_realm_registry: LocalRegistry, tinyproxy: Tinyproxy, docker_config: Path, tmp_path: Path
 ) -> None:
     outside = f"{FAKE_HOST}:{ip_realm_registry.port}"
-    _login(docker_config, outside, "alice", "s3cret-a")
+    login(docker_config, outside, "alice", "s3cret-a")
     client = Client(proxy=tinyproxy.url, insecure_registries=[outside], retries=1)
     with pytest.raises(OciError) as exc:
         client.pull(f"{outside}/realm/model:v1", cache_dir=tmp_path / "cache")

@@ -181,13 +181,13 @@ func (p *manifestParts) blobs() []descriptor {
 	return append(out, p.Blobs...)
 }
 
-// blobPath is where the layout keeps digest, which must be a sha256 one.
+// blobPath is where the layout at dir keeps digest.
 func blobPath(dir, digest string) (string, error) {
-	hexpart, ok := strings.CutPrefix(digest, "sha256:")
-	if _, err := hex.DecodeString(hexpart); !ok || err != nil || len(hexpart) != 64 {
-		return "", oci.Coded(oci.CodeInvalidModel, fmt.Errorf("%q is not a sha256 digest", digest))
+	p, err := layout.BlobPath(dir, digest)
+	if err != nil {
+		return "", oci.Coded(oci.CodeInvalidModel, err)
 	}
-	return filepath.Join(dir, "blobs", "sha256", hexpart), nil
+	return p, nil
 }
 
 // holds reports whether path is b, hashing it; a wrong file is removed.

@@ -180,4 +180,13 @@ func blobPath(dir, digest string) string {
 	return filepath.Join(dir, "blobs", algo, hexpart)
 }
 
+// BlobPath is where the layout at dir keeps digest, which must be a sha256
+// digest (nothing else may name a file, let alone one outside blobs/).
+func BlobPath(dir, digest string) (string, error) {
+	if !digestPattern.MatchString(digest) {
+		return "", fmt.Errorf("%q is not a sha256 digest", digest)
+	}
+	return blobPath(dir, digest), nil
+}
+
 var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)

@@ -85,15 +85,8 @@ func WaitDurable() { syncer.Wait() }
 // good joins the background fsyncs (or is made durable now). A ctx that
 // ends is returned as ctx.Err().
 func (c *Cache) Present(ctx context.Context, d string, size int64) (bool, error) {
-	if _, _, err := SplitDigest(d); err != nil {
-		return false, err
-	}
-	path := c.BlobPath(d)
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
+	path, fi, found, err := c.lookup(d)
+	if err != nil || !found {
 		return false, err
 	}
 	if size > 0 && fi.Size() != size {
@@ -121,14 +114,22 @@ func (c *Cache) Present(ctx context.Context, d string, size int64) (bool, error)
 // Trusted says whether blob d is here with a state that vouches for it,
 // without reading it (Present without the re-hash).
 func (c *Cache) Trusted(d string) bool {
+	path, _, found, err := c.lookup(d)
+	return err == nil && found && TrustOf(path) != Unverified
+}
+
+// lookup is blob d's file and what stat says of it; found is false when
+// there is none.
+func (c *Cache) lookup(d string) (path string, fi fs.FileInfo, found bool, err error) {
 	if _, _, err := SplitDigest(d); err != nil {
-		return false
+		return "", nil, false, err
 	}
-	path := c.BlobPath(d)
-	if _, err := os.Stat(path); err != nil {
-		return false
+	path = c.BlobPath(d)
+	fi, err = os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil, false, nil
 	}
-	return TrustOf(path) != Unverified
+	return path, fi, err == nil, err
 }
 
 // Rehash hashes blob d (of size, when > 0) whatever its state says: a good
@@ -136,15 +137,8 @@ func (c *Cache) Trusted(d string) bool {
 // Check moves it) and reported absent. held says the caller holds the
 // blob's lease already. A blob removed meanwhile is absent, not an error.
 func (c *Cache) Rehash(ctx context.Context, d string, size int64, held bool) (bool, error) {
-	if _, _, err := SplitDigest(d); err != nil {
-		return false, err
-	}
-	path := c.BlobPath(d)
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
+	path, fi, found, err := c.lookup(d)
+	if err != nil || !found {
 		return false, err
 	}
 	trust := TrustOf(path)

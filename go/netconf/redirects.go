@@ -87,12 +87,12 @@ func privateAddr(a netip.Addr) bool {
 // is private, as a destination when any is; one that does not resolve here
 // (a registry reached through a proxy) is not.
 func privateHost(ctx context.Context, host string, all bool) bool {
+	if IsLoopback(host) {
+		return true
+	}
 	h := hostOnly(strings.ToLower(host))
 	if a, err := netip.ParseAddr(h); err == nil {
 		return privateAddr(a)
-	}
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -39,8 +39,9 @@ from typing import Any
 import oci_client
 from bench import model
 from bench.model import GIB, MIB
-from bench.models import _rate, disk_rates, machine
+from bench.models import disk_rates, machine
 from bench.pull import log, wait_for_quiet
+from bench.report import render_result
 from oci_client.server import Registry
 
 MODES = ("direct", "mirror", "warmed")
@@ -155,30 +156,6 @@ def run_mode(mode: str, n: int, m: model.Model, directory: Path, work: Path) -> 
     return result
 
 
-def render(doc: dict[str, Any]) -> str:
-    size = doc["model_bytes"]
-    lines = [
-        f"### nodes: {doc['files']} files, {size / MIB:.0f} MiB, each node a process with a cache of its own",
-        "",
-        "| nodes | mode | origin sent (copies of the model) | last node done s | CPU per node s (median) |",
-        "| ---: | --- | ---: | ---: | ---: |",
-    ]
-    for r in doc["runs"]:
-        lines.append(
-            f"| {r['nodes']} | {r['mode']} | {r['origin_bytes'] / MIB:.0f} MiB ({r['origin_copies']:.2f}) | "
-            f"{r['last_node_s']:.2f} | {r['node_cpu_median_s']:.2f} |"
-        )
-    mach, disk = doc["machine"], doc["disk"]
-    lines += [
-        "",
-        f"Machine: {mach['cpu_model']} x {mach['cpus']} CPUs, {mach['memory_gib']} GiB, "
-        f"kernel {mach['kernel']}; "
-        f"disk (dd): O_DIRECT write {_rate(disk, 'o_direct')}, write + fsync {_rate(disk, 'fsync')}, "
-        f"buffered {_rate(disk, 'buffered')}.",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     counts = [int(n) for n in args.nodes.split(",") if n]
@@ -216,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(doc, indent=2) + "\n")
-        print(render(doc))
+        print(render_result(doc))
         log(f"results written to {args.output}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

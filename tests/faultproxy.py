@@ -231,7 +231,12 @@ class FaultProxy:
                 t = urlsplit(target)
                 host, port = t.hostname or host, t.port or port
         conn = http.client.HTTPConnection(host, port, timeout=60)
-        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        # A header sent several times (distribution's clients send one Accept per media
+        # type) goes on as one, its values joined: a dict keeps only the last.
+        headers: dict[str, str] = {}
+        for k, v in h.headers.items():
+            if k.lower() not in HOP_BY_HOP:
+                headers[k] = f"{headers[k]}, {v}" if k in headers else v
         if rule and rule.strip_range:
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}
         if "content-length" in {k.lower() for k in headers}:

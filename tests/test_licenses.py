@@ -217,6 +217,24 @@ def test_two_versions_of_a_module(tmp_path: Path) -> None:
     ]
 
 
+def test_the_projects_own_module_in_another_binary_is_no_dependency(tmp_path: Path) -> None:
+    """The registry links the library's packages through a local replacement (go/registry's
+    go.mod: ``=> ../``), which no module cache holds: it is this project's code, not listed."""
+    goroot = _tree(tmp_path / "goroot", {"LICENSE": b"The Go Authors"})
+    own = lic.Module("example.com/lib", "v0.0.0-00010101000000-000000000000", "../", "(devel)")
+    builds = {
+        "liboci.so": lic.BuildInfo("go1.26.8", "example.com/lib", ()),
+        "oci-registry": lic.BuildInfo("go1.26.8", "example.com/lib/registry", (own,)),
+    }
+    out = tmp_path / "out"
+    assert lic.generate(builds, out, _fixed({"golang.org/go@go1.26.8": goroot})) == []
+    assert "example.com/lib" not in (out / "MODULES.txt").read_text()
+    # A local replacement of any other module is a dependency like the rest: it must be found.
+    other = lic.Module("example.com/other", "v0.0.0", "../other", "(devel)")
+    alone = {"oci-registry": lic.BuildInfo("go1.26.8", "example.com/lib/registry", (other,))}
+    assert lic.generate(alone, tmp_path / "alone", _fixed({"golang.org/go@go1.26.8": goroot})) != []
+
+
 def test_does_not_replace_a_foreign_directory(tmp_path: Path) -> None:
     goroot = _tree(tmp_path / "goroot", {"LICENSE": b"The Go Authors"})
     out = _tree(tmp_path / "out", {"precious.txt": b"keep me"})
@@ -262,10 +280,12 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _deps(go: str, artifact: Path) -> list[tuple[str, str]]:
-    """(path, version) of each dep line, read independently of the tool's parser."""
+    """(path, version) of each dep line, read independently of the tool's parser, but for
+    the module that encloses the binary's own (this project's code)."""
     out = subprocess.run([go, "version", "-m", str(artifact)], capture_output=True, text=True, check=True)
     fields = [line.strip("\t").split("\t") for line in out.stdout.splitlines()]
-    return [(f[1], f[2]) for f in fields if f[0] == "dep"]
+    main = next(f[1] for f in fields if f[0] == "mod")
+    return [(f[1], f[2]) for f in fields if f[0] == "dep" and not main.startswith(f[1] + "/")]
 
 
 def _run_tool(out: Path, artifacts: Sequence[Path]) -> subprocess.CompletedProcess[str]:

@@ -22,10 +22,17 @@ from pathlib import Path
 import pytest
 from credentials import auth_field, write_config
 from faultproxy import FaultProxy, Rule, Seen
-from oci_testing import LocalRegistry, PushedArtifact, RegistryTarget, TokenServer, push_artifact, push_model
+from oci_testing import (
+    LocalRegistry,
+    PushedArtifact,
+    RegistryTarget,
+    TokenServer,
+    push_artifact,
+    push_model,
+)
 
 from oci_client import Client, InvalidArgumentError, TLSError
-from oci_client.server import Registry
+from oci_client.server import Registry, RegistryServerError
 
 FILES = {
     "config.json": b'{"architectures": ["LlamaForCausalLM"]}',
@@ -335,6 +342,29 @@ def test_mirror_breaking_mid_blob_resumes_from_origin(
     assert all(not s.range.startswith("bytes=0-") for s in resumed if s.range), resumed
 
 
+def test_origin_down_mirror_serves(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The registry unreachable: a cache that holds the model serves the tag and the blobs."""
+    world.hosts_toml(capabilities='["pull", "resolve"]')
+    _pull(world, tmp_path / "warm", caplog)
+    assert [s for s in world.front.log if "/manifests/v1" in s.path]  # the cache resolved the tag
+    world.counter.__exit__(None, None, None)  # the origin's address now refuses connections
+    world.front.forget()
+    # A fresh process: this one keeps the login it made while the origin was up.
+    cache = tmp_path / "down"
+    p = subprocess.run(
+        [sys.executable, "-m", "oci_client", "pull", "-q", "--cache-dir", str(cache), world.ref],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OCI_CLIENT_CERTS_DIR": str(world.certs)},
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("registry unreachable") == 1, p.stderr
+    check_files(Path(p.stdout.strip().splitlines()[-1]))
+    check_cache(cache)
+    assert len(blob_paths(world.front.log)) == len(world.layer_digests())
+
+
 @pytest.mark.parametrize("layout", ["docker", "hosts.toml"])
 def test_certs_dir_ca_for_the_registry(
     tls_registry: LocalRegistry, docker_config: Path, tmp_path: Path, layout: str
@@ -373,3 +403,85 @@ def test_mirrors_argument_checked() -> None:
     with pytest.raises(InvalidArgumentError):
         Client(mirrors={"docker.io": [1]})  # type: ignore[list-item]
     assert Client(mirrors={"docker.io": "https://m"}).mirrors == {"docker.io": ["https://m"]}
+
+
+# -- oci-client serve --proxy: the built-in cache fetches through the mirrors -------------
+
+
+@pytest.fixture
+def site(world: World, tmp_path: Path) -> Iterator[Registry]:
+    """A second built-in pull-through cache of the origin (what ``oci-client serve --proxy``
+    runs), whose certs.d directory names the first cache as the origin's mirror: a site cache
+    in front of a regional one. Clients pull from it with no mirror configuration of their own."""
+    with Registry(
+        tmp_path / "site-root",
+        proxy=f"http://{world.counter.host}",
+        proxy_username=world.origin.username,
+        proxy_password=world.origin.password,
+        certs_dir=world.certs,
+    ) as r:
+        yield r
+
+
+def site_pull(site: Registry, cache: Path) -> Path:
+    path = Client().pull_model(f"{site.host}/{REPO}:v1", cache_dir=cache)
+    check_files(path)
+    check_cache(cache)
+    return path
+
+
+def site_blobs(site: Registry) -> dict[str, bytes]:
+    """The blobs the site cache stored, by digest."""
+    blobs = site.root / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    return {"sha256:" + f.parent.name: f.read_bytes() for f in blobs.glob("*/*/data")}
+
+
+def test_serve_proxy_fetches_through_mirror(world: World, site: Registry, tmp_path: Path) -> None:
+    site_pull(site, tmp_path / "a")
+    # The regional cache asked the origin once per blob; the site cache never did.
+    assert world.origin_blob_gets() == {d: 1 for d in world.layer_digests()}
+    assert {p.rsplit("/", 1)[-1].split("?")[0] for p in blob_paths(world.front.log)} == world.layer_digests()
+    check_mirror_requests(world)
+    # A second client is served from the site cache's own storage.
+    world.front.forget()
+    site_pull(site, tmp_path / "b")
+    assert not blob_paths(world.front.log)
+
+
+def test_serve_proxy_mirror_corrupting_a_blob(world: World, site: Registry, tmp_path: Path) -> None:
+    big = max(world.pushed.layers, key=lambda b: b.size)
+    world.front.add(Rule(path=f"/blobs/{big.digest}", method="GET", flip_byte_at=12345))
+    site_pull(site, tmp_path / "a")
+    assert "sent wrong bytes" in site.log_tail(), site.log_tail()
+    # The site cache fetched the blob again from the origin, and stored only right bytes.
+    assert world.origin_blob_gets()[big.digest] == 2
+    stored = site_blobs(site)
+    assert big.digest in stored
+    for d, data in stored.items():
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == d
+
+
+def test_serve_proxy_mirror_down(world: World, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"
+    with Registry(
+        tmp_path / "site-root",
+        proxy=f"http://{world.counter.host}",
+        proxy_username=world.origin.username,
+        proxy_password=world.origin.password,
+        mirrors={world.counter.host: [f"http://{closed}"]},
+    ) as site:
+        site_pull(site, tmp_path / "a")
+        assert world.origin_blob_gets() == {d: 1 for d in world.layer_digests()}
+        assert site.log_tail().count("mirror failed") == 1, site.log_tail()
+
+
+def test_serve_mirrors_need_a_proxy(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="without a proxy"):
+        Registry(tmp_path, certs_dir=tmp_path)
+    with pytest.raises(ValueError, match="not a mirror URL"):
+        Registry(tmp_path, proxy="http://127.0.0.1:9", mirrors={"127.0.0.1:9": ["a,b"]})
+    # What only the registry program can judge fails its start, with its reason.
+    with pytest.raises(RegistryServerError, match="scheme is not http or https"):
+        Registry(tmp_path, proxy="http://127.0.0.1:9", mirrors={"127.0.0.1:9": ["ftp://m"]}).start()

@@ -153,6 +153,13 @@ def collect(artifacts: Mapping[Module, set[str]], resolve: Resolver) -> tuple[li
     return entries, []
 
 
+def enclosing(module: Module, main: str) -> bool:
+    """Whether module is the one that encloses the binary's own (main), replaced by a local
+    directory: this project's code, under its own license (the registry program links the
+    library's packages, `=> ../` in go/registry/go.mod), not a dependency's."""
+    return module.source_version == "(devel)" and main.startswith(module.path + "/")
+
+
 def describe(module: Module) -> str:
     text = f"{module.path} {module.version}"
     if module.replaced:
@@ -175,7 +182,8 @@ def generate(builds: Mapping[str, BuildInfo], out: Path, resolve: Resolver) -> l
     for name, info in builds.items():
         go = Module(GO_PATH, info.go_version, GO_PATH, info.go_version)
         for module in (go, *info.deps):
-            artifacts.setdefault(module, set()).add(name)
+            if not enclosing(module, info.main):
+                artifacts.setdefault(module, set()).add(name)
     if out.exists() and not (out.is_dir() and ((out / "MODULES.txt").is_file() or not any(out.iterdir()))):
         # Replacing DIR deletes it: only an earlier output of this tool, or nothing.
         raise LicenseError(f"{out} is neither empty nor an earlier output (no MODULES.txt); not replacing it")

@@ -51,14 +51,18 @@ func WithCall(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(callKey{}).(*call); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, callKey{}, &call{
+	return context.WithValue(ctx, callKey{}, newCall())
+}
+
+func newCall() *call {
+	return &call{
 		configs: map[string]configResult{},
 		failed:  map[string]string{},
 		logged:  map[string]bool{},
 		served:  map[string]map[string]Host{},
 		http:    map[string]bool{},
 		creds:   map[string]credResult{},
-	})
+	}
 }
 
 // Begin marks ctx as a pull with settings s; pinned says the reference
@@ -140,11 +144,14 @@ func (c *call) fail(ctx context.Context, h Host, registry, reason string, skip b
 	if !first {
 		return
 	}
-	l := logs.From(ctx, "mirrors")
+	l := logs.From(ctx, "mirrors").With("mirror", key)
+	if registry != "" { // Distrust knows the blob, not whose
+		l = l.With("registry", registry)
+	}
 	if skip {
-		l.Warn("mirror failed: the next host serves the rest of this pull", "mirror", key, "registry", registry, "reason", reason)
+		l.Warn("mirror failed: the next host serves the rest of this pull", "reason", reason)
 	} else {
-		l.Info("mirror does not have it: asking the next host", "mirror", key, "registry", registry, "reason", reason)
+		l.Info("mirror does not have it: asking the next host", "reason", reason)
 	}
 }
 

@@ -257,6 +257,22 @@ func ParseList(s string) (map[string][]string, error) {
 	return out, nil
 }
 
+// CheckList refuses what a mirrors= map could never mean: an empty
+// registry name or a mirror that is no http(s) URL.
+func CheckList(m map[string][]string) error {
+	for reg, urls := range m {
+		if reg == "" {
+			return fmt.Errorf("mirrors: an empty registry name")
+		}
+		for _, u := range urls {
+			if _, err := parseServer(u, false); err != nil {
+				return fmt.Errorf("mirrors: mirror %q for %s: %w", u, reg, err)
+			}
+		}
+	}
+	return nil
+}
+
 // parseServer reads a host URL the way containerd reads hosts.toml's:
 // without a scheme it is https; the API root is the path plus "/v2",
 // unless overridePath says the path is the root.

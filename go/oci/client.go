@@ -123,10 +123,8 @@ func WithProxy(url string) Option {
 // else hosts.toml and registries.conf (package mirrors).
 func WithMirrors(m map[string][]string) Option {
 	return func(c *Client) error {
-		for registry := range m {
-			if registry == "" {
-				return invalid("mirrors: an empty registry name")
-			}
+		if err := mirrors.CheckList(m); err != nil {
+			return invalid("%s", err)
 		}
 		c.mirrors = m
 		return nil

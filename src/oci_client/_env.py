@@ -61,7 +61,8 @@ VARIABLES: tuple[Variable, ...] = (
         "OCI_CLIENT_MIRRORS",
         "unset (hosts.toml, then registries.conf)",
         "Mirrors tried before each registry: `docker.io=https://m1,https://m2;ghcr.io=…`, `*` for "
-        "every registry, an empty list for none (docs/guides/mirrors.md). `mirrors=` overrides it.",
+        "every registry, an empty list for none (docs/guides/mirrors.md). `mirrors=` overrides it. "
+        "`serve --proxy` reads it for its upstream.",
         "Go `mirrors`",
     ),
     Variable(
@@ -69,7 +70,7 @@ VARIABLES: tuple[Variable, ...] = (
         "unset",
         "A `certs.d` directory (`hosts.toml`, `ca.crt`, `client.cert`, `client.key` per registry) "
         "searched before `/etc/containerd/certs.d`, `/etc/docker/certs.d`, `/etc/containers/certs.d`. "
-        "`certs_dir=` overrides it.",
+        "`certs_dir=` overrides it. `serve --proxy` reads it for its upstream.",
         "Go `mirrors`",
     ),
     Variable(

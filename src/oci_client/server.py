@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, final
 
@@ -55,8 +56,27 @@ __all__ = [
 REGISTRY_BINARY_ENV = "OCI_CLIENT_REGISTRY_BINARY"
 _PROXY_USERNAME_ENV = "OCI_REGISTRY_PROXY_USERNAME"
 _PROXY_PASSWORD_ENV = "OCI_REGISTRY_PROXY_PASSWORD"
+_MIRRORS_ENV = "OCI_CLIENT_MIRRORS"
+_CERTS_DIR_ENV = "OCI_CLIENT_CERTS_DIR"
+
 _PACKAGED_BINARY = Path(__file__).resolve().parent / "bin" / "oci-registry"
 _LOG_TAIL_LINES = 20
+
+
+def _mirror_list(mirrors: Mapping[str, Iterable[str] | str]) -> str:
+    """``mirrors=`` in ``OCI_CLIENT_MIRRORS``' form, ``REGISTRY=URL,URL;…``."""
+    if not isinstance(mirrors, Mapping):
+        raise TypeError("mirrors must map registries to lists of mirror URLs")
+    entries = []
+    for registry, urls in mirrors.items():
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        if not isinstance(registry, str) or not registry or any(c in registry for c in "=;,\n"):
+            raise ValueError(f"mirrors: {registry!r} is not a registry name")
+        for url in urls:
+            if not isinstance(url, str) or not url or any(c in url for c in ";,\n"):
+                raise ValueError(f"mirrors[{registry!r}]: {url!r} is not a mirror URL")
+        entries.append(f"{registry}={','.join(urls)}")
+    return ";".join(entries)
 
 
 class RegistryServerError(OciError):
@@ -109,7 +129,12 @@ class Registry:
     ``.root`` (absolute :class:`~pathlib.Path`), ``.pid``. ``proxy`` makes it a
     pull-through cache of that registry URL (credentials: ``proxy_username`` and
     ``proxy_password``, else ``$OCI_REGISTRY_PROXY_USERNAME``/``_PASSWORD``; they reach
-    the child through its environment, never its command line). ``log_level``: error,
+    the child through its environment, never its command line). A cache fetches from its
+    upstream through the mirrors configured for it, as a pull does: ``mirrors`` (registry
+    to mirror URLs) and ``certs_dir`` (a ``certs.d`` directory with ``hosts.toml``) set
+    ``OCI_CLIENT_MIRRORS`` and ``OCI_CLIENT_CERTS_DIR`` for it; without them it reads
+    those variables, the system's ``certs.d`` directories and ``registries.conf``.
+    Every blob is checked against its digest before the cache stores it. ``log_level``: error,
     warn (the default), info or debug (both log each request). ``log_stream``: where
     the registry's log lines go once it is up (default: kept, and the last lines are in
     errors and :meth:`log_tail`).
@@ -131,6 +156,8 @@ class Registry:
         proxy: str | None = None,
         proxy_username: str | None = None,
         proxy_password: str | None = None,
+        mirrors: Mapping[str, Iterable[str] | str] | None = None,
+        certs_dir: str | os.PathLike[str] | None = None,
         allow_remote: bool = False,
         log_level: str | None = None,
         binary: str | os.PathLike[str] | None = None,
@@ -139,6 +166,12 @@ class Registry:
     ) -> None:
         if proxy is None and (proxy_username is not None or proxy_password is not None):
             raise ValueError("proxy credentials given without a proxy URL")
+        if proxy is None and (mirrors is not None or certs_dir is not None):
+            raise ValueError(
+                "mirrors given without a proxy URL: only a pull-through cache has an upstream to mirror"
+            )
+        self._mirrors = _mirror_list(mirrors) if mirrors is not None else None
+        self._certs_dir = os.path.abspath(os.fspath(certs_dir)) if certs_dir is not None else None
         self._root_arg = Path(root) if root is not None else None
         self._addr = addr
         self.proxy = proxy
@@ -235,6 +268,10 @@ class Registry:
             env[_PROXY_USERNAME_ENV] = self._proxy_username
         if self._proxy_password is not None:
             env[_PROXY_PASSWORD_ENV] = self._proxy_password
+        if self._mirrors is not None:
+            env[_MIRRORS_ENV] = self._mirrors
+        if self._certs_dir is not None:
+            env[_CERTS_DIR_ENV] = self._certs_dir
 
         self._log_lines.clear()
         self._echo = False

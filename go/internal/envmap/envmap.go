@@ -42,3 +42,15 @@ func (e Env) List() []string {
 	}
 	return out
 }
+
+// FromList reads KEY=VALUE pairs (os.Environ's form); a later pair for a
+// key wins, as in a shell.
+func FromList(pairs []string) Env {
+	e := make(Env, len(pairs))
+	for _, kv := range pairs {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			e[k] = v
+		}
+	}
+	return e
+}

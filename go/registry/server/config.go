@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
+	"github.com/oci-client/liboci/mirrors"
 )
 
 // DefaultAddr is where the registry listens when Config.Addr is empty.
@@ -27,6 +28,16 @@ type Config struct {
 	ProxyUsername string
 	ProxyPassword string
 
+	// A cache reaches its upstream through the mirrors configured for it,
+	// as a pull does (see package mirrors): Mirrors ("docker.io" or
+	// "host:port" to URLs; nil: OCI_CLIENT_MIRRORS) and CertsDirs (nil:
+	// OCI_CLIENT_CERTS_DIR), then the system's certs.d directories and
+	// registries.conf. Env is the environment those and the mirrors'
+	// credentials are read from; nil: the process's.
+	Mirrors   map[string][]string
+	CertsDirs []string
+	Env       map[string]string
+
 	// TLSCert and TLSKey (PEM files, both or neither) serve HTTPS.
 	TLSCert, TLSKey string
 
@@ -40,8 +51,9 @@ func (c Config) String() string {
 	if c.ProxyPassword != "" {
 		pw = "***"
 	}
-	return fmt.Sprintf("{Root:%q Addr:%q AllowRemote:%v ProxyURL:%q ProxyUsername:%q ProxyPassword:%q TLSCert:%q TLSKey:%q LogLevel:%q}",
-		c.Root, c.Addr, c.AllowRemote, c.ProxyURL, c.ProxyUsername, pw, c.TLSCert, c.TLSKey, c.LogLevel)
+	// Env is left out: it may hold anything.
+	return fmt.Sprintf("{Root:%q Addr:%q AllowRemote:%v ProxyURL:%q ProxyUsername:%q ProxyPassword:%q Mirrors:%v CertsDirs:%q TLSCert:%q TLSKey:%q LogLevel:%q}",
+		c.Root, c.Addr, c.AllowRemote, c.ProxyURL, c.ProxyUsername, pw, c.Mirrors, c.CertsDirs, c.TLSCert, c.TLSKey, c.LogLevel)
 }
 
 var logLevels = map[string]bool{"error": true, "warn": true, "info": true, "debug": true}
@@ -79,8 +91,13 @@ func (c Config) normalized() (Config, error) {
 		if err := checkProxyURL(c.ProxyURL); err != nil {
 			return c, err
 		}
+		if err := mirrors.CheckList(c.Mirrors); err != nil {
+			return c, err
+		}
 	} else if c.ProxyUsername != "" || c.ProxyPassword != "" {
 		return c, fmt.Errorf("proxy credentials given without a proxy URL")
+	} else if c.Mirrors != nil || c.CertsDirs != nil {
+		return c, fmt.Errorf("mirrors given without a proxy URL: only a pull-through cache has an upstream to mirror")
 	}
 	return c, nil
 }

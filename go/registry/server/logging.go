@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"time"
 
@@ -50,3 +52,44 @@ func isClientError(e *logrus.Entry) bool {
 	status, ok := e.Data["http.response.status"].(int)
 	return ok && status >= 400 && status < 500
 }
+
+// logrusHandler hands slog records (package mirrors logs through slog) to
+// logrus, so that they take the registry's level and format.
+type logrusHandler struct{ attrs []slog.Attr }
+
+func logrusLevel(l slog.Level) logrus.Level {
+	switch {
+	case l >= slog.LevelError:
+		return logrus.ErrorLevel
+	case l >= slog.LevelWarn:
+		return logrus.WarnLevel
+	case l >= slog.LevelInfo:
+		return logrus.InfoLevel
+	}
+	return logrus.DebugLevel
+}
+
+func (h logrusHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return logrus.IsLevelEnabled(logrusLevel(l))
+}
+
+func (h logrusHandler) Handle(_ context.Context, r slog.Record) error {
+	fields := logrus.Fields{}
+	add := func(a slog.Attr) bool {
+		fields[a.Key] = a.Value.Resolve().Any()
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	logrus.WithFields(fields).Log(logrusLevel(r.Level), r.Message)
+	return nil
+}
+
+func (h logrusHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return logrusHandler{attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+
+// WithGroup is not used by the code that logs here; groups are flattened.
+func (h logrusHandler) WithGroup(string) slog.Handler { return h }

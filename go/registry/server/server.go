@@ -72,6 +72,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	configureLogging(c.LogLevel)
+	if c.ProxyURL != "" {
+		if err := addUpstream(c); err != nil {
+			return nil, err
+		}
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", c.Addr)

@@ -397,6 +397,42 @@ def test_certs_dir_ca_for_the_registry(
     assert (tmp_path / "w").read_bytes() == b"certs.d " * 1000
 
 
+@pytest.mark.parametrize("layout", ["docker", "hosts.toml"])
+def test_certs_dir_client_certificate(
+    registry_factory: Callable[..., LocalRegistry], tmp_path: Path, layout: str
+) -> None:
+    """Item 4's mutual TLS: a registry that asks for a client certificate (distribution's
+    ``http.tls.clientcas``) gets the one certs.d names, for a push and a pull; with its CA
+    but no certificate the handshake fails as a TLSError."""
+    reg = registry_factory("mtls")
+    assert reg.ca_file and reg.client_cert and reg.client_key
+    certs = tmp_path / "certs.d"
+    if layout == "docker":
+        d = certs / reg.host
+        d.mkdir(parents=True)
+        shutil.copy(reg.ca_file, d / "ca.crt")
+        shutil.copy(reg.client_cert, d / "client.cert")
+        shutil.copy(reg.client_key, d / "client.key")
+    else:
+        d = certs / (reg.host.replace(":", "_") + "_")
+        d.mkdir(parents=True)
+        (d / "hosts.toml").write_text(
+            f'server = "https://{reg.host}"\nca = "{reg.ca_file}"\n'
+            f'client = [["{reg.client_cert}", "{reg.client_key}"]]\n'
+        )
+    model = tmp_path / "model"
+    model.mkdir()
+    for name, data in FILES.items():
+        (model / name).write_bytes(data)
+    ref = f"{reg.host}/mtls/model:v1"
+    client = Client(certs_dir=certs)
+    client.push_model(model, ref, cache_dir=tmp_path / "push-cache")
+    with pytest.raises(TLSError, match="client certificate"):
+        Client(ca_file=reg.ca_file).get_manifest(ref)
+    check_files(client.pull_model(ref, cache_dir=tmp_path / "cache"))
+    check_cache(tmp_path / "cache")
+
+
 def test_mirrors_argument_checked() -> None:
     with pytest.raises(InvalidArgumentError):
         Client(mirrors="docker.io=https://m")  # type: ignore[arg-type]

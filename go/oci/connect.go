@@ -49,6 +49,9 @@ func describeConnectFailure(err error, registry string) error {
 	switch {
 	// The same order as classify: a certificate problem is the one to fix
 	// even when the plain-HTTP fallback failed in some other way.
+	case transfer.RemoteTLSAlert(err):
+		return &connectError{"TLS handshake with", host, innerText(err) +
+			" (the registry ended the handshake; if it asks for a client certificate, client.cert and client.key in its certs.d directory give one)", err}
 	case transfer.IsTLSError(err) || errtext.Of(err) == errtext.PlainHTTPAnswer:
 		return &connectError{"TLS handshake with", host, innerText(err), err}
 	case errors.As(err, &plain):

@@ -2,11 +2,15 @@ package oci_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +70,24 @@ func TestConnectionFailuresNameTheStepNotTheLogin(t *testing.T) {
 	t.Cleanup(tlsSrv.Close)
 	host := strings.TrimPrefix(tlsSrv.URL, "https://")
 	failsWith(t, c, host+"/x:v1", oci.CodeTLS, "TLS handshake with "+host+": ")
+
+	// Trusted, but it asks for a client certificate none was given for: the
+	// server's alert says so, and the message says where one goes.
+	mtls := httptest.NewUnstartedServer(http.NotFoundHandler())
+	mtls.Config.ErrorLog = log.New(io.Discard, "", 0)
+	mtls.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	mtls.StartTLS()
+	t.Cleanup(mtls.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mtls.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mhost := strings.TrimPrefix(mtls.URL, "https://")
+	failsWith(t, mustWith(t, c, oci.WithCAFile(ca)), mhost+"/x:v1", oci.CodeTLS, "TLS handshake with "+mhost+": ")
+	_, err := mustWith(t, c, oci.WithCAFile(ca), oci.WithRetries(1)).PullManifest(ctx(t), mhost+"/x:v1")
+	if err == nil || !strings.Contains(err.Error(), "client.cert and client.key") {
+		t.Errorf("client certificate asked for: %v", err)
+	}
 
 	// Accepted (by the kernel) but never answered: the caller's deadline ends it.
 	silent, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -66,7 +67,17 @@ func IsTLSError(err error) bool {
 		alertErr  tls.AlertError
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) ||
-		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr)
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr) ||
+		RemoteTLSAlert(err)
+}
+
+// RemoteTLSAlert reports whether the server ended the TLS handshake with an
+// alert (over TCP crypto/tls reports one as a net.OpError "remote error",
+// its alert type unexported): a registry that wants a client certificate
+// answers "bad certificate" or "certificate required" so.
+func RemoteTLSAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 // Transient reports whether a transport error may go away on retry: resets,

@@ -20,7 +20,7 @@ import requests
 
 from oci_client.server import _terminate  # the same SIGTERM-then-kill stop
 
-from .certs import generate_certificates
+from .certs import client_certificate, generate_certificates
 from .tokenserver import AccessGrants, AccessPolicy, TokenServer
 
 __all__ = [
@@ -35,8 +35,8 @@ __all__ = [
     "start_registry",
 ]
 
-RegistryMode = Literal["plain", "tls_basic", "token", "proxy"]
-_MODES: tuple[str, ...] = ("plain", "tls_basic", "token", "proxy")
+RegistryMode = Literal["plain", "tls_basic", "mtls", "token", "proxy"]
+_MODES: tuple[str, ...] = ("plain", "tls_basic", "mtls", "token", "proxy")
 
 REGISTRY_PROGRAM = "docker-registry"  # Debian's package of CNCF distribution
 DEFAULT_REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -116,9 +116,11 @@ class LocalRegistry:
     """A ``docker-registry serve`` process on ``127.0.0.1`` with an ephemeral port.
 
     Modes: ``plain`` (HTTP, no auth), ``tls_basic`` (HTTPS with a generated CA, htpasswd
-    Basic auth), ``token`` (HTTP, token auth through a :class:`TokenServer` it starts), and
-    ``proxy`` (pull-through cache of ``upstream``). All state lives in a temporary work
-    directory removed by :meth:`stop` unless ``keep_workdir`` is set.
+    Basic auth), ``mtls`` (HTTPS that asks for a client certificate signed by that CA,
+    ``client_cert``/``client_key``; no other auth), ``token`` (HTTP, token auth through a
+    :class:`TokenServer` it starts), and ``proxy`` (pull-through cache of ``upstream``). All
+    state lives in a temporary work directory removed by :meth:`stop` unless
+    ``keep_workdir`` is set.
 
     ``upstream_credentials`` (proxy mode): ``"inherit"`` uses the upstream's default
     credentials, ``None`` pulls anonymously. distribution 2.8 can authenticate a pull-through
@@ -199,6 +201,8 @@ class LocalRegistry:
         self.log_path: Path | None = None
         self.config_path: Path | None = None
         self.ca_file: Path | None = None
+        self.client_cert: Path | None = None
+        self.client_key: Path | None = None
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -218,7 +222,7 @@ class LocalRegistry:
 
     @property
     def scheme(self) -> str:
-        return "https" if self.mode == "tls_basic" else "http"
+        return "https" if self.mode in ("tls_basic", "mtls") else "http"
 
     @property
     def host(self) -> str:
@@ -366,6 +370,16 @@ class LocalRegistry:
             htpasswd_path = self.workdir / "htpasswd"
             _write_htpasswd(htpasswd_path, self.users)
             config["auth"] = {"htpasswd": {"realm": "oci-client-test", "path": str(htpasswd_path)}}
+        elif self.mode == "mtls":
+            certs = generate_certificates(self.workdir / "certs")
+            self.ca_file = certs.ca_cert
+            client = client_certificate(certs, self.workdir / "client", "oci-client test")
+            self.client_cert, self.client_key = client
+            http["tls"] = {
+                "certificate": str(certs.server_cert),
+                "key": str(certs.server_key),
+                "clientcas": [str(certs.ca_cert)],
+            }
         elif self.mode == "token":
             server = self.token_server
             assert server is not None
@@ -428,6 +442,8 @@ class LocalRegistry:
         session = requests.Session()
         session.trust_env = False
         verify: str | bool = str(self.ca_file) if self.ca_file is not None else True
+        if self.client_cert is not None and self.client_key is not None:
+            session.cert = (str(self.client_cert), str(self.client_key))
         try:
             while True:
                 try:

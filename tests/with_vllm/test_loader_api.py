@@ -154,6 +154,34 @@ def test_download_and_load_weights_fill_a_real_module(pushed: str, model_dir: Pa
     assert_holds(module, expected)
 
 
+def test_the_weights_come_through_the_mirror_the_machine_configures(
+    pushed: str, model_dir: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's containerd hosts.toml names a mirror of the registry: the loader, which takes
+    no mirror setting of its own, fetches every shard from it and loads exactly the published
+    tensors. (A mirror's wrong bytes are tests/test_mirrors.py's.)"""
+    registry_host = pushed.split("/", 1)[0]
+    with FaultProxy(f"http://{registry_host}") as mirror:
+        d = tmp_path / "certs.d" / (registry_host.replace(":", "_") + "_")
+        d.mkdir(parents=True)
+        (d / "hosts.toml").write_text(
+            f'server = "http://{registry_host}"\n[host."http://{mirror.host}"]\n  capabilities = ["pull"]\n'
+        )
+        monkeypatch.setenv("OCI_CLIENT_CERTS_DIR", str(tmp_path / "certs.d"))
+        info = oci_client.inspect(pushed, cache_dir=tmp_path / "inspect")
+        shards = [f for f in info.files if f.path.endswith(".safetensors")]
+        expected = tensors(model_dir)
+        loader = loader_for(pushed, cache)
+        config = SimpleNamespace(model=f"oci://{pushed}", quantization=None)
+        loader.download_model(config)
+        module = Flat({k: v.shape for k, v in expected.items()})
+        loader.load_weights(module, config)
+        asked = [r.path for r in mirror.log if r.method == "GET" and "/blobs/" in r.path]
+    assert_holds(module, expected)
+    assert all(any(s.digest in p for p in asked) for s in shards), asked
+    assert all("ns=" in p for p in asked), asked
+
+
 def test_a_withheld_shard_fails_the_weights_check(
     registry: Registry, model_dir: Path, tmp_path: Path, cache: Path
 ) -> None:

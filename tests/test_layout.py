@@ -106,8 +106,20 @@ def test_a_wrong_byte_in_a_layout_is_caught_and_nothing_is_placed(
 
 def test_what_a_layout_lacks_is_a_clear_error(skopeo_layout: tuple[Path, str], tmp_path: Path) -> None:
     layout, _ = skopeo_layout
-    with pytest.raises(NotFoundError):
-        Client().pull(f"oci-layout:{layout}:nope", cache_dir=tmp_path / "cache")
+    ref = f"oci-layout:{layout}:nope"
+    with pytest.raises(NotFoundError) as caught:
+        Client().pull(ref, cache_dir=tmp_path / "cache")
+    # In the layout's terms: not the host name made up for it inside the library.
+    assert str(caught.value) == f'{ref}: index.json names no manifest "nope"'
+    assert caught.value.reference == ref and caught.value.url is None
+    # A blob the layout lacks.
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        if blob.stat().st_size == len(FILES["model.safetensors"]):
+            blob.unlink()
+    with pytest.raises(NotFoundError) as caught:
+        Client(retries=1).pull(f"oci-layout:{layout}:v1", cache_dir=tmp_path / "cache")
+    assert ".invalid" not in str(caught.value) and caught.value.url is None, caught.value
+    assert str(caught.value).startswith(f"oci-layout:{layout}"), caught.value
     with pytest.raises(InvalidReferenceError, match="not an OCI image layout"):
         Client().pull(f"oci-layout:{tmp_path / 'absent'}:v1", cache_dir=tmp_path / "cache")
 

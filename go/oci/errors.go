@@ -20,6 +20,7 @@ import (
 	"github.com/oci-client/liboci/auth"
 	"github.com/oci-client/liboci/internal/errtext"
 	"github.com/oci-client/liboci/internal/redact"
+	"github.com/oci-client/liboci/layout"
 	"github.com/oci-client/liboci/netconf"
 	"github.com/oci-client/liboci/transfer"
 )
@@ -104,10 +105,10 @@ func AsError(err error) *Error {
 		if code == CodeIO && noSpace(err) {
 			code = CodeNoSpace
 		}
-		return &Error{
+		return inLayoutTerms(&Error{
 			Code: code, Status: e.Status, RegistryCode: e.RegistryCode, Details: e.Details,
 			Reference: e.Reference, Digest: e.Digest, URL: cmp.Or(e.URL, requestURL(err)), Err: err,
-		}
+		})
 	}
 	code := classify(err)
 	if code == CodeIO && noSpace(err) {
@@ -116,8 +117,38 @@ func AsError(err error) *Error {
 	if code == CodeTLS && errtext.Of(err) == errtext.PlainHTTPAnswer {
 		err = fmt.Errorf("%w (the registry speaks plain HTTP: list it in insecure_registries to allow that)", err)
 	}
-	return &Error{Code: code, Status: status(err), RegistryCode: registryCode(err), URL: requestURL(err), Err: err}
+	return inLayoutTerms(&Error{Code: code, Status: status(err), RegistryCode: registryCode(err), URL: requestURL(err), Err: err})
 }
+
+// inLayoutTerms says a failure to read an OCI image layout in the layout's
+// terms: the reference the caller gave, what the layout said, and no
+// request URL (its host is a name made up inside this process).
+func inLayoutTerms(e *Error) *Error {
+	shown := layout.Display(e.Reference)
+	if shown == e.Reference {
+		return e // not a layout's
+	}
+	e.Reference, e.URL = shown, ""
+	var te *transport.Error
+	if errors.As(e.Err, &te) && len(te.Errors) > 0 {
+		said := make([]string, 0, len(te.Errors))
+		for _, d := range te.Errors {
+			said = append(said, d.Message)
+		}
+		e.Err = &layoutError{ref: shown, said: strings.Join(said, "; "), err: e.Err}
+	}
+	return e
+}
+
+// layoutError keeps the whole chain for errors.As while its message leaves
+// out the made-up host and the requests that never left the process.
+type layoutError struct {
+	ref, said string
+	err       error
+}
+
+func (l *layoutError) Error() string { return l.ref + ": " + l.said }
+func (l *layoutError) Unwrap() error { return l.err }
 
 // About gives err the reference and digest it concerns, unless it names
 // them already (the innermost knows best: a blob's digest beats the

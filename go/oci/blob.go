@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -130,7 +131,9 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	connections := max(1, c.connections()/together)
 	lender := newBudget(connections, together, max(connections, c.connections()), len(jobs))
 	if tuning {
-		defer tune(ctx, lender, prog, connections*together, TuneMax*c.connections())()
+		var throttled *atomic.Bool
+		ctx, throttled = transfer.WithThrottleSignal(ctx)
+		defer tune(ctx, lender, prog, throttled, connections*together, TuneMax*c.connections())()
 	}
 	out := make([]Blob, len(jobs))
 	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start() }, func(ctx context.Context, i int) error {
@@ -215,7 +218,7 @@ func checkDestination(dest string) (string, error) {
 
 // tune resizes the budget as the tuner decides, every TuneTick, until the
 // function it returns is called.
-func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most int) (stop func()) {
+func tune(ctx context.Context, b *budget, prog *transfer.Progress, throttled *atomic.Bool, start, most int) (stop func()) {
 	t := newTuner(start, most)
 	if t.phase == tuneDone {
 		return func() {}
@@ -230,11 +233,16 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most i
 			case <-done:
 				return
 			case at := <-tick.C:
-				n := t.observe(at, prog.BytesDone())
+				n, why := 0, ""
+				if throttled.Load() {
+					n, why = t.throttle(), "throttled"
+				} else {
+					n = t.observe(at, prog.BytesDone())
+				}
 				if n != 0 {
 					b.resize(n)
 				}
-				logTune(ctx, log, t, n)
+				logTune(ctx, log, t, n, why)
 			}
 		}
 	}()
@@ -244,7 +252,7 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, start, most i
 // logTune says what the tuner did on a tick that changed something: the
 // rate it measured (all connections together) is why. A change is also a
 // connections_changed event.
-func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int) {
+func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int, why string) {
 	if n == 0 && t.phase != tuneDone {
 		return // most ticks: nothing to say, nothing formatted
 	}
@@ -254,9 +262,14 @@ func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int) {
 	case n > 0:
 		changed.Why = "slow_connections"
 		events.Log(ctx, "oci", "adding connections: each brings little", changed, "added", n, "connections", t.cur, "rate", rate)
+	case n < 0 && why == "throttled":
+		changed.Why, changed.RateBps = why, 0 // no rate decided this
+		events.Log(ctx, "oci", "taking connections back: the registry asks to slow down", changed, "removed", -n, "connections", t.cur)
 	case n < 0:
 		changed.Why = "no_gain"
 		events.Log(ctx, "oci", "taking connections back: they did not pay", changed, "removed", -n, "connections", t.cur, "rate", rate, "before", fmt.Sprintf("%.1f MB/s", t.base/1e6))
+	case why == "throttled":
+		log.Debug("connection tuning done: the registry asks to slow down", "connections", t.cur)
 	case t.phase == tuneDone:
 		log.Debug("connection tuning done", "connections", t.cur, "rate", rate)
 	}

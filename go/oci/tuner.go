@@ -110,3 +110,20 @@ func (t *tuner) observe(at time.Time, bytes int64) int {
 func (t *tuner) measure(at time.Time, bytes int64, p tunePhase) {
 	t.mark, t.markAt, t.ticks, t.phase = bytes, at, 0, p
 }
+
+// throttle ends tuning because the registry asked to slow down (429,
+// Retry-After): the rate it holds down says nothing of what connections
+// bring, and more would only ask it more. A doubling being tried is taken
+// back; it returns the change (<= 0).
+func (t *tuner) throttle() int {
+	if t.phase == tuneDone {
+		return 0
+	}
+	back := 0
+	if t.phase == tuneSettling || t.phase == tuneProbe {
+		back = t.step
+		t.cur -= back
+	}
+	t.phase = tuneDone
+	return -back
+}

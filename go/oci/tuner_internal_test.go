@@ -127,3 +127,24 @@ func TestTunerWithNoRoomDoesNothing(t *testing.T) {
 		t.Fatal("a tuner already at the most is not done")
 	}
 }
+
+// A registry that asks to slow down ends tuning; a doubling being tried
+// is taken back, one kept stays.
+func TestTunerStopsWhenTheRegistryThrottles(t *testing.T) {
+	t.Parallel()
+	tu := newTuner(4, 16)
+	if n := tu.throttle(); n != 0 || tu.phase != tuneDone || tu.cur != 4 {
+		t.Fatalf("warming: %d, phase %v, %d connections", n, tu.phase, tu.cur)
+	}
+	tu = newTuner(4, 16)
+	steps, _ := drive(t, tu, 6, func(c int) float64 { return float64(c) * 50e6 })
+	if !equal(steps, []int{4}) || tu.phase != tuneSettling {
+		t.Fatalf("steps %v, phase %v: want +4 and settling", steps, tu.phase)
+	}
+	if n := tu.throttle(); n != -4 || tu.cur != 4 || tu.phase != tuneDone {
+		t.Fatalf("probing: %d to %d connections, phase %v: want -4 to 4, done", n, tu.cur, tu.phase)
+	}
+	if n := tu.throttle(); n != 0 {
+		t.Fatalf("done: %d", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/oci-client/liboci/abi"
@@ -156,6 +157,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		wait, retryAfter := t.policy.Backoff(attempt), false
 		if resp != nil {
+			if resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "" {
+				signalThrottle(ctx)
+			}
 			if ra, ok := RetryAfter(resp.Header, time.Now()); ok {
 				if ra > t.policy.MaxRetryAfter {
 					// Waiting that long would hang the call: give the answer back now.
@@ -196,6 +200,23 @@ func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err e
 		Digest: events.DigestInURL(req.URL), Reason: reason, WaitMS: wait.Milliseconds(),
 		Attempt: attempt + 1, Attempts: attempts, RetryAfter: retryAfter,
 	}, args...)
+}
+
+type throttleKey struct{}
+
+// WithThrottleSignal gives ctx a flag that the retry transport raises when
+// a registry asks its requests to slow down (429, or an answer with
+// Retry-After): a pull's connection tuner must not read the rate that
+// follows as connections too slow and open more.
+func WithThrottleSignal(ctx context.Context) (context.Context, *atomic.Bool) {
+	f := new(atomic.Bool)
+	return context.WithValue(ctx, throttleKey{}, f), f
+}
+
+func signalThrottle(ctx context.Context) {
+	if f, ok := ctx.Value(throttleKey{}).(*atomic.Bool); ok {
+		f.Store(true)
+	}
 }
 
 type watchdogKey struct{}

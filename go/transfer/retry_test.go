@@ -476,3 +476,35 @@ func TestRetryAfterWaitIsNotAStall(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A registry that asks to slow down raises the call's throttle flag; one
+// that merely fails does not.
+func TestRetryTransportSignalsThrottle(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		want   bool
+	}{
+		{"429", 429, nil, true},
+		{"503 with Retry-After", 503, http.Header{"Retry-After": {"0"}}, true},
+		{"503", 503, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := statusServer(t, []int{tc.status}, func(int) http.Header { return tc.header })
+			c, _ := retryClient(t, testPolicy)
+			ctx, throttled := transfer.WithThrottleSignal(testCtx(t))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			resp, err := c.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%v %v", resp, err)
+			}
+			resp.Body.Close()
+			if throttled.Load() != tc.want {
+				t.Errorf("throttled %v, want %v", throttled.Load(), tc.want)
+			}
+		})
+	}
+}

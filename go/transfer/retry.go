@@ -91,6 +91,12 @@ func Transient(err error) bool {
 	if errors.As(err, &plain) {
 		return false
 	}
+	// A name that does not exist will not exist a second later; a
+	// resolver that timed out or failed may answer next time.
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false
+	}
 	switch errtext.Of(err) {
 	case errtext.PlainHTTPAnswer, errtext.UnsupportedScheme:
 		return false

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -423,6 +424,10 @@ func TestTransient(t *testing.T) {
 		{errors.New("http: server gave HTTP response to HTTPS client"), false},
 		{errors.New(`unsupported protocol scheme "ftp"`), false},
 		{fmt.Errorf("get: %w", &netconf.PlainHTTPError{Host: "h"}), false},
+		{&url.Error{Op: "Get", URL: "https://r.invalid/v2/", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "r.invalid", IsNotFound: true}}}, false},
+		{&net.OpError{Op: "dial", Err: &net.DNSError{Err: "i/o timeout", Name: "r.example", IsTimeout: true}}, true},
+		{&net.DNSError{Err: "server misbehaving", Name: "r.example", IsTemporary: true}, true},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, false},
 	} {
 		if got := transfer.Transient(tc.err); got != tc.want {
 			t.Errorf("Transient(%v) = %v", tc.err, got)

@@ -18,6 +18,7 @@ from modelfixtures import tree
 from oci_testing import LocalRegistry
 
 import oci_client
+from oci_client import InvalidArgumentError
 
 BIG = 48 << 20  # over the size a push hashes before it starts
 
@@ -118,3 +119,21 @@ def test_a_copy_and_a_pulled_model_mount_from_where_the_bytes_are(
         assert {(b.how, b.mounted_from) for b in layers} == {("mounted", "where/c0")}  # the latest
         assert sent < 64 << 10
     assert tree(oci_client.pull_model(f"{plain_registry.host}/where/c1:v1", cache_dir=cache)) == files
+
+
+def test_mount_from_another_registry_is_refused_before_anything_is_sent(
+    tmp_path: Path, plain_registry: LocalRegistry, cache: Path
+) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "config.json").write_text("{}")
+    host = plain_registry.host
+    other = host.split(":")[0]  # the same machine without the port: another registry
+    with FaultProxy(plain_registry.url) as proxy:
+        with pytest.raises(InvalidArgumentError, match="a registry mounts only blobs it holds"):
+            oci_client.push_model(
+                root, f"{proxy.host}/mnt/b:v1", cache_dir=cache, mount_from=[f"{other}/mnt/a"]
+            )
+        assert not proxy.log
+    # A path alone, or the target's own registry, is a repository of the target.
+    oci_client.push_model(root, f"{host}/mnt/b:v1", cache_dir=cache, mount_from=["mnt/a", f"{host}/mnt/a"])

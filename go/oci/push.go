@@ -110,6 +110,14 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMountFrom(r, o.MountFrom); err != nil {
+		return nil, err
+	}
+	for _, b := range blobs {
+		if err := checkMountFrom(r, b.MountFrom); err != nil {
+			return nil, err
+		}
+	}
 	ctx = mirrors.Origin(ctx, c.mirrorSettings()) // certs.d TLS; pushes never go to mirrors
 	jobs := make([]*pushJob, len(blobs))
 	for i, b := range blobs {
@@ -199,6 +207,24 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 		out[i] = j.result
 	}
 	return out, nil
+}
+
+// checkMountFrom refuses repositories a caller named to mount from that
+// cannot be: a registry mounts only blobs it holds, so one on another
+// registry (127.0.0.1 for 127.0.0.1:5000 too) would be skipped without a
+// word. Holders the cache knows are filtered quietly instead (sources).
+func checkMountFrom(target name.Repository, repos []string) error {
+	for _, s := range repos {
+		mr, err := name.NewRepository(s, name.WithDefaultRegistry(target.RegistryStr()))
+		if err != nil {
+			return &Error{Code: CodeInvalidArgument, Err: fmt.Errorf("mount_from %q: %w", s, err)}
+		}
+		if mr.RegistryStr() != target.RegistryStr() {
+			return newError(CodeInvalidArgument, "mount_from %q is on %s, and the push goes to %s: a registry mounts only blobs it holds (name a repository of %s, or just its path)",
+				s, mr.RegistryStr(), target.RegistryStr(), target.RegistryStr())
+		}
+	}
+	return nil
 }
 
 // mountPlanner decides which repositories a blob may be mounted from.

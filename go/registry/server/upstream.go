@@ -129,7 +129,8 @@ func (u *upstream) roundTrip(req *http.Request, r *router) (*http.Response, erro
 			// distribution pings the upstream before each blob it fetches
 			// (and at start, for its token realms): with the upstream down,
 			// its mirrors may still serve what they hold, as they do for a
-			// pull whose registry is unreachable.
+			// pull whose registry is unreachable. (A cache started so learns
+			// no token realm for its upstream credentials until a restart.)
 			u.log.Warn("upstream unreachable: serving from its mirrors only", logs.AreaKey, "mirrors", "registry", u.host, "error", err.Error())
 			return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: http.Header{}, Body: http.NoBody, Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
 		}

@@ -165,11 +165,10 @@ type ConnectionsChanged struct {
 	Before int `json:"before"`
 	After  int `json:"after"`
 	// Why is "slow_connections" (each connection brings little: more may
-	// help), "no_gain" (the added ones did not raise the rate) or
-	// "throttled" (the registry asked to slow down: 429 or Retry-After).
+	// help) or "no_gain" (the added ones did not raise the rate).
 	Why string `json:"why"`
 	// RateBps is the rate that decided it, all connections together, in
-	// bytes per second (0 when throttled).
+	// bytes per second.
 	RateBps int64 `json:"rate_bps"`
 }
 

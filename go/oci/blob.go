@@ -233,16 +233,16 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, throttled *at
 			case <-done:
 				return
 			case at := <-tick.C:
-				n, why := 0, ""
-				if throttled.Load() {
-					n, why = t.throttle(), "throttled"
-				} else {
-					n = t.observe(at, prog.BytesDone())
+				if throttled.Swap(false) {
+					t.restart()
+					log.Debug("connection tuning measures again: the registry asked to wait", "connections", t.cur)
+					continue
 				}
+				n := t.observe(at, prog.BytesDone())
 				if n != 0 {
 					b.resize(n)
 				}
-				logTune(ctx, log, t, n, why)
+				logTune(ctx, log, t, n)
 			}
 		}
 	}()
@@ -252,7 +252,7 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, throttled *at
 // logTune says what the tuner did on a tick that changed something: the
 // rate it measured (all connections together) is why. A change is also a
 // connections_changed event.
-func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int, why string) {
+func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int) {
 	if n == 0 && t.phase != tuneDone {
 		return // most ticks: nothing to say, nothing formatted
 	}
@@ -262,14 +262,9 @@ func logTune(ctx context.Context, log *slog.Logger, t *tuner, n int, why string)
 	case n > 0:
 		changed.Why = "slow_connections"
 		events.Log(ctx, "oci", "adding connections: each brings little", changed, "added", n, "connections", t.cur, "rate", rate)
-	case n < 0 && why == "throttled":
-		changed.Why, changed.RateBps = why, 0 // no rate decided this
-		events.Log(ctx, "oci", "taking connections back: the registry asks to slow down", changed, "removed", -n, "connections", t.cur)
 	case n < 0:
 		changed.Why = "no_gain"
 		events.Log(ctx, "oci", "taking connections back: they did not pay", changed, "removed", -n, "connections", t.cur, "rate", rate, "before", fmt.Sprintf("%.1f MB/s", t.base/1e6))
-	case why == "throttled":
-		log.Debug("connection tuning done: the registry asks to slow down", "connections", t.cur)
 	case t.phase == tuneDone:
 		log.Debug("connection tuning done", "connections", t.cur, "rate", rate)
 	}

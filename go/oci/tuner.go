@@ -111,19 +111,17 @@ func (t *tuner) measure(at time.Time, bytes int64, p tunePhase) {
 	t.mark, t.markAt, t.ticks, t.phase = bytes, at, 0, p
 }
 
-// throttle ends tuning because the registry asked to slow down (429,
-// Retry-After): the rate it holds down says nothing of what connections
-// bring, and more would only ask it more. A doubling being tried is taken
-// back; it returns the change (<= 0).
-func (t *tuner) throttle() int {
-	if t.phase == tuneDone {
-		return 0
+// restart discards the rate being measured because the registry asked a
+// request to wait (429, Retry-After): bytes that stopped for that wait say
+// nothing of what connections bring, and a doubling decided on them would
+// only ask more of a registry that asked for less. The measurement starts
+// again (a doubling being tried keeps its base); the connections stay.
+func (t *tuner) restart() {
+	switch t.phase {
+	case tuneBase:
+		t.phase = tuneWarming
+	case tuneProbe:
+		t.phase = tuneSettling
 	}
-	back := 0
-	if t.phase == tuneSettling || t.phase == tuneProbe {
-		back = t.step
-		t.cur -= back
-	}
-	t.phase = tuneDone
-	return -back
+	t.ticks = 0
 }

@@ -128,23 +128,32 @@ func TestTunerWithNoRoomDoesNothing(t *testing.T) {
 	}
 }
 
-// A registry that asks to slow down ends tuning; a doubling being tried
-// is taken back, one kept stays.
-func TestTunerStopsWhenTheRegistryThrottles(t *testing.T) {
+// A registry that asks to wait makes the tuner measure again: no decision
+// on a rate that included the wait, a doubling being tried kept, and
+// tuning goes on afterwards.
+func TestTunerMeasuresAgainWhenTheRegistryAsksToWait(t *testing.T) {
 	t.Parallel()
 	tu := newTuner(4, 16)
-	if n := tu.throttle(); n != 0 || tu.phase != tuneDone || tu.cur != 4 {
-		t.Fatalf("warming: %d, phase %v, %d connections", n, tu.phase, tu.cur)
+	at, bytes := time.Unix(0, 0), int64(0)
+	step := func(rate float64) int {
+		at = at.Add(TuneTick)
+		bytes += int64(rate * TuneTick.Seconds())
+		return tu.observe(at, bytes)
 	}
-	tu = newTuner(4, 16)
-	steps, _ := drive(t, tu, 6, func(c int) float64 { return float64(c) * 50e6 })
-	if !equal(steps, []int{4}) || tu.phase != tuneSettling {
-		t.Fatalf("steps %v, phase %v: want +4 and settling", steps, tu.phase)
+	for range tuneWarm + tuneMeasure - 1 {
+		step(4 * 150e6) // fast: one tick from deciding there is nothing to gain
 	}
-	if n := tu.throttle(); n != -4 || tu.cur != 4 || tu.phase != tuneDone {
-		t.Fatalf("probing: %d to %d connections, phase %v: want -4 to 4, done", n, tu.cur, tu.phase)
+	tu.restart() // a Retry-After: the next ticks are slow because of the wait
+	for range tuneWarm + tuneMeasure - 1 {
+		if n := step(1e6); n != 0 {
+			t.Fatalf("decided %+d on a rate that included the wait", n)
+		}
 	}
-	if n := tu.throttle(); n != 0 {
-		t.Fatalf("done: %d", n)
+	if n := step(4 * 50e6); n != 4 || tu.cur != 8 {
+		t.Fatalf("after the wait, slow connections: %+d to %d, want +4 to 8", n, tu.cur)
+	}
+	tu.restart() // during the probe: its base stays, its measurement starts again
+	if tu.phase != tuneSettling || tu.cur != 8 {
+		t.Fatalf("phase %v, %d connections", tu.phase, tu.cur)
 	}
 }

@@ -25,7 +25,7 @@ func TestTunerChangesAreLogged(t *testing.T) {
 	for range 60 {
 		at = at.Add(TuneTick)
 		bytes += int64(200e6 * TuneTick.Seconds()) // the total limits: the doubling does not pay
-		logTune(ctx, log, tu, tu.observe(at, bytes), "")
+		logTune(ctx, log, tu, tu.observe(at, bytes))
 		if tu.phase == tuneDone {
 			break
 		}
@@ -59,24 +59,5 @@ func TestTunerChangesAreLogged(t *testing.T) {
 	}
 	if !slices.Equal(changes, wantChanges) {
 		t.Errorf("events %+v, want %+v", changes, wantChanges)
-	}
-}
-
-// Connections taken back because the registry throttles say so.
-func TestTunerThrottleIsLogged(t *testing.T) {
-	t.Parallel()
-	sink := events.NewSink(nil)
-	ctx := events.With(context.Background(), sink)
-	tu := newTuner(4, 16)
-	at, bytes := time.Unix(0, 0), int64(0)
-	for tu.phase != tuneSettling {
-		at = at.Add(TuneTick)
-		bytes += int64(50e6 * TuneTick.Seconds())
-		tu.observe(at, bytes)
-	}
-	logTune(ctx, logs.From(ctx, "oci"), tu, tu.throttle(), "throttled")
-	evs, _ := sink.Drain()
-	if len(evs) != 1 || evs[0].ConnectionsChanged == nil || *evs[0].ConnectionsChanged != (abi.ConnectionsChanged{Before: 8, After: 4, Why: "throttled"}) {
-		t.Fatalf("events %+v", evs)
 	}
 }

@@ -183,6 +183,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := pausingWatchdog(ctx, wait); err != nil {
 			return nil, err
 		}
+		if retryAfter || (resp != nil && resp.StatusCode == http.StatusTooManyRequests) {
+			signalThrottle(ctx) // again, so that a measurement starts after the wait
+		}
 	}
 }
 
@@ -211,9 +214,9 @@ func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err e
 type throttleKey struct{}
 
 // WithThrottleSignal gives ctx a flag that the retry transport raises when
-// a registry asks its requests to slow down (429, or an answer with
-// Retry-After): a pull's connection tuner must not read the rate that
-// follows as connections too slow and open more.
+// a registry asks a request to wait (429, or an answer with Retry-After),
+// before the wait and after it: a pull's connection tuner must not read
+// the rate of that while as connections too slow and open more.
 func WithThrottleSignal(ctx context.Context) (context.Context, *atomic.Bool) {
 	f := new(atomic.Bool)
 	return context.WithValue(ctx, throttleKey{}, f), f

@@ -128,9 +128,8 @@ class RangeRefused(Event):
 @dataclass(frozen=True)
 class ConnectionsChanged(Event):
     """The connection tuner went from ``before`` connections to ``after``: ``why`` is
-    ``"slow_connections"`` (each brings little, so more may help), ``"no_gain"`` (the added ones
-    did not raise the rate) or ``"throttled"`` (the registry asked to slow down: 429 or
-    Retry-After), ``rate_bps`` the rate that decided it, in bytes per second (0 when throttled)."""
+    ``"slow_connections"`` (each brings little, so more may help) or ``"no_gain"`` (the added ones
+    did not raise the rate), ``rate_bps`` the rate that decided it, in bytes per second."""
 
     kind: ClassVar[str] = "connections_changed"
 

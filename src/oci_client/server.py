@@ -441,7 +441,9 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
 _SERVE_HELP = "run a local registry with its data in a directory"
 _SERVE_DESCRIPTION = (
     "Serve the OCI distribution API from a local directory until Ctrl-C. Upstream "
-    f"credentials for --proxy come from ${_PROXY_USERNAME_ENV} and ${_PROXY_PASSWORD_ENV}."
+    f"credentials for --proxy come from ${_PROXY_USERNAME_ENV} and ${_PROXY_PASSWORD_ENV}; "
+    f"the upstream is reached through the mirrors ${_MIRRORS_ENV}, ${_CERTS_DIR_ENV}, the "
+    "system's certs.d directories or registries.conf name for it, as a pull does."
 )
 
 

@@ -365,6 +365,28 @@ def test_origin_down_mirror_serves(world: World, tmp_path: Path, caplog: pytest.
     assert len(blob_paths(world.front.log)) == len(world.layer_digests())
 
 
+def write_certs_d(certs: Path, reg: LocalRegistry, layout: str) -> Path:
+    """A certs.d directory for reg's CA (and client certificate, where it has one), in
+    docker's layout (ca.crt, client.cert, client.key in host:port) or containerd's
+    (hosts.toml in host_port_)."""
+    assert reg.ca_file is not None
+    if layout == "docker":
+        d = certs / reg.host
+        d.mkdir(parents=True)
+        shutil.copy(reg.ca_file, d / "ca.crt")
+        if reg.client_cert and reg.client_key:
+            shutil.copy(reg.client_cert, d / "client.cert")
+            shutil.copy(reg.client_key, d / "client.key")
+        return certs
+    d = certs / (reg.host.replace(":", "_") + "_")
+    d.mkdir(parents=True)
+    toml = f'server = "https://{reg.host}"\nca = "{reg.ca_file}"\n'
+    if reg.client_cert and reg.client_key:
+        toml += f'client = [["{reg.client_cert}", "{reg.client_key}"]]\n'
+    (d / "hosts.toml").write_text(toml)
+    return certs
+
+
 @pytest.mark.parametrize("layout", ["docker", "hosts.toml"])
 def test_certs_dir_ca_for_the_registry(
     tls_registry: LocalRegistry, docker_config: Path, tmp_path: Path, layout: str
@@ -380,17 +402,7 @@ def test_certs_dir_ca_for_the_registry(
     ref = f"{tls_registry.host}/certsd/model:v1"
     with pytest.raises(TLSError):
         Client().get_manifest(ref)
-    certs = tmp_path / "certs.d"
-    if layout == "docker":
-        d = certs / tls_registry.host
-        d.mkdir(parents=True)
-        shutil.copy(tls_registry.ca_file, d / "ca.crt")
-    else:
-        d = certs / (tls_registry.host.replace(":", "_") + "_")
-        d.mkdir(parents=True)
-        (d / "hosts.toml").write_text(
-            f'server = "https://{tls_registry.host}"\nca = "{tls_registry.ca_file}"\n'
-        )
+    certs = write_certs_d(tmp_path / "certs.d", tls_registry, layout)
     client = Client(certs_dir=certs)
     assert client.get_manifest(ref).digest == pushed.digest
     client.pull_blob(ref, pushed.layers[0].digest, tmp_path / "w", size=pushed.layers[0].size)
@@ -406,20 +418,7 @@ def test_certs_dir_client_certificate(
     but no certificate the handshake fails as a TLSError."""
     reg = registry_factory("mtls")
     assert reg.ca_file and reg.client_cert and reg.client_key
-    certs = tmp_path / "certs.d"
-    if layout == "docker":
-        d = certs / reg.host
-        d.mkdir(parents=True)
-        shutil.copy(reg.ca_file, d / "ca.crt")
-        shutil.copy(reg.client_cert, d / "client.cert")
-        shutil.copy(reg.client_key, d / "client.key")
-    else:
-        d = certs / (reg.host.replace(":", "_") + "_")
-        d.mkdir(parents=True)
-        (d / "hosts.toml").write_text(
-            f'server = "https://{reg.host}"\nca = "{reg.ca_file}"\n'
-            f'client = [["{reg.client_cert}", "{reg.client_key}"]]\n'
-        )
+    certs = write_certs_d(tmp_path / "certs.d", reg, layout)
     model = tmp_path / "model"
     model.mkdir()
     for name, data in FILES.items():

@@ -316,6 +316,33 @@ def test_registries_conf(
     assert not [s for s in world.front.log if "/manifests/v1" in s.path]
 
 
+def test_registries_conf_drop_ins_and_blocked(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """registries.conf.d drop-ins count as containers reads them, and a registry they block
+    is refused before any request, as podman would refuse it."""
+    shutil.rmtree(world.certs)
+    conf = tmp_path / "registries.conf"
+    conf.write_text("")  # the main file says nothing
+    dropins = tmp_path / "xdg" / "containers" / "registries.conf.d"
+    dropins.mkdir(parents=True)
+    (dropins / "50-mirror.conf").write_text(
+        f'[[registry]]\nlocation = "{world.counter.host}"\n[[registry.mirror]]\n'
+        f'location = "{world.front.host}"\ninsecure = true\npull-from-mirror = "digest-only"\n'
+    )
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    _pull(world, tmp_path / "a", caplog)
+    assert len(blob_paths(world.front.log)) == len(world.layer_digests())
+    block = f'[[registry]]\nlocation = "{world.counter.host}"\nblocked = true\n'
+    (dropins / "90-block.conf").write_text(block)
+    world.counter.forget()
+    world.front.forget()
+    with pytest.raises(InvalidArgumentError, match=r"blocked by .*90-block\.conf"):
+        Client().pull_model(world.ref, cache_dir=tmp_path / "b")
+    assert not world.counter.log and not world.front.log
+
+
 def test_inspect_and_pull_blob_through_mirror(world: World, tmp_path: Path) -> None:
     client = Client(certs_dir=world.certs)
     info = client.inspect(world.ref, cache_dir=tmp_path / "cache")

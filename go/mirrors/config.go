@@ -57,7 +57,7 @@ type Settings struct {
 // Places the package reads; variables so that tests can point elsewhere.
 var (
 	SystemCertsDirs      = []string{"/etc/containerd/certs.d", "/etc/docker/certs.d", "/etc/containers/certs.d"}
-	SystemRegistriesConf = "/etc/containers/registries.conf"
+	SystemRegistriesConf = "/etc/containers/registries.conf" // and its .d directory of drop-ins
 )
 
 // Host is one place a registry's content may come from.
@@ -126,6 +126,9 @@ type Config struct {
 	OriginTLS netconf.HostTLS
 	// Source names where the mirrors came from ("" when none).
 	Source string
+	// Blocked names the registries.conf entry that forbids pulls from the
+	// registry ("" when none does).
+	Blocked string
 }
 
 // Name is how configuration names registry (a reference's host): Docker
@@ -149,12 +152,18 @@ func Resolve(s Settings, registry, repo string) (Config, error) {
 		return cfg, err
 	}
 	cfg.OriginTLS = tlsCfg
+	// registries.conf is read whatever gives the mirrors: it may block the
+	// registry. Unreadable, it matters only where it would give them.
+	conf, confErr := registriesConf(s.Env, reg, repo)
+	if confErr == nil && conf.blocked {
+		cfg.Blocked = conf.source
+	}
 	hosts, source, found, err := s.simple(reg)
 	if err == nil && !found {
 		hosts, source, found, err = hostsToml(dirs, reg)
 	}
 	if err == nil && !found {
-		hosts, source, found, err = registriesConf(s.Env, reg, repo)
+		hosts, source, found, err = conf.hosts, conf.source, conf.found, confErr
 	}
 	if err != nil {
 		return cfg, err

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/oci-client/liboci/internal/envmap"
@@ -304,5 +305,54 @@ func TestEligible(t *testing.T) {
 	}
 	if eligible(tagOnly, false, true) || !eligible(tagOnly, false, false) {
 		t.Fatal("tag-only host")
+	}
+}
+
+// Drop-ins in registries.conf.d: read after the main file in name order,
+// each [[registry]] replacing an earlier one of the same prefix whole;
+// the user's directory after the system's; blocked entries said.
+func TestRegistriesConfDropInsAndBlocked(t *testing.T) {
+	noSystem(t)
+	sys := filepath.Join(t.TempDir(), "registries.conf")
+	SystemRegistriesConf = sys
+	write(t, sys, "[[registry]]\nlocation=\"ghcr.io\"\n[[registry.mirror]]\nlocation=\"main.mirror\"\n"+
+		"[[registry]]\nlocation=\"quay.io\"\n[[registry.mirror]]\nlocation=\"quay.mirror\"\n")
+	write(t, sys+".d/10-ghcr.conf", "[[registry]]\nlocation=\"ghcr.io\"\n[[registry.mirror]]\nlocation=\"dropin.mirror\"\n")
+	write(t, sys+".d/20-blocked.conf", "[[registry]]\nprefix=\"evil.example\"\nlocation=\"evil.example\"\nblocked=true\n")
+	write(t, sys+".d/notes.txt", "[[registry]]\nlocation=\"ghcr.io\"\nblocked=true\n") // not a .conf
+	home := t.TempDir()
+	write(t, filepath.Join(home, ".config", "containers", "registries.conf.d", "00-user.conf"),
+		"[[registry]]\nlocation=\"quay.io\"\n[[registry.mirror]]\nlocation=\"user.mirror\"\n")
+	env := envmap.Env{"HOME": home}
+	check := func(reg string, want ...string) Config {
+		t.Helper()
+		cfg, err := Resolve(Settings{Env: env}, reg, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(cfg.Mirrors); !reflect.DeepEqual(got, append([]string{}, want...)) {
+			t.Fatalf("%s: got %v, want %v", reg, got, want)
+		}
+		return cfg
+	}
+	if cfg := check("ghcr.io", "https://dropin.mirror/v2"); cfg.Blocked != "" {
+		t.Fatalf("ghcr.io blocked by %s", cfg.Blocked)
+	}
+	check("quay.io", "https://user.mirror/v2") // the user's drop-in comes last
+	if cfg := check("evil.example"); cfg.Blocked == "" || !strings.Contains(cfg.Blocked, "20-blocked.conf") {
+		t.Fatalf("evil.example: blocked %q", cfg.Blocked)
+	}
+	// Blocked whatever source gives the mirrors.
+	env["OCI_CLIENT_MIRRORS"] = "evil.example=https://m"
+	if cfg := check("evil.example", "https://m/v2"); cfg.Blocked == "" {
+		t.Fatal("the variable's mirrors lifted the block")
+	}
+	// A user's own registries.conf: the system's file and drop-ins are not read.
+	write(t, filepath.Join(home, ".config", "containers", "registries.conf"), "")
+	delete(env, "OCI_CLIENT_MIRRORS")
+	check("ghcr.io")
+	check("quay.io", "https://user.mirror/v2")
+	if cfg := check("evil.example"); cfg.Blocked != "" {
+		t.Fatal("the system's drop-in was read beside the user's file")
 	}
 }

@@ -335,6 +335,10 @@ func (c *Client) open(ctx context.Context, repo name.Repository) (*session, erro
 
 // openScoped is open with the token scopes given (the first is repo's own).
 func (c *Client) openScoped(ctx context.Context, repo name.Repository, scopes []string) (*session, error) {
+	// A local policy, not the registry's answer: nothing is sent.
+	if err := mirrors.CheckPull(ctx, repo.RegistryStr(), repo.RepositoryStr()); err != nil {
+		return nil, &Error{Code: CodeInvalidArgument, Err: err}
+	}
 	cred, err := auth.Lookup(ctx, c.env, repo.RegistryStr(), repo.RepositoryStr())
 	if err != nil {
 		return nil, err

@@ -76,7 +76,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CONTAINERS_REGISTRIES_CONF",
         "`~/.config/containers/registries.conf`, else `/etc/containers/registries.conf`",
-        "The containers `registries.conf` (v2) whose mirrors a pull uses, as podman reads it.",
+        "The containers `registries.conf` (v2) whose mirrors (and `blocked` registries) a pull "
+        "uses, as podman reads it; the `registries.conf.d` drop-ins are read after it.",
         "Go `mirrors`",
     ),
     Variable(

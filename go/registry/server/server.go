@@ -72,8 +72,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	configureLogging(c.LogLevel)
+	var up *upstream
 	if c.ProxyURL != "" {
-		if err := addUpstream(c); err != nil {
+		if up, err = addUpstream(c); err != nil {
 			return nil, err
 		}
 	}
@@ -116,6 +117,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	s.http.ConnState = s.fresh.track
+	if up != nil {
+		s.http.BaseContext = func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), upstreamKey{}, up)
+		}
+	}
 	serveOn := ln
 	if tlsConf != nil {
 		s.scheme = "https"

@@ -64,11 +64,17 @@ type upstream struct {
 	log      *slog.Logger
 }
 
+// upstreamKey marks the contexts of one cache's requests with its
+// upstream (Start makes it the base of every request the cache serves, and
+// distribution's client passes the request's context on): caches of one
+// upstream with different mirrors can share a process, as in tests.
+type upstreamKey struct{}
+
 // addUpstream routes the requests for host of a cache started with c.
-func addUpstream(c Config) error {
+func addUpstream(c Config) (*upstream, error) {
 	u, err := url.Parse(c.ProxyURL)
 	if err != nil {
-		return fmt.Errorf("bad proxy URL")
+		return nil, fmt.Errorf("bad proxy URL")
 	}
 	env := c.Env
 	if env == nil {
@@ -100,13 +106,19 @@ func addUpstream(c Config) error {
 	upstreams.mu.Lock()
 	upstreams.by[host] = up
 	upstreams.mu.Unlock()
-	return nil
+	return up, nil
 }
 
 func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.mu.Lock()
-	u := r.by[strings.ToLower(req.URL.Host)]
-	r.mu.Unlock()
+	host := strings.ToLower(req.URL.Host)
+	u, _ := req.Context().Value(upstreamKey{}).(*upstream)
+	if u == nil || u.host != host {
+		// Requests without a cache's context (distribution's pings use
+		// http.Get): the last cache started for that upstream.
+		r.mu.Lock()
+		u = r.by[host]
+		r.mu.Unlock()
+	}
 	if u != nil {
 		return u.roundTrip(req, r)
 	}

@@ -111,15 +111,17 @@ func addUpstream(c Config) (*upstream, error) {
 
 func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
 	host := strings.ToLower(req.URL.Host)
-	u, _ := req.Context().Value(upstreamKey{}).(*upstream)
-	if u == nil || u.host != host {
+	u, ours := req.Context().Value(upstreamKey{}).(*upstream)
+	if !ours {
 		// Requests without a cache's context (distribution's pings use
 		// http.Get): the last cache started for that upstream.
 		r.mu.Lock()
 		u = r.by[host]
 		r.mu.Unlock()
 	}
-	if u != nil {
+	// A cache's requests to other hosts (its token service, storage it is
+	// redirected to) are no other cache's business.
+	if u != nil && u.host == host {
 		return u.roundTrip(req, r)
 	}
 	key := req.URL.String()

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -131,9 +130,9 @@ func (c *Client) PullBlobs(ctx context.Context, ref string, blobs []BlobRequest,
 	connections := max(1, c.connections()/together)
 	lender := newBudget(connections, together, max(connections, c.connections()), len(jobs))
 	if tuning {
-		var throttled *atomic.Bool
-		ctx, throttled = transfer.WithThrottleSignal(ctx)
-		defer tune(ctx, lender, prog, throttled, connections*together, TuneMax*c.connections())()
+		var waits *transfer.Waits
+		ctx, waits = transfer.WithWaits(ctx)
+		defer tune(ctx, lender, prog, waits, connections*together, TuneMax*c.connections())()
 	}
 	out := make([]Blob, len(jobs))
 	err = runAll(ctx, len(jobs), concurrency, func(int) { lender.start() }, func(ctx context.Context, i int) error {
@@ -218,7 +217,7 @@ func checkDestination(dest string) (string, error) {
 
 // tune resizes the budget as the tuner decides, every TuneTick, until the
 // function it returns is called.
-func tune(ctx context.Context, b *budget, prog *transfer.Progress, throttled *atomic.Bool, start, most int) (stop func()) {
+func tune(ctx context.Context, b *budget, prog *transfer.Progress, waits *transfer.Waits, start, most int) (stop func()) {
 	t := newTuner(start, most)
 	if t.phase == tuneDone {
 		return func() {}
@@ -228,12 +227,13 @@ func tune(ctx context.Context, b *budget, prog *transfer.Progress, throttled *at
 	go func() {
 		tick := time.NewTicker(TuneTick)
 		defer tick.Stop()
+		var seen int64
 		for t.phase != tuneDone {
 			select {
 			case <-done:
 				return
 			case at := <-tick.C:
-				if throttled.Swap(false) {
+				if waits.Since(&seen) {
 					t.restart()
 					log.Debug("connection tuning measures again: the registry asked to wait", "connections", t.cur)
 					continue

@@ -111,11 +111,12 @@ func (t *tuner) measure(at time.Time, bytes int64, p tunePhase) {
 	t.mark, t.markAt, t.ticks, t.phase = bytes, at, 0, p
 }
 
-// restart discards the rate being measured because the registry asked a
-// request to wait (429, Retry-After): bytes that stopped for that wait say
-// nothing of what connections bring, and a doubling decided on them would
-// only ask more of a registry that asked for less. The measurement starts
-// again (a doubling being tried keeps its base); the connections stay.
+// restart discards the rate being measured because a request waits, or
+// waited, as the registry asked (429, Retry-After): bytes that stopped for
+// that wait say nothing of what connections bring, and a doubling decided on
+// them would only ask more of a registry that asked for less. Called on every
+// tick a wait is under way, the measurement starts once all are over (a
+// doubling being tried keeps its base); the connections stay.
 func (t *tuner) restart() {
 	switch t.phase {
 	case tuneBase:

@@ -161,11 +161,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || attempt >= t.policy.Attempts || ctx.Err() != nil {
 			return resp, err
 		}
-		wait, retryAfter := t.policy.Backoff(attempt), false
+		wait, retryAfter, asked := t.policy.Backoff(attempt), false, false
 		if resp != nil {
-			if resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "" {
-				signalThrottle(ctx)
-			}
+			asked = resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get("Retry-After") != ""
 			if ra, ok := RetryAfter(resp.Header, time.Now()); ok {
 				if ra > t.policy.MaxRetryAfter {
 					// Waiting that long would hang the call: give the answer back now.
@@ -180,11 +178,15 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		logRetry(ctx, req, resp, err, wait, retryAfter, attempt, t.policy.Attempts)
-		if err := pausingWatchdog(ctx, wait); err != nil {
-			return nil, err
+		w, _ := ctx.Value(waitsKey{}).(*Waits)
+		if !asked {
+			w = nil
 		}
-		if retryAfter || (resp != nil && resp.StatusCode == http.StatusTooManyRequests) {
-			signalThrottle(ctx) // again, so that a measurement starts after the wait
+		w.begin()
+		err = pausingWatchdog(ctx, wait)
+		w.end()
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -211,20 +213,40 @@ func logRetry(ctx context.Context, req *http.Request, resp *http.Response, err e
 	}, args...)
 }
 
-type throttleKey struct{}
+type waitsKey struct{}
 
-// WithThrottleSignal gives ctx a flag that the retry transport raises when
-// a registry asks a request to wait (429, or an answer with Retry-After),
-// before the wait and after it: a pull's connection tuner must not read
-// the rate of that while as connections too slow and open more.
-func WithThrottleSignal(ctx context.Context) (context.Context, *atomic.Bool) {
-	f := new(atomic.Bool)
-	return context.WithValue(ctx, throttleKey{}, f), f
+// Waits counts a call's requests that wait because the registry asked them
+// to (429, or an answer with Retry-After): how many wait now, and how many
+// such waits have begun. A pull's connection tuner must not decide on a rate
+// measured while one was under way: it would read the wait as connections
+// too slow and open more, asking more of a registry that asked for less.
+type Waits struct{ now, began atomic.Int64 }
+
+// WithWaits gives ctx a Waits that the retry transport keeps.
+func WithWaits(ctx context.Context) (context.Context, *Waits) {
+	w := new(Waits)
+	return context.WithValue(ctx, waitsKey{}, w), w
 }
 
-func signalThrottle(ctx context.Context) {
-	if f, ok := ctx.Value(throttleKey{}).(*atomic.Bool); ok {
-		f.Store(true)
+// Since reports whether a wait is under way, or one began since the count
+// in *seen, which it brings up to date.
+func (w *Waits) Since(seen *int64) bool {
+	began := w.began.Load()
+	busy := w.now.Load() > 0 || began != *seen
+	*seen = began
+	return busy
+}
+
+func (w *Waits) begin() {
+	if w != nil {
+		w.began.Add(1)
+		w.now.Add(1)
+	}
+}
+
+func (w *Waits) end() {
+	if w != nil {
+		w.now.Add(-1)
 	}
 }
 

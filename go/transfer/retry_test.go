@@ -482,33 +482,48 @@ func TestRetryAfterWaitIsNotAStall(t *testing.T) {
 	}
 }
 
-// A registry that asks to slow down raises the call's throttle flag; one
-// that merely fails does not.
-func TestRetryTransportSignalsThrottle(t *testing.T) {
+// A request that waits because the registry asked counts as a wait while
+// it waits; one that merely failed does not.
+func TestRetryTransportCountsWaitsTheRegistryAskedFor(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		status int
 		header http.Header
-		want   bool
+		waits  int64
 	}{
-		{"429", 429, nil, true},
-		{"503 with Retry-After", 503, http.Header{"Retry-After": {"0"}}, true},
-		{"503", 503, nil, false},
+		{"429", 429, nil, 1},
+		{"503 with Retry-After", 503, http.Header{"Retry-After": {"1"}}, 1},
+		{"503", 503, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv, _ := statusServer(t, []int{tc.status}, func(int) http.Header { return tc.header })
 			c, _ := retryClient(t, testPolicy)
-			ctx, throttled := transfer.WithThrottleSignal(testCtx(t))
+			ctx, waits := transfer.WithWaits(testCtx(t))
+			var seen int64
+			busy := make(chan bool, 1)
+			go func() {
+				// Retry-After: 1 holds the request a second: seen while it lasts;
+				// the others' waits are over by then, and seen as begun.
+				time.Sleep(300 * time.Millisecond)
+				busy <- waits.Since(&seen)
+			}()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
 			resp, err := c.Do(req)
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("%v %v", resp, err)
 			}
 			resp.Body.Close()
-			if throttled.Load() != tc.want {
-				t.Errorf("throttled %v, want %v", throttled.Load(), tc.want)
+			if during := <-busy; during != (tc.waits > 0) {
+				t.Errorf("seen waiting during the request: %v", during)
+			}
+			seen = 0
+			if got := waits.Since(&seen); got != (tc.waits > 0) || seen != tc.waits {
+				t.Errorf("waits begun %d (since: %v), want %d", seen, got, tc.waits)
+			}
+			if waits.Since(&seen) {
+				t.Error("a wait still counted as under way after the request")
 			}
 		})
 	}

@@ -27,6 +27,20 @@ func noSystem(t *testing.T) {
 	t.Cleanup(func() { SystemCertsDirs, SystemRegistriesConf = dirs, conf })
 }
 
+// wantMirrors resolves reg's repository "a" with s and wants exactly the
+// hosts want, in order.
+func wantMirrors(t *testing.T, s Settings, reg string, want ...string) Config {
+	t.Helper()
+	cfg, err := Resolve(s, reg, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(cfg.Mirrors); !reflect.DeepEqual(got, append([]string{}, want...)) {
+		t.Fatalf("%s: got %v, want %v", reg, got, want)
+	}
+	return cfg
+}
+
 func keys(hs []Host) []string {
 	out := []string{}
 	for _, h := range hs {
@@ -251,24 +265,14 @@ func TestPrecedence(t *testing.T) {
 	write(t, conf, "[[registry]]\nlocation=\"ghcr.io\"\n[[registry.mirror]]\nlocation=\"conf.mirror\"\n[[registry]]\nlocation=\"quay.io\"\n[[registry.mirror]]\nlocation=\"quay.mirror\"\n")
 	env := envmap.Env{"CONTAINERS_REGISTRIES_CONF": conf, "OCI_CLIENT_MIRRORS": "ghcr.io=http://env.mirror:5000, https://env2.mirror ; example.com="}
 	s := Settings{Env: env, CertsDirs: []string{dir}}
-	check := func(s Settings, reg string, want ...string) {
-		t.Helper()
-		cfg, err := Resolve(s, reg, "a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := keys(cfg.Mirrors); !reflect.DeepEqual(got, append([]string{}, want...)) {
-			t.Fatalf("%s: got %v, want %v", reg, got, want)
-		}
-	}
-	check(s, "ghcr.io", "http://env.mirror:5000/v2", "https://env2.mirror/v2")
-	check(s, "example.com") // an empty list: none, and nothing else is asked
-	check(s, "quay.io", "https://quay.mirror/v2")
+	wantMirrors(t, s, "ghcr.io", "http://env.mirror:5000/v2", "https://env2.mirror/v2")
+	wantMirrors(t, s, "example.com") // an empty list: none, and nothing else is asked
+	wantMirrors(t, s, "quay.io", "https://quay.mirror/v2")
 	s.Mirrors = map[string][]string{"*": {"opt.mirror"}}
-	check(s, "ghcr.io", "https://opt.mirror/v2")
+	wantMirrors(t, s, "ghcr.io", "https://opt.mirror/v2")
 	delete(env, "OCI_CLIENT_MIRRORS")
 	s.Mirrors = nil
-	check(s, "ghcr.io", "https://toml.mirror/v2")
+	wantMirrors(t, s, "ghcr.io", "https://toml.mirror/v2")
 	if _, err := Resolve(Settings{Env: envmap.Env{"OCI_CLIENT_MIRRORS": "no-equals-sign"}}, "ghcr.io", "a"); err == nil {
 		t.Fatal("bad OCI_CLIENT_MIRRORS accepted")
 	}
@@ -326,14 +330,7 @@ func TestRegistriesConfDropInsAndBlocked(t *testing.T) {
 	env := envmap.Env{"HOME": home}
 	check := func(reg string, want ...string) Config {
 		t.Helper()
-		cfg, err := Resolve(Settings{Env: env}, reg, "a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := keys(cfg.Mirrors); !reflect.DeepEqual(got, append([]string{}, want...)) {
-			t.Fatalf("%s: got %v, want %v", reg, got, want)
-		}
-		return cfg
+		return wantMirrors(t, Settings{Env: env}, reg, want...)
 	}
 	if cfg := check("ghcr.io", "https://dropin.mirror/v2"); cfg.Blocked != "" {
 		t.Fatalf("ghcr.io blocked by %s", cfg.Blocked)

@@ -215,16 +215,25 @@ func (c *Client) PushBlobs(ctx context.Context, repo string, blobs []PushBlob, o
 // word. Holders the cache knows are filtered quietly instead (sources).
 func checkMountFrom(target name.Repository, repos []string) error {
 	for _, s := range repos {
-		mr, err := name.NewRepository(s, name.WithDefaultRegistry(target.RegistryStr()))
-		if err != nil {
-			return &Error{Code: CodeInvalidArgument, Err: fmt.Errorf("mount_from %q: %w", s, err)}
-		}
-		if mr.RegistryStr() != target.RegistryStr() {
-			return newError(CodeInvalidArgument, "mount_from %q is on %s, and the push goes to %s: a registry mounts only blobs it holds (name a repository of %s, or just its path)",
-				s, mr.RegistryStr(), target.RegistryStr(), target.RegistryStr())
+		if _, err := mountSource(target, s); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// mountSource reads s as a repository of target's registry (a path alone
+// is one); anything else is INVALID_ARGUMENT.
+func mountSource(target name.Repository, s string) (name.Repository, error) {
+	mr, err := name.NewRepository(s, name.WithDefaultRegistry(target.RegistryStr()))
+	if err != nil {
+		return mr, &Error{Code: CodeInvalidArgument, Err: fmt.Errorf("mount_from %q: %w", s, err)}
+	}
+	if mr.RegistryStr() != target.RegistryStr() {
+		return mr, newError(CodeInvalidArgument, "mount_from %q is on %s, and the push goes to %s: a registry mounts only blobs it holds (name a repository of %s, or just its path)",
+			s, mr.RegistryStr(), target.RegistryStr(), target.RegistryStr())
+	}
+	return mr, nil
 }
 
 // mountPlanner decides which repositories a blob may be mounted from.
@@ -244,8 +253,8 @@ func (m mountPlanner) sources(j *pushJob) []name.Repository {
 	repos = append(repos, m.o.MountFrom...)
 	var out []name.Repository
 	for _, s := range repos {
-		mr, err := name.NewRepository(s, name.WithDefaultRegistry(m.target.RegistryStr()))
-		if err != nil || mr.RegistryStr() != m.target.RegistryStr() || mr.RepositoryStr() == m.target.RepositoryStr() ||
+		mr, err := mountSource(m.target, s)
+		if err != nil || mr.RepositoryStr() == m.target.RepositoryStr() ||
 			slices.ContainsFunc(out, func(o name.Repository) bool { return o.RepositoryStr() == mr.RepositoryStr() }) {
 			continue
 		}

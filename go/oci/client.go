@@ -224,12 +224,7 @@ func New(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	if c.env == nil {
-		c.env = envmap.Env{}
-		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				c.env[k] = v
-			}
-		}
+		c.env = envmap.FromList(os.Environ())
 	}
 	return &c, nil
 }

@@ -50,3 +50,16 @@ func TestList(t *testing.T) {
 		}
 	}
 }
+
+func TestFromListAsAShellReadsIt(t *testing.T) {
+	e := FromList([]string{"A=1", "B=x=y", "EMPTY=", "A=2", "=hidden", "NOEQUALS"})
+	want := Env{"A": "2", "B": "x=y", "EMPTY": ""}
+	if len(e) != len(want) {
+		t.Fatalf("got %v, want %v", e, want)
+	}
+	for k, v := range want {
+		if got, ok := e.Lookup(k); !ok || got != v {
+			t.Fatalf("%s: got %q (%v), want %q", k, got, ok, v)
+		}
+	}
+}
